@@ -1,0 +1,208 @@
+"""The `debuglab` command: parsing and printing only; the work is in the modules."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from debuglab import verify, workspace
+from debuglab.catalog import Catalog, parse_bug_set
+from debuglab.errors import DebuglabError
+from debuglab.kit import Kit
+from debuglab.upstream import checkout_version
+
+console = Console()
+err = Console(stderr=True)
+
+
+class _Group(click.Group):
+    """Turns the kit's typed errors into one clear message and their exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DebuglabError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted: nothing was left half-built[/]")
+            sys.exit(130)
+
+
+@contextmanager
+def steps(title: str):
+    """A live spinner for a long job; each finished step stays on screen with its time."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task(title)
+        state = {"text": None, "start": time.monotonic()}
+
+        def on_step(text: str) -> None:
+            if state["text"]:
+                progress.console.print(f"  [green]✓[/] {state['text']} [dim]{time.monotonic() - state['start']:.1f} s[/]")
+            state.update(text=text, start=time.monotonic())
+            progress.update(task, description=text)
+
+        yield on_step
+        on_step("")
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True, help="Log every command the kit runs.")
+def main(verbose: bool) -> None:
+    """debuglab: learn to debug OpenStack nova with pdb, remote-pdb and your IDE."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s")
+
+
+DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("lab"),
+                   show_default=True, help="The lab workspace.")
+
+
+@main.command()
+@DIR
+@click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
+def up(root: Path, bug_set: str | None) -> None:
+    """Set up the lab (creating it if needed) and say where everything is."""
+    if not (root / workspace.LAB_TOML).is_file():
+        with steps("building the lab") as on_step:
+            workspace.create(root, parse_bug_set(bug_set), on_step=on_step)
+    _print_lab(workspace.Workspace.open(root))
+
+
+@main.group()
+def lab() -> None:
+    """The lab workspace."""
+
+
+@lab.command("create")
+@DIR
+@click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
+@click.option("--force", is_flag=True, help="Rebuild an existing lab (your changes are saved as patches first).")
+def lab_create(root: Path, bug_set: str | None, force: bool) -> None:
+    """Build a lab: nova and python-novaclient checkouts with the bugs planted, and a venv."""
+    start = time.monotonic()
+    with steps("building the lab") as on_step:
+        ws = workspace.create(root, parse_bug_set(bug_set), force=force, on_step=on_step)
+    console.print(f"lab ready in {time.monotonic() - start:.1f} s")
+    _print_lab(ws)
+
+
+def _print_lab(ws: workspace.Workspace) -> None:
+    info = ws.info
+    table = Table(title=f"lab at {ws.root}")
+    for column in ("checkout", "upstream", "baseline commit", "bugs"):
+        table.add_column(column)
+    for name, entry in info["projects"].items():
+        table.add_row(entry["path"], f"{name} {entry['version']}", entry["baseline_commit"][:12], str(len(entry["bugs"])))
+    console.print(table)
+    console.print(f"venv: {ws.venv}   (source {ws.venv}/bin/activate)")
+    console.print(f"your change at any time: git -C {ws.checkout('nova')} diff")
+    if ws.saved_work.is_dir() and any(ws.saved_work.iterdir()):
+        console.print(f"[yellow]saved earlier work:[/] {ws.saved_work}")
+
+
+@main.group()
+def bugs() -> None:
+    """The bug catalog."""
+
+
+@bugs.command("list")
+def bugs_list() -> None:
+    """The bugs in the catalog (what a student may see)."""
+    table = Table(title="debuglab bugs")
+    for column in ("id", "project", "layer", "difficulty", "title"):
+        table.add_column(column)
+    for bug in Catalog.load(Kit.default().bugs_dir).bugs.values():
+        table.add_row(bug.id, bug.project, bug.layer, "★" * bug.difficulty, bug.title)
+    console.print(table)
+
+
+@bugs.command("show")
+@click.argument("bug_id")
+def bugs_show(bug_id: str) -> None:
+    """One bug's story: symptom, objectives, techniques (no hints, scope, tests or fix)."""
+    bug = Catalog.load(Kit.default().bugs_dir).select([bug_id])[0]
+    info = bug.public()
+    console.print(f"[bold]{info['title']}[/]  ({info['id']})", highlight=False)
+    console.print(f"{info['project']} {info['upstream']} · layer {info['layer']} · difficulty {'★' * info['difficulty']}")
+    console.print(f"\n[bold]Symptom[/]\n{info['symptom'].strip()}", highlight=False)
+    console.print("\n[bold]You will learn to[/]", highlight=False)
+    for objective in info["objectives"]:
+        console.print(f"  • {objective}", highlight=False)
+    console.print(f"\n[bold]Techniques[/]: {', '.join(info['techniques'])}")
+
+
+@bugs.command("verify")
+@click.argument("bug_ids", nargs=-1)
+@click.option("--lab", "root", type=click.Path(path_type=Path), default=Path("lab"), show_default=True,
+              help="The lab whose venv runs the tests.")
+@click.option("--jobs", type=int, default=None, help="Test workers at once (default: the number of cores).")
+def bugs_verify(bug_ids: tuple[str, ...], root: Path, jobs: int | None) -> None:
+    """Check every bug, Defects4J-style: pristine, injected, fixed, alternative, all together."""
+    ws = workspace.Workspace.open(root)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  TextColumn("{task.completed}/{task.total} runs"), console=err, transient=True) as progress:
+        task = progress.add_task("verifying")
+
+        def on_run(done: int, total: int, label: str) -> None:
+            progress.update(task, completed=done, total=total, description=label)
+
+        report = verify.verify(ws, list(bug_ids), jobs=jobs, on_run=on_run)
+    table = Table(title="bug verification")
+    for column in ("bug", *verify.CHECK_TITLES.values(), "verdict"):
+        table.add_column(column)
+    for bug_report in report.bugs:
+        cells = [_cell(bug_report.checks.get(key)) for key in verify.CHECK_TITLES]
+        table.add_row(bug_report.bug_id, *cells, "[green]ok[/]" if bug_report.ok else "[red]DEVIATES[/]")
+    console.print(table)
+    for bug_report in report.bugs:
+        for problem in bug_report.problems:
+            console.print(f"[red]✗[/] {bug_report.bug_id}: {problem}", highlight=False)
+    console.print(
+        f"{report.tests_run} test results in {report.seconds:.1f} s "
+        f"({report.tests_run / max(report.seconds, 1e-9):.1f} tests/s, {report.runs} worker runs)"
+    )
+    if not report.ok:
+        sys.exit(1)
+
+
+def _cell(check) -> str:
+    if check is None:
+        return "-"
+    return "[green]✓[/]" if check.ok else "[red]✗[/]"
+
+
+@main.command("inject")
+@click.argument("bug_ids", nargs=-1)
+@click.option("--checkout", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
+              help="The nova or python-novaclient checkout to plant the bugs in.")
+@click.option("--force", is_flag=True, help="Save uncommitted work as a patch, set it aside, then inject.")
+def inject_cmd(bug_ids: tuple[str, ...], checkout: Path, force: bool) -> None:
+    """Plant bugs in a checkout (all of its project's bugs by default): all or none."""
+    from debuglab import inject
+
+    catalog = Catalog.load(Kit.default().bugs_dir)
+    found = checkout_version(checkout)
+    project = found[0] if found else None
+    chosen = catalog.select(list(bug_ids)) if bug_ids else [b for b in catalog.bugs.values() if b.project == project]
+    ws = workspace.Workspace.containing(checkout)
+    if ws is not None and project is not None and ws.checkout(project).resolve() == checkout.resolve():
+        result = workspace.inject_bugs(ws, project, chosen, force=force)
+    else:
+        result = inject.inject(checkout, chosen, force=force)
+    if result.saved_work:
+        console.print(f"[yellow]your uncommitted work was saved to[/] {result.saved_work}")
+    if result.applied:
+        console.print(f"planted {len(result.applied)} bug(s): {', '.join(result.applied)}")
+    if result.already:
+        console.print(f"already present, unchanged: {', '.join(result.already)}")
+    if not result.applied:
+        console.print("nothing to do: the checkout already holds every bug asked for")

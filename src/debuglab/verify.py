@@ -1,0 +1,182 @@
+"""Defects4J/SWE-bench-style checks that every bug behaves as its bug.toml promises:
+
+- pristine upstream: its fail_to_pass and pass_to_pass tests pass;
+- bug injected: every fail_to_pass test fails, every pass_to_pass test passes;
+- reference fix, then alternative fix, on top: all pass;
+- the whole selection injected together: each bug's tests behave as they do alone.
+
+Each state is a scratch copy of the pristine tree (hard links; patches replace files),
+run by one test worker; the workers run in parallel on all cores.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from debuglab import inject, proc, testrun, upstream
+from debuglab.catalog import Bug, Catalog
+from debuglab.errors import DebuglabError
+from debuglab.kit import Kit, cache_dir
+from debuglab.workspace import Workspace
+
+CHECK_TITLES = {
+    "pristine": "pristine",
+    "injected": "injected",
+    "fix": "reference fix",
+    "alternative": "alternative fix",
+    "together": "all together",
+}
+SHOWN = 5  # deviating test ids named per check
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    problems: tuple[str, ...] = ()
+
+
+@dataclass
+class BugReport:
+    bug_id: str
+    checks: dict[str, Check] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks.values())
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{CHECK_TITLES[key]}: {p}" for key, check in self.checks.items() for p in check.problems]
+
+
+@dataclass(frozen=True)
+class Report:
+    bugs: list[BugReport]
+    seconds: float
+    tests_run: int
+    runs: int
+
+    @property
+    def ok(self) -> bool:
+        return all(b.ok for b in self.bugs)
+
+
+@dataclass(frozen=True)
+class _State:
+    """One tree to build and test: pristine plus `patches`, running `bugs`' tests."""
+
+    key: str  # a CHECK_TITLES key
+    project: upstream.Project
+    bugs: tuple[Bug, ...]
+    patches: tuple[Path, ...]
+
+    @property
+    def name(self) -> str:
+        return self.key if len(self.bugs) != 1 or self.key == "together" else f"{self.key}-{self.bugs[0].id}"
+
+
+def solution(kit: Kit, bug: Bug, kind: str) -> Path:
+    """instructor/solutions/<id>/<kind>.patch (fix or alternative)."""
+    return kit.solutions_dir / bug.id / f"{kind}.patch"
+
+
+def verify(
+    ws: Workspace,
+    bug_ids: list[str],
+    *,
+    kit: Kit | None = None,
+    jobs: int | None = None,
+    on_run: Callable[[int, int, str], None] = lambda done, total, label: None,
+) -> Report:
+    kit = kit or Kit.default()
+    bugs = Catalog.load(kit.bugs_dir).select(bug_ids)
+    projects = upstream.load_lock(kit.upstream_lock)
+    if not ws.python.exists():
+        raise DebuglabError(f"{ws.python} is missing: rebuild the lab with `debuglab lab create --force`")
+    states = []
+    for project in projects.values():
+        mine = tuple(b for b in bugs if b.project == project.name)
+        if not mine:
+            continue
+        states.append(_State("pristine", project, mine, ()))
+        for bug in mine:
+            states.append(_State("injected", project, (bug,), (bug.inject_patch,)))
+            for kind in ("fix", "alternative"):
+                states.append(_State(kind, project, (bug,), (bug.inject_patch, solution(kit, bug, kind))))
+        if len(mine) > 1:
+            states.append(_State("together", project, mine, tuple(b.inject_patch for b in mine)))
+
+    reports = {bug.id: BugReport(bug.id) for bug in bugs}
+    start = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix=".verify-", dir=ws.root))
+    tests_run = 0
+    try:
+        pristine = {p: _pristine_tree(ws, projects[p], [b for b in bugs if b.project == p], scratch)
+                    for p in {s.project.name for s in states}}
+        done = 0
+        with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
+            futures = [(s, pool.submit(_run_state, ws, s, pristine[s.project.name], scratch)) for s in states]
+            for state, future in futures:
+                run_or_error = future.result()
+                done += 1
+                on_run(done, len(states), f"{state.name} done")
+                if isinstance(run_or_error, testrun.Run):
+                    tests_run += len(run_or_error.outcomes)
+                for bug in state.bugs:
+                    reports[bug.id].checks[state.key] = _judge(state, bug, run_or_error)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return Report(list(reports.values()), time.monotonic() - start, tests_run, len(states))
+
+
+def _pristine_tree(ws: Workspace, project: upstream.Project, bugs: list[Bug], scratch: Path) -> Path:
+    tree = scratch / f"{project.name}-pristine"
+    upstream.extract(project, upstream.fetch(project, cache_dir()), tree)
+    inject.install_hidden_tests(tree, project, bugs)
+    # compiled once here, the copies share the bytecode through their hard links
+    proc.run([ws.python, "-m", "compileall", "-q", "-j", "0", tree / project.package], timeout=600)
+    return tree
+
+
+def _run_state(ws: Workspace, state: _State, pristine: Path, scratch: Path) -> testrun.Run | str:
+    """The state's test run, or why its tree could not be built."""
+    tree = pristine
+    if state.patches:
+        tree = scratch / state.name
+        upstream.copy_tree(pristine, tree)
+        missing = [p for p in state.patches if not p.is_file()]
+        if missing:
+            return f"{missing[0]} is missing"
+        try:
+            inject.apply_patches(tree, list(state.patches))
+        except DebuglabError as exc:
+            return str(exc)
+    ids = [i for bug in state.bugs for i in bug.test_ids]
+    return testrun.run_tests(ws.python, tree, ids, work_dir=scratch / "runs", name=state.name)
+
+
+def _judge(state: _State, bug: Bug, run: testrun.Run | str) -> Check:
+    if isinstance(run, str):
+        return Check(False, (run,))
+    problems = []
+    if not run.worker_ok:
+        problems.append(f"the test worker exited with {run.returncode} (log: {run.log})")
+    bug_fails = state.key in ("injected", "together")
+    for label, ids, want_pass in (
+        ("fail_to_pass", bug.fail_to_pass, not bug_fails),
+        ("pass_to_pass", bug.pass_to_pass, True),
+    ):
+        wrong = [i for i in ids if run.outcomes[i].passed != want_pass]
+        if wrong:
+            shown = ", ".join(f"{i} ({run.outcomes[i].status})" for i in wrong[:SHOWN])
+            more = f" and {len(wrong) - SHOWN} more" if len(wrong) > SHOWN else ""
+            expected = "pass" if want_pass else "fail"
+            problems.append(f"{len(wrong)} {label} test(s) should {expected}: {shown}{more}")
+    return Check(not problems, tuple(problems))

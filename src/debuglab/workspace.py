@@ -1,0 +1,261 @@
+"""The lab workspace, shaped like DevStack: `stack/<project>` checkouts whose one commit is
+the baseline with the bugs in it, one `venv` built from the lock, and `lab.toml`.
+
+A workspace is built in a temporary folder beside its destination and renamed into
+place, so an interrupted or failed build leaves the old workspace (if any) intact.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import sys
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import tomli_w
+from uv import find_uv_bin
+
+import debuglab
+from debuglab import gitrepo, inject, proc, upstream
+from debuglab.catalog import Bug, Catalog
+from debuglab.errors import ProcError, WorkspaceError
+from debuglab.kit import Kit, cache_dir
+
+LAB_TOML = "lab.toml"
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def open(cls, root: Path) -> "Workspace":
+        root = Path(root)
+        if not (root / LAB_TOML).is_file():
+            raise WorkspaceError(f"{root}: no lab here (no {LAB_TOML}); create one with `debuglab lab create --dir {root}`")
+        return cls(root.resolve())
+
+    @classmethod
+    def containing(cls, path: Path) -> "Workspace | None":
+        """The workspace a checkout belongs to, if any."""
+        for parent in Path(path).resolve().parents:
+            if (parent / LAB_TOML).is_file():
+                return cls(parent)
+        return None
+
+    @property
+    def info(self) -> dict:
+        path = self.root / LAB_TOML
+        try:
+            return tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise WorkspaceError(f"{path}: unreadable ({exc}); rebuild with `debuglab lab create --force`") from exc
+
+    @property
+    def venv(self) -> Path:
+        return self.root / "venv"
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def saved_work(self) -> Path:
+        """Where student work is saved as patches before anything sets it aside."""
+        return self.root / "saved-work"
+
+    def checkout(self, project: str) -> Path:
+        return self.root / "stack" / project
+
+    def baseline_commit(self, project: str) -> str:
+        return self.info["projects"][project]["baseline_commit"]
+
+    def bugs(self) -> list[str]:
+        return list(self.info["lab"]["bugs"])
+
+
+def create(
+    root: Path,
+    bug_ids: list[str],
+    *,
+    kit: Kit | None = None,
+    force: bool = False,
+    cache: Path | None = None,
+    on_step: Step = lambda text: None,
+) -> Workspace:
+    """Build a lab at `root` with the given bugs (all for []); see the module docstring."""
+    kit = kit or Kit.default()
+    cache = cache or cache_dir()
+    root = Path(root).absolute()
+    bugs = Catalog.load(kit.bugs_dir).select(bug_ids)
+    projects = upstream.load_lock(kit.upstream_lock)
+    old = _check_destination(root, force)
+
+    build = root.parent / f".{root.name}.building-{os.getpid()}"
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir(parents=True)
+    try:
+        record = _build(build, root, bugs, projects, kit, cache, on_step)
+        if old is not None:
+            on_step("saving the old lab's work")
+            _keep_old_work(Workspace(old), build)
+        (build / LAB_TOML).write_text(tomli_w.dumps(record))
+        _swap_in(build, root, old)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    return Workspace(root)
+
+
+def _check_destination(root: Path, force: bool) -> Path | None:
+    """The old lab to replace, None for a fresh place; refuse anything else."""
+    if not root.exists():
+        return None
+    if not root.is_dir():
+        raise WorkspaceError(f"{root} exists and is not a folder; choose another --dir")
+    if (root / LAB_TOML).is_file():
+        if not force:
+            raise WorkspaceError(
+                f"{root} is already a lab; `debuglab lab create --force` rebuilds it "
+                "(your changes are saved as patches in saved-work/ first)"
+            )
+        return root
+    entries = sorted(p.name for p in root.iterdir())
+    if entries:
+        shown = ", ".join(entries[:5]) + (" …" if len(entries) > 5 else "")
+        raise WorkspaceError(f"{root} exists and holds other files ({shown}); choose another --dir or empty it")
+    root.rmdir()
+    return None
+
+
+def _build(build: Path, root: Path, bugs: list[Bug], projects: dict, kit: Kit, cache: Path, on_step: Step) -> dict:
+    record = {
+        "lab": {
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "debuglab": debuglab.__version__,
+            "bugs": [bug.id for bug in bugs],
+        },
+        "projects": {},
+        "venv": {"lock_sha256": upstream.sha256_of(kit.venv_lock), "python": sys.version.split()[0]},
+    }
+    (build / "stack").mkdir()
+    for project in projects.values():
+        on_step(f"fetching {project.name} {project.version}")
+        sdist = upstream.fetch(project, cache)
+        checkout = build / "stack" / project.name
+        on_step(f"unpacking {project.name} into stack/{project.name}")
+        upstream.extract(project, sdist, checkout)
+        mine = [bug for bug in bugs if bug.project == project.name]
+        if mine:
+            on_step(f"planting {len(mine)} bug(s) in {project.name}")
+            inject.inject(checkout, mine)
+        on_step(f"committing the {project.name} baseline")
+        record["projects"][project.name] = {
+            "version": project.version,
+            "sdist": project.sdist,
+            "sha256": project.sha256,
+            "path": f"stack/{project.name}",
+            "bugs": [bug.id for bug in mine],
+            "baseline_commit": gitrepo.commit_baseline(checkout),
+        }
+    checkouts = [build / "stack" / p for p in projects]
+    # bytecode for the checkouts compiles (same Python as the venv) while uv installs
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        compiled = pool.submit(proc.run, [sys.executable, "-m", "compileall", "-q", "-j", "0", *checkouts],
+                               timeout=600)
+        build_venv(build / "venv", kit.venv_lock, checkouts, [p.version for p in projects.values()],
+                   cache, on_step)
+        compiled.result()
+    _make_relative(build, root)
+    return record
+
+
+def build_venv(venv: Path, lock: Path, checkouts: list[Path], versions: list[str], cache: Path, on_step: Step) -> None:
+    """The lab venv: every package from the hash-pinned lock, then the checkouts editable.
+    Bytecode is compiled (this environment sets PYTHONDONTWRITEBYTECODE, and without .pyc
+    files every nova start pays its imports twice); a cache that holds everything is
+    installed from offline (revalidating would rebuild the wheel-less sdists)."""
+    uv = find_uv_bin()
+    env = {"UV_CACHE_DIR": str(cache / "uv"), "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+    on_step("creating the lab venv")
+    proc.run([uv, "venv", "--quiet", "--relocatable", "--python", sys._base_executable, venv], env=env)
+    python = venv / "bin" / "python"
+    install = [uv, "pip", "install", "--quiet", "--python", python, "--require-hashes",
+               "--compile-bytecode", "-r", lock]
+    try:
+        on_step("installing the lab's packages from the cache")
+        proc.run([*install, "--offline"], env=env, timeout=900)
+    except ProcError:
+        on_step("installing the lab's packages (downloading what the cache lacks)")
+        proc.run(install, env=env, timeout=1800)
+    on_step("installing the checkouts editable")
+    for checkout, version in zip(checkouts, versions):
+        # pbr reads the version from git tags, which a lab baseline does not have
+        proc.run([uv, "pip", "install", "--quiet", "--offline", "--python", python, "--no-deps",
+                  "--no-build-isolation", "--config-setting", "editable_mode=compat", "-e", checkout],
+                 env={**env, "PBR_VERSION": version}, timeout=600)
+
+
+def _make_relative(build: Path, root: Path) -> None:
+    """Point the venv's editable installs at the checkouts by relative paths, so the lab
+    works once renamed into place (and wherever it is moved)."""
+    site = next((build / "venv" / "lib").glob("python*/site-packages"))
+    for pth in site.glob("__editable__.*.pth"):
+        lines = []
+        for line in pth.read_text().splitlines():
+            path = Path(line)
+            if path.is_absolute() and path.is_relative_to(build):
+                line = os.path.relpath(path, site)
+            lines.append(line)
+        pth.write_text("\n".join(lines) + "\n")
+    for direct_url in site.glob("*.dist-info/direct_url.json"):
+        text = direct_url.read_text()
+        if str(build) in text:
+            direct_url.write_text(text.replace(str(build), str(root)))
+
+
+def _keep_old_work(old: Workspace, build: Path) -> None:
+    """Before an old lab is replaced: its students' uncommitted work, and every patch
+    it had saved, go to the new lab's saved-work/."""
+    saved = build / "saved-work"
+    if old.saved_work.is_dir():
+        shutil.copytree(old.saved_work, saved, dirs_exist_ok=True)
+    for checkout in sorted((old.root / "stack").glob("*")):
+        if gitrepo.is_repo(checkout):
+            gitrepo.save_work(checkout, saved, checkout.name)
+
+
+def _swap_in(build: Path, root: Path, old: Path | None) -> None:
+    if old is None:
+        build.rename(root)
+        return
+    aside = root.parent / f".{root.name}.old-{os.getpid()}"
+    old.rename(aside)
+    try:
+        build.rename(root)
+    except BaseException:
+        aside.rename(old)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def inject_bugs(ws: Workspace, project: str, bugs: list[Bug], *, force: bool = False) -> inject.InjectResult:
+    """Plant more bugs in a lab's checkout, then make the result its new baseline."""
+    checkout = ws.checkout(project)
+    result = inject.inject(checkout, bugs, force=force, saved_dir=ws.saved_work)
+    if result.applied:
+        info = ws.info
+        entry = info["projects"][project]
+        entry["baseline_commit"] = gitrepo.commit_baseline(checkout)
+        entry["bugs"] = sorted(set(entry.get("bugs", [])) | set(result.applied))
+        info["lab"]["bugs"] = sorted(set(info["lab"]["bugs"]) | set(result.applied))
+        tmp = ws.root / (LAB_TOML + ".partial")
+        tmp.write_text(tomli_w.dumps(info))
+        tmp.replace(ws.root / LAB_TOML)
+    return result
