@@ -14,9 +14,10 @@ import unittest
 
 
 def find_module(test_id):
-    """The longest importable module name that test_id starts with."""
+    """The longest importable module name that test_id starts with (an id that is a
+    module's name selects all of that module's tests)."""
     parts = test_id.split("(")[0].split(".")
-    for end in range(len(parts) - 1, 0, -1):
+    for end in range(len(parts), 0, -1):
         name = ".".join(parts[:end])
         try:
             if importlib.util.find_spec(name) is not None:
@@ -67,7 +68,8 @@ def main():
                 continue
             for test_id in ids:
                 # a scenario test may expand only when it runs (testscenarios.WithScenarios)
-                match = [t for t in tests if t.id() == test_id or test_id.startswith(t.id() + "(")]
+                match = [t for t in tests if t.id() == test_id or test_id.startswith(t.id() + "(")
+                         or test_id == module_name]
                 if not match:
                     report_error(test_id, f"no such test in {module_name}\n")
                 for test in match:

@@ -50,6 +50,7 @@ class Run:
     """The result of running some test ids once in one tree."""
 
     outcomes: dict[str, Outcome]  # one per requested id
+    reported: dict[str, Outcome]  # every id the stream reported (a module's name runs them all)
     returncode: int | None  # the worker's; None when it was killed on timeout
     seconds: float
     log: Path  # the worker's stdout and stderr
@@ -91,11 +92,13 @@ def run_tests(
     except ProcError:  # timed out: whatever reported before the kill still counts
         returncode = None
     seconds = time.monotonic() - start
-    return Run(read_stream(stream, ids), returncode, seconds, log)
+    reported = read_stream(stream)
+    outcomes = {i: reported.get(i, Outcome(i, "missing")) for i in ids}
+    return Run(outcomes, reported, returncode, seconds, log)
 
 
-def read_stream(path: Path, ids: Sequence[str]) -> dict[str, Outcome]:
-    """Each requested id's final status in a subunit v2 file (missing when absent)."""
+def read_stream(path: Path) -> dict[str, Outcome]:
+    """The final status of every test id in a subunit v2 file."""
     from subunit import ByteStreamToStreamResult
     from testtools import StreamToDict
 
@@ -114,4 +117,4 @@ def read_stream(path: Path, ids: Sequence[str]) -> dict[str, Outcome]:
         with open(path, "rb") as fh:
             ByteStreamToStreamResult(fh, non_subunit_name="stdout").run(sink)
     sink.stopTestRun()
-    return {i: found.get(i, Outcome(i, "missing")) for i in ids}
+    return found

@@ -1,0 +1,91 @@
+"""Shared fixtures: the real kit, copies of it to break, real upstream trees, and one lab
+built for the whole session (from the warm cache the README's setup command filled)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from debuglab import upstream, workspace
+from debuglab.kit import Kit, cache_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A bug for python-novaclient that the tests write themselves: its checkout unpacks in
+# a tenth of a second, so injection tests run on a real upstream tree, fast.
+NOVACLIENT_BUG_TOML = '''
+id = "{id}"
+title = "Server names come out upper-cased"
+project = "python-novaclient"
+upstream = "18.13.1"
+difficulty = 1
+layer = "client"
+symptom = "nova list shows every server name in capitals."
+objectives = ["read a client-side formatter"]
+techniques = ["pdb"]
+hints = ["look at the client", "look at the utils", "look at one function"]
+scope = ["{path}"]
+[feedback]
+fixed = "Fixed."
+not_fixed = "Not yet."
+[tests]
+fail_to_pass = ["novaclient.tests.unit.debuglab_hidden.test_{module}.T.test_a"]
+pass_to_pass = ["novaclient.tests.unit.test_utils.FindResourceTestCase.test_find_by_integer_id"]
+'''
+
+
+def make_patch(checkout: Path, path: str, old: str, new: str) -> str:
+    """A git-format diff replacing the first `old` with `new` in checkout/path."""
+    import difflib
+
+    before = (checkout / path).read_text()
+    assert old in before, f"{old!r} not in {path}"
+    after = before.replace(old, new, 1)
+    lines = difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{path}", f"b/{path}")
+    return f"diff --git a/{path} b/{path}\n" + "".join(lines)
+
+
+@pytest.fixture(scope="session")
+def kit() -> Kit:
+    return Kit(ROOT)
+
+
+@pytest.fixture(scope="session")
+def projects(kit) -> dict[str, upstream.Project]:
+    return upstream.load_lock(kit.upstream_lock)
+
+
+@pytest.fixture
+def kit_copy(tmp_path, kit) -> Kit:
+    """A copy of the kit's data (bugs, solutions, locks) that a test may break."""
+    root = tmp_path / "kit"
+    for part in ("bugs", "requirements"):
+        shutil.copytree(kit.root / part, root / part)
+    shutil.copytree(kit.solutions_dir, root / "instructor" / "solutions")
+    return Kit(root)
+
+
+@pytest.fixture
+def novaclient_checkout(tmp_path, projects) -> Path:
+    """A fresh python-novaclient 18.13.1 tree from the pinned sdist."""
+    project = projects["python-novaclient"]
+    return upstream.extract(project, upstream.fetch(project, cache_dir()), tmp_path / "python-novaclient")
+
+
+def write_novaclient_bug(bugs_dir: Path, bug_id: str, checkout: Path, old: str, new: str,
+                         path: str = "novaclient/utils.py") -> Path:
+    folder = bugs_dir / bug_id
+    folder.mkdir(parents=True)
+    module = bug_id.replace("-", "_")
+    (folder / "bug.toml").write_text(NOVACLIENT_BUG_TOML.format(id=bug_id, path=path, module=module))
+    (folder / "inject.patch").write_text(make_patch(checkout, path, old, new))
+    (folder / "test_hidden.py").write_text("import testtools\n\nclass T(testtools.TestCase):\n    def test_a(self):\n        pass\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> workspace.Workspace:
+    """One lab with the whole catalog, built once for the session."""
+    return workspace.create(tmp_path_factory.mktemp("session") / "lab", [])

@@ -1,0 +1,137 @@
+"""The catalog's schema: the real bugs load, and every kind of malformed bug.toml is
+refused with the file, the field and the problem."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from debuglab.catalog import Catalog, load_bug, parse_bug_set, patch_paths
+from debuglab.errors import CatalogError, UnknownBugError
+from tests.conftest import write_novaclient_bug
+
+
+def test_real_catalog_loads_and_each_bug_is_complete(kit):
+    catalog = Catalog.load(kit.bugs_dir)
+    assert len(catalog.bugs) >= 3
+    layers = {bug.layer for bug in catalog.bugs.values()}
+    assert len(layers) == len(catalog.bugs), "the starter bugs are each in a different layer"
+    for bug in catalog.bugs.values():
+        assert bug.folder.name == bug.id
+        assert len(bug.hints) >= 3 and bug.fail_to_pass
+        assert set(patch_paths(bug.inject_patch.read_text())) <= set(bug.scope)
+        # hidden tests are in fail_to_pass, and solutions live with the instructor only
+        assert any(".debuglab_hidden." in i for i in bug.fail_to_pass)
+        assert not (bug.folder / "fix.patch").exists()
+        for kind in ("fix", "alternative"):
+            assert (kit.solutions_dir / bug.id / f"{kind}.patch").is_file()
+        assert (kit.solutions_dir / bug.id / "writeup.md").is_file()
+
+
+@pytest.fixture
+def valid_bug(tmp_path, novaclient_checkout):
+    return write_novaclient_bug(tmp_path / "bugs", "upper-names", novaclient_checkout,
+                                "', '.join(\"'%s'\"", "'; '.join(\"'%s'\"")
+
+
+def test_a_valid_bug_loads_into_a_frozen_dataclass(valid_bug):
+    bug = load_bug(valid_bug)
+    assert bug.id == "upper-names" and bug.difficulty == 1
+    assert bug.hidden_module == "test_upper_names"
+    assert bug.test_ids == bug.fail_to_pass + bug.pass_to_pass
+    with pytest.raises(AttributeError):
+        bug.id = "other"
+
+
+BROKEN = [
+    # (what to replace in bug.toml, with what, the field the error must name, words it must say)
+    ('difficulty = 1', 'difficulty = 4', "difficulty", "not 1, 2 or 3"),
+    ('difficulty = 1', 'difficulty = "easy"', "difficulty", "must be int"),
+    ('difficulty = 1\n', '', "difficulty", "missing"),
+    ('layer = "client"', 'layer = "network"', "layer", "not one of"),
+    ('project = "python-novaclient"', 'project = "neutron"', "project", "not one of"),
+    ('id = "upper-names"', 'id = "Upper_Names"', "id", "kebab-case"),
+    ('id = "upper-names"', 'id = "other-name"', "id", "folder"),
+    ('hints = ["look at the client", "look at the utils", "look at one function"]',
+     'hints = ["look", "closer"]', "hints", "at least 3"),
+    ('techniques = ["pdb"]', 'techniques = ["printf"]', "techniques", "not one of"),
+    ('scope = ["novaclient/utils.py"]', 'scope = ["novaclient/tests/unit/test_utils.py"]', "scope", "test or runner"),
+    ('scope = ["novaclient/utils.py"]', 'scope = ["../outside.py"]', "scope", "inside the checkout"),
+    ('title = "Server names come out upper-cased"', 'title = ""', "title", "empty"),
+    ('title = "Server names come out upper-cased"', 'titel = "typo"', "titel", "unknown field"),
+    ('fixed = "Fixed."', 'fixed = 3', "feedback.fixed", "must be str"),
+    ('pass_to_pass = [', 'pass_to_pass = ["novaclient.tests.unit.debuglab_hidden.test_upper_names.T.test_a", ',
+     "tests", "both"),
+]
+
+
+@pytest.mark.parametrize("old,new,field,words", BROKEN, ids=[b[2] + ":" + b[3] for b in BROKEN])
+def test_malformed_bug_toml_names_file_field_and_problem(valid_bug, old, new, field, words):
+    path = valid_bug / "bug.toml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(CatalogError) as caught:
+        load_bug(valid_bug)
+    message = str(caught.value)
+    assert str(path) in message
+    assert re.search(rf"field '{re.escape(field)}'.*{re.escape(words)}", message), message
+
+
+def test_every_problem_of_a_file_is_reported_at_once(valid_bug):
+    path = valid_bug / "bug.toml"
+    path.write_text(path.read_text().replace("difficulty = 1", "difficulty = 9").replace('layer = "client"', 'layer = "x"'))
+    message = str(pytest.raises(CatalogError, load_bug, valid_bug).value)
+    assert "'difficulty'" in message and "'layer'" in message
+
+
+def test_not_toml_is_reported_with_the_file(valid_bug):
+    (valid_bug / "bug.toml").write_text("id = \n")
+    with pytest.raises(CatalogError, match=r"bug\.toml: not valid TOML"):
+        load_bug(valid_bug)
+
+
+def test_patch_outside_scope_and_missing_files_are_refused(valid_bug):
+    path = valid_bug / "bug.toml"
+    path.write_text(path.read_text().replace('scope = ["novaclient/utils.py"]', 'scope = ["novaclient/shell.py"]'))
+    (valid_bug / "test_hidden.py").unlink()
+    message = str(pytest.raises(CatalogError, load_bug, valid_bug).value)
+    assert "touches 'novaclient/utils.py', which is outside the bug's scope" in message
+    assert "test_hidden.py: missing" in message
+
+
+def test_hidden_test_ids_must_name_the_bugs_own_module(valid_bug):
+    path = valid_bug / "bug.toml"
+    path.write_text(path.read_text().replace("debuglab_hidden.test_upper_names", "debuglab_hidden.test_someone_else"))
+    with pytest.raises(CatalogError, match="another bug's hidden module"):
+        load_bug(valid_bug)
+
+
+def test_one_broken_bug_breaks_the_catalog_load_with_its_path(valid_bug):
+    broken = valid_bug.parent / "second-bug"
+    broken.mkdir()
+    (broken / "bug.toml").write_text('id = "second-bug"\n')
+    message = str(pytest.raises(CatalogError, Catalog.load, valid_bug.parent).value)
+    assert "second-bug/bug.toml: field 'title': missing" in message
+
+
+def test_unknown_bug_id_suggests_the_closest(kit):
+    catalog = Catalog.load(kit.bugs_dir)
+    some = next(iter(catalog.bugs))
+    with pytest.raises(UnknownBugError, match=f"did you mean '{some}'"):
+        catalog.select([some[:-1]])
+    assert catalog.select([]) == list(catalog.bugs.values())
+    assert catalog.select([some, some]) == [catalog.bugs[some]]
+
+
+def test_public_view_hides_hints_scope_tests_and_feedback(kit):
+    for bug in Catalog.load(kit.bugs_dir).bugs.values():
+        shown = repr(bug.public())
+        for secret in (*bug.hints, *bug.scope, *bug.test_ids, bug.feedback.fixed):
+            assert secret not in shown
+
+
+def test_bug_sets_parse():
+    assert parse_bug_set(None) == [] and parse_bug_set("all") == []
+    assert parse_bug_set("a, b,,c") == ["a", "b", "c"]
