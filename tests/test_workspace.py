@@ -1,0 +1,140 @@
+"""The lab workspace, built for real from the pinned sdists and the lock (warm cache)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from debuglab import gitrepo, workspace
+from debuglab.catalog import Catalog
+from debuglab.errors import UpstreamError, WorkspaceError
+from debuglab.inject import is_applied
+from debuglab.kit import cache_dir
+
+pytestmark = pytest.mark.slow
+DEBUGLAB = Path(sys.executable).with_name("debuglab")
+
+
+def git(checkout, *args):
+    return subprocess.run(["git", "-C", checkout, *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_the_lab_is_devstack_shaped_with_one_baseline_commit_holding_the_bugs(lab, kit):
+    catalog = Catalog.load(kit.bugs_dir)
+    info = lab.info
+    assert info["lab"]["bugs"] == list(catalog.bugs)
+    for name, version in (("nova", "34.0.0"), ("python-novaclient", "18.13.1")):
+        checkout = lab.checkout(name)
+        assert checkout == lab.root / "stack" / name
+        assert info["projects"][name]["version"] == version
+        assert git(checkout, "rev-list", "HEAD").split() == [lab.baseline_commit(name)]
+        assert git(checkout, "status", "--porcelain") == "", "git diff shows only the student's change"
+        assert "debuglab" not in git(checkout, "log", "--format=%B").replace("debuglab@", "")
+    for bug in catalog.bugs.values():
+        assert is_applied(lab.checkout(bug.project), bug.inject_patch), bug.id
+        assert bug.id in info["projects"][bug.project]["bugs"]
+
+
+def test_the_student_workspace_holds_no_hidden_tests_solutions_or_scope(lab, kit):
+    names = {p.name for p in lab.root.rglob("*") if "venv" not in p.parts}
+    assert not names & {"test_hidden.py", "bug.toml", "fix.patch", "alternative.patch", "writeup.md", "debuglab_hidden"}
+    assert "[tests]" not in (lab.root / "lab.toml").read_text()
+
+
+def test_the_venv_runs_nova_from_the_checkout_with_compiled_bytecode(lab):
+    out = subprocess.run(
+        [lab.python, "-c", "import nova, novaclient, remote_pdb, debugpy, pydevd_pycharm, sqlalchemy, stestr;"
+         "print(nova.__file__); print(novaclient.__file__); print(sqlalchemy.__version__)"],
+        capture_output=True, text=True, check=True, env={**os.environ, "OS_NOVA_DISABLE_EVENTLET_PATCHING": "1"},
+    ).stdout.split()
+    assert out[0] == str(lab.checkout("nova") / "nova" / "__init__.py")
+    assert out[1] == str(lab.checkout("python-novaclient") / "novaclient" / "__init__.py")
+    assert tuple(int(x) for x in out[2].split(".")[:2]) < (2, 1), "nova's tests need SQLAlchemy < 2.1"
+    site = next((lab.venv / "lib").glob("python3*/site-packages"))
+    assert list((site / "oslo_config").glob("__pycache__/*.pyc"))
+    assert list((lab.checkout("nova") / "nova" / "compute").glob("__pycache__/api.*.pyc"))
+    assert not (site / "__editable__.nova-34.0.0.pth").read_text().startswith("/"), "the lab can move"
+
+
+def test_a_folder_holding_other_files_is_refused_and_untouched(tmp_path):
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "thesis.tex").write_text("mine")
+    with pytest.raises(WorkspaceError, match=r"exists and holds other files \(thesis.tex\)"):
+        workspace.create(tmp_path / "lab", [])
+    assert [p.name for p in (tmp_path / "lab").iterdir()] == ["thesis.tex"]
+
+
+def test_an_existing_lab_is_rebuilt_only_with_force(lab):
+    with pytest.raises(WorkspaceError, match="already a lab; `debuglab lab create --force`"):
+        workspace.create(lab.root, [])
+
+
+def test_a_hash_mismatch_leaves_no_workspace_and_no_temporary_tree(tmp_path, kit_copy):
+    lock = kit_copy.upstream_lock
+    lock.write_text(lock.read_text().replace("a9fe15f894ffb6b3", "b9fe15f894ffb6b3"))
+    cache = tmp_path / "cache"
+    shutil.copytree(cache_dir() / "sdists", cache / "sdists")
+    with pytest.raises(UpstreamError, match="python_novaclient-18.13.1.tar.gz: sha256 a9fe15f894ffb6b3"):
+        workspace.create(tmp_path / "labs" / "lab", [], kit=kit_copy, cache=cache)
+    assert list((tmp_path / "labs").iterdir()) == []
+
+
+def fake_old_lab(root: Path) -> Path:
+    """A lab whose student has uncommitted work in stack/nova."""
+    checkout = root / "stack" / "nova"
+    (checkout / "nova").mkdir(parents=True)
+    (checkout / "nova" / "api.py").write_text("limit = 10\n")
+    gitrepo.commit_baseline(checkout)
+    (checkout / "nova" / "api.py").write_text("limit = 11  # my fix\n")
+    (root / "lab.toml").write_text('[lab]\nbugs = []\n')
+    return root
+
+
+def test_ctrl_c_halfway_keeps_the_old_lab_and_leaves_no_temporary_tree(tmp_path):
+    old = fake_old_lab(tmp_path / "lab")
+    before = sorted(str(p.relative_to(old)) for p in old.rglob("*"))
+    child = subprocess.Popen([DEBUGLAB, "lab", "create", "--force", "--dir", old], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".lab.building-*/venv")):  # halfway: installing the venv
+        assert time.monotonic() < deadline and child.poll() is None, child.stdout.read()
+        time.sleep(0.1)
+    child.send_signal(signal.SIGINT)
+    output = child.communicate(timeout=60)[0].decode()
+    assert child.returncode == 130, output
+    assert "interrupted" in output
+    assert sorted(str(p.relative_to(old)) for p in old.rglob("*")) == before
+    assert (old / "stack" / "nova" / "nova" / "api.py").read_text() == "limit = 11  # my fix\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["lab"]
+
+
+def test_force_rebuild_saves_student_work_then_inject_rebaselines(tmp_path, kit):
+    old = fake_old_lab(tmp_path / "lab")
+    bugs = list(Catalog.load(kit.bugs_dir).bugs.values())
+    nova_bugs = [b for b in bugs if b.project == "nova"]
+    ws = workspace.create(old, [nova_bugs[0].id], force=True)
+    saved = list(ws.saved_work.glob("*-nova.patch"))
+    assert len(saved) == 1 and "+limit = 11  # my fix" in saved[0].read_text()
+    assert ws.bugs() == [nova_bugs[0].id]
+    first_baseline = ws.baseline_commit("nova")
+
+    # planting a second bug through the CLI makes a new one-commit baseline
+    out = subprocess.run([DEBUGLAB, "inject", nova_bugs[1].id, "--checkout", ws.checkout("nova")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and f"planted 1 bug(s): {nova_bugs[1].id}" in out.stdout, out.stdout + out.stderr
+    info = tomllib.loads((ws.root / "lab.toml").read_text())
+    assert info["projects"]["nova"]["bugs"] == sorted([nova_bugs[0].id, nova_bugs[1].id])
+    assert info["projects"]["nova"]["baseline_commit"] != first_baseline
+    assert git(ws.checkout("nova"), "rev-list", "HEAD").split() == [info["projects"]["nova"]["baseline_commit"]]
+    assert git(ws.checkout("nova"), "status", "--porcelain") == ""
+    again = subprocess.run([DEBUGLAB, "inject", nova_bugs[1].id, "--checkout", ws.checkout("nova")],
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and "nothing to do" in again.stdout
