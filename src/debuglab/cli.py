@@ -19,8 +19,8 @@ from debuglab.errors import DebuglabError
 from debuglab.kit import Kit
 from debuglab.upstream import checkout_version
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # paths and commands are never broken across lines
+err = Console(stderr=True, soft_wrap=True)
 
 
 class _Group(click.Group):

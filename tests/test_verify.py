@@ -1,0 +1,46 @@
+"""`debuglab bugs verify`, Defects4J-style, over the real catalog with nova's real tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from debuglab.catalog import Catalog
+from tests.conftest import make_patch
+
+pytestmark = pytest.mark.slow
+DEBUGLAB = Path(sys.executable).with_name("debuglab")
+
+
+def verify(lab, *args, kit_root=None):
+    env = {**os.environ, "COLUMNS": "200"}
+    if kit_root:
+        env["DEBUGLAB_KIT"] = str(kit_root)
+    return subprocess.run([DEBUGLAB, "bugs", "verify", "--lab", lab.root, *args],
+                          capture_output=True, text=True, env=env, timeout=1800)
+
+
+def test_every_bug_in_the_catalog_verifies(lab, kit):
+    result = verify(lab)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for bug_id in Catalog.load(kit.bugs_dir).bugs:
+        row = next(line for line in result.stdout.splitlines() if f" {bug_id} " in line)
+        assert row.count("✓") == 5 and "ok" in row, row
+    assert "tests/s" in result.stdout
+
+
+def test_a_fix_that_fixes_nothing_is_reported_and_fails_the_run(lab, kit_copy):
+    bug = next(b for b in Catalog.load(kit_copy.bugs_dir).bugs.values() if b.project == "nova")
+    target = bug.scope[0]
+    first_line = (lab.checkout("nova") / target).read_text().splitlines()[0]
+    harmless = make_patch(lab.checkout("nova"), target, first_line, first_line + "  # tidied")
+    (kit_copy.solutions_dir / bug.id / "alternative.patch").write_text(harmless)
+    result = verify(lab, bug.id, kit_root=kit_copy.root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "DEVIATES" in result.stdout
+    assert f"{bug.id}: alternative fix: {len(bug.fail_to_pass)} fail_to_pass test(s) should pass" in result.stdout
+    assert "reference fix:" not in result.stdout, "the reference fix still verifies"
