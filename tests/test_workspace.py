@@ -116,11 +116,23 @@ def test_ctrl_c_halfway_keeps_the_old_lab_and_leaves_no_temporary_tree(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["lab"]
 
 
-def test_force_rebuild_saves_student_work_then_inject_rebaselines(tmp_path, kit):
+def no_network() -> list[str]:
+    """A command prefix that runs its command with no network but loopback (root only)."""
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a network namespace here (needs root)")
+    return ["unshare", "-n"]
+
+
+def test_a_rebuild_needs_no_network_and_saves_student_work_then_inject_rebaselines(tmp_path, kit, lab):
+    # `lab` made sure the cache is warm
     old = fake_old_lab(tmp_path / "lab")
     bugs = list(Catalog.load(kit.bugs_dir).bugs.values())
     nova_bugs = [b for b in bugs if b.project == "nova"]
-    ws = workspace.create(old, [nova_bugs[0].id], force=True)
+    built = subprocess.run([*no_network(), DEBUGLAB, "lab", "create", "--force", "--dir", old, "--bugs", nova_bugs[0].id],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "saved earlier work" in built.stdout
+    ws = workspace.Workspace.open(old)
     saved = list(ws.saved_work.glob("*-nova.patch"))
     assert len(saved) == 1 and "+limit = 11  # my fix" in saved[0].read_text()
     assert ws.bugs() == [nova_bugs[0].id]
