@@ -117,10 +117,12 @@ def bugs() -> None:
 @bugs.command("list")
 def bugs_list() -> None:
     """The bugs in the catalog (what a student may see)."""
+    catalog = Catalog.load(Kit.default().bugs_dir)
     table = Table(title="debuglab bugs")
-    for column in ("id", "project", "layer", "difficulty", "title"):
+    table.add_column("id", no_wrap=True, min_width=max((len(i) for i in catalog.bugs), default=2))
+    for column in ("project", "layer", "difficulty", "title"):
         table.add_column(column)
-    for bug in Catalog.load(Kit.default().bugs_dir).bugs.values():
+    for bug in catalog.bugs.values():
         table.add_row(bug.id, bug.project, bug.layer, "★" * bug.difficulty, bug.title)
     console.print(table)
 
