@@ -208,3 +208,10 @@ def inject_cmd(bug_ids: tuple[str, ...], checkout: Path, force: bool) -> None:
         console.print(f"already present, unchanged: {', '.join(result.already)}")
     if not result.applied:
         console.print("nothing to do: the checkout already holds every bug asked for")
+
+
+from debuglab.provision import commands as provision_commands  # noqa: E402
+
+for _command in provision_commands.COMMANDS:  # provision, collect, reset, tunnel
+    main.add_command(_command)
+main.add_command(provision_commands.class_group)  # class up / class down

@@ -1,0 +1,105 @@
+"""`debuglab provision` of DevStack-shaped hosts over real SSH (one sshd per network
+namespace, tests/sshhosts.py): 1 host vs N hosts in parallel, first and second runs.
+
+    .venv/bin/python benchmarks/bench_provision.py [--hosts 8] [--runs 3]
+
+Prints the medians and the two ratios the issue asks for:
+  parallel ratio = wall(N hosts, first run) / wall(1 host, first run)    (target <= 2)
+  second run     = wall(N hosts, nothing changed) / N, seconds per host   (target < 3 s)
+
+Caveat: the simulated hosts share this machine's cores. A first run is CPU work on each
+host (copying nova, git, pip), so on a 2-core machine N hosts cost about N times the
+CPU of one; on real VMs each host brings its own cores. The controller-side part (SSH,
+the kit upload, waiting) is what fabric parallelises, and the printed CPU figure says how
+much of the wall time was spent on this machine's cores by the simulated hosts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+import sshhosts  # noqa: E402
+
+from debuglab import upstream  # noqa: E402
+from debuglab.kit import Kit, cache_dir  # noqa: E402
+from debuglab.provision import engine, inventory  # noqa: E402
+
+
+def provision_once(lab: sshhosts.SshHosts, template: Path, hosts: list, tmp: Path, tag: str) -> tuple[float, float, float]:
+    """Fresh DevStack trees on `hosts`, then provision twice; (first s, second s, cpu s)."""
+    for host in hosts:
+        shutil.rmtree(host.home, ignore_errors=True)
+        host.home.mkdir()
+        sshhosts.install_devstack(template, host.home)
+    path = tmp / f"class-{tag}.toml"
+    path.write_text(sshhosts.devstack_inventory(hosts, lab.known_hosts, lab.user_key))
+    inv = inventory.load(path)
+    cpu0 = _children_cpu()
+    start = time.monotonic()
+    results = engine.provision(inv, parallel=len(hosts))
+    first = time.monotonic() - start
+    bad = [r for r in results if not r.ok]
+    if bad:
+        raise SystemExit(f"provision failed: {bad[0].host.student}: {bad[0].error}")
+    start = time.monotonic()
+    results = engine.provision(inv, parallel=len(hosts))
+    second = time.monotonic() - start
+    if any(r.changed or not r.ok for r in results):
+        raise SystemExit("the second run changed something")
+    return first, second, _children_cpu() - cpu0
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every process on this machine (the hosts' work included)."""
+    with open("/proc/stat") as fh:
+        fields = fh.readline().split()[1:]
+    user, nice, system = (int(x) for x in fields[:3])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hosts", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if not sshhosts.sshd_available():
+        raise SystemExit("needs openssh-server: apt-get install -y openssh-server")
+    kit = Kit.default()
+    nova = upstream.load_lock(kit.upstream_lock)["nova"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        template = sshhosts.devstack_template(tmp / "template", upstream.fetch(nova, cache_dir()), nova)
+        with sshhosts.SshHosts(tmp / "hosts", args.hosts, use_netns=sshhosts.netns_available()) as lab:
+            mode = "network namespaces" if lab.hosts[0].netns else "127.0.0.1 ports"
+            print(f"{args.hosts} sshd hosts ({mode}), {os.cpu_count()} cores here, {args.runs} runs each")
+            one, many = [], []
+            for i in range(args.runs):
+                one.append(provision_once(lab, template, lab.hosts[:1], tmp, f"1-{i}"))
+                many.append(provision_once(lab, template, lab.hosts, tmp, f"n-{i}"))
+    m1 = statistics.median(r[0] for r in one)
+    mn = statistics.median(r[0] for r in many)
+    s1 = statistics.median(r[1] for r in one)
+    sn = statistics.median(r[1] for r in many)
+    cpu1 = statistics.median(r[2] for r in one)
+    cpun = statistics.median(r[2] for r in many)
+    print(f"{'1 host, first run':<40} median {m1:6.2f} s   runs: {', '.join(f'{r[0]:.2f}' for r in one)}")
+    print(f"{f'{args.hosts} hosts in parallel, first run':<40} median {mn:6.2f} s   runs: {', '.join(f'{r[0]:.2f}' for r in many)}")
+    print(f"{'1 host, second run (nothing changed)':<40} median {s1:6.2f} s")
+    print(f"{f'{args.hosts} hosts, second run (nothing changed)':<40} median {sn:6.2f} s")
+    print(f"machine CPU seconds, both runs: 1 host {cpu1:.1f} s, {args.hosts} hosts {cpun:.1f} s "
+          "(other processes on the machine included)")
+    print(f"parallel ratio  {args.hosts} hosts / 1 host (first run): {mn / m1:.2f}x   (target <= 2x)")
+    print(f"second run per host: {sn / args.hosts:.2f} s   (target < 3 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""A DevStack host: the student's baseline in /opt/stack/nova with the bugs planted (the
+original checkout kept aside untouched), the debugger tools in DevStack's Python, a
+systemd drop-in per nova unit so that `breakpoint()` opens remote-pdb on loopback at a
+fixed port, and a restart of the units whose code or environment changed.
+
+Only the drop-ins need root: they are written with `sudo tee` from content made here,
+never by the kit's code on the host (which the student can edit) running as root.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import shlex
+from typing import Callable
+
+from debuglab.catalog import Bug
+from debuglab.provision import hosts
+from debuglab.provision.inventory import DevstackSettings, Host
+from debuglab.provision.upload import remote_path
+
+DROPIN_NAME = "debuglab.conf"
+
+
+def dropin(port: int) -> str:
+    return (
+        "# written by debuglab provision: breakpoint() opens remote-pdb on loopback;\n"
+        "# reach it through an SSH forward (debuglab tunnel)\n"
+        "[Service]\n"
+        "Environment=PYTHONBREAKPOINT=remote_pdb.set_trace\n"
+        "Environment=REMOTE_PDB_HOST=127.0.0.1\n"
+        f"Environment=REMOTE_PDB_PORT={port}\n"
+    )
+
+
+def dropin_path(settings: DevstackSettings, unit: str) -> str:
+    return f"{settings.systemd_dir.rstrip('/')}/{unit}.service.d/{DROPIN_NAME}"
+
+
+def bugs_by_project(bugs: list[Bug]) -> dict[str, list[str]]:
+    """nova always (it is the student's baseline), other projects when they have bugs."""
+    projects: dict[str, list[str]] = {"nova": []}
+    for bug in bugs:
+        projects.setdefault(bug.project, []).append(bug.id)
+    return projects
+
+
+def provision(conn, host: Host, settings: DevstackSettings, bugs: list[Bug], *,
+              on_step: Callable[[str], None]) -> dict:
+    on_step("re-baselining /opt/stack checkouts, planting bugs")
+    base = hosts.agent(conn, "baseline", {"stack_dir": settings.stack_dir, "kit_dir": host.kit_dir,
+                                          "projects": bugs_by_project(bugs)}, "re-baseline")["projects"]
+    code_changed = any(p["changed"] for p in base.values())
+
+    on_step("installing remote-pdb, pydevd-pycharm, debugpy into DevStack's Python")
+    tools = hosts.agent(conn, "tools", {"venv_python": settings.venv_python, "kit_dir": host.kit_dir}, "debug tools")
+
+    on_step("systemd drop-ins for remote-pdb")
+    changed_units = write_dropins(conn, settings)
+
+    units = [u for u, _ in settings.services] if (code_changed or tools["changed"]) else changed_units
+    if units:
+        on_step(f"restarting {len(units)} unit(s)")
+        restart(conn, settings, units)
+    return {
+        "baseline": {p: v["baseline_commit"] for p, v in base.items()},
+        "saved_work": [v["saved_work"] for v in base.values() if v["saved_work"]],
+        "changed": code_changed or tools["changed"] or bool(changed_units),
+        "restarted": units,
+        "ports": dict(settings.services),
+    }
+
+
+def write_dropins(conn, settings: DevstackSettings) -> list[str]:
+    """Write the drop-ins that differ from what they should be; the units changed."""
+    wanted = {unit: dropin(port) for unit, port in settings.services}
+    paths = {unit: dropin_path(settings, unit) for unit in wanted}
+    listing = hosts.run(conn, "sha256sum " + " ".join(remote_path(p) for p in paths.values()) + " 2>/dev/null; true",
+                        "reading drop-ins")
+    have = {}
+    for line in listing.splitlines():
+        digest, _, path = line.partition("  ")
+        have[path.strip()] = digest
+    changed = []
+    sudo = settings.sudo.strip()
+    for unit, text in wanted.items():
+        path = paths[unit]
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        # sha256sum prints the path as the shell expanded it
+        if any(p.endswith(path.lstrip("~")) and d == digest for p, d in have.items()):
+            continue
+        folder = remote_path(path.rsplit("/", 1)[0])
+        payload = base64.b64encode(text.encode()).decode()
+        hosts.run(conn, f"{sudo} mkdir -p {folder} && echo {payload} | base64 -d | {sudo} tee {remote_path(path)} >/dev/null",
+                  f"writing {path}")
+        changed.append(unit)
+    return changed
+
+
+def restart(conn, settings: DevstackSettings, units: list[str]) -> None:
+    command = settings.restart_command.replace("{units}", " ".join(shlex.quote(u) for u in units))
+    hosts.run(conn, command, "restarting the units")

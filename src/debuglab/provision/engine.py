@@ -1,0 +1,93 @@
+"""`debuglab provision`: every host of the inventory at once, each on its own.
+
+All hosts are checked at once (one fabric ThreadingGroup per probe script), then each
+host goes through its steps in a pool of `parallel` workers: upload the kit if its hash
+changed, then the profile's steps. A host that fails is reported with why; the others
+go on. Running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from debuglab import upstream
+from debuglab.catalog import Catalog
+from debuglab.kit import Kit
+from debuglab.provision import devstack, hosts, labhost, upload
+from debuglab.provision.errors import HostError
+from debuglab.provision.inventory import Host, Inventory
+
+Event = Callable[[Host, str], None]
+
+
+@dataclass(frozen=True)
+class HostResult:
+    host: Host
+    ok: bool
+    seconds: float
+    error: str | None = None
+    changed: bool = False
+    uploaded: bool = False
+    details: dict = field(default_factory=dict)
+
+
+def provision(inv: Inventory, *, kit: Kit | None = None, parallel: int = 8, dry_run: bool = False,
+              accept_new_host_keys: bool = False, on_event: Event = lambda host, text: None) -> list[HostResult]:
+    kit = kit or Kit.default()
+    catalog = Catalog.load(kit.bugs_dir)
+    nova_version = upstream.load_lock(kit.upstream_lock)["nova"].version
+    start = time.monotonic()
+    for host in inv.hosts:
+        on_event(host, "building the kit bundle")
+    bundle = upload.build(kit)
+    conns = {h: hosts.connection(h, inv, accept_new=accept_new_host_keys) for h in inv.hosts}
+    for host in inv.hosts:
+        on_event(host, "connecting, checking the host")
+    facts: dict = {}
+    ordered = list(conns.values())
+    for i in range(0, len(ordered), max(1, parallel)):
+        facts.update(hosts.probe_all(ordered[i:i + parallel], inv))
+
+    def one(host: Host) -> HostResult:
+        conn = conns[host]
+        try:
+            found = facts[host]
+            if isinstance(found, HostError):
+                raise found
+            hosts.check(host, inv, found, nova_version)
+            bugs = catalog.select(list(host.bugs))
+            if dry_run:
+                plan = "kit upload" if found.kit_sha256 != bundle.sha256 else "kit up to date"
+                on_event(host, "checked (dry run)")
+                return HostResult(host, True, time.monotonic() - start,
+                                  details={"plan": f"{plan}; {host.profile} with {len(bugs)} bug(s)",
+                                           "python": found.python, "free_gb": round(found.free_gb, 1)})
+
+            def step(text: str) -> None:
+                on_event(host, text)
+
+            uploaded = False
+            if found.kit_sha256 != bundle.sha256:
+                step(f"uploading the kit ({bundle.size / 1e6:.1f} MB)")
+                uploaded = upload.upload(conn, bundle, host.kit_dir, found.kit_sha256)
+            if host.profile == "devstack":
+                details = devstack.provision(conn, host, inv.devstack, bugs, on_step=step)
+            else:
+                details = labhost.provision(conn, host, inv.lab, [b.id for b in bugs], on_step=step)
+            on_event(host, "done")
+            return HostResult(host, True, time.monotonic() - start, changed=uploaded or details["changed"],
+                              uploaded=uploaded, details=details)
+        except HostError as exc:
+            on_event(host, "failed")
+            return HostResult(host, False, time.monotonic() - start, error=exc.reason)
+        except Exception as exc:  # one host's surprise never stops the others
+            on_event(host, "failed")
+            return HostResult(host, False, time.monotonic() - start, error=str(hosts.as_host_error(host, exc).reason))
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        return list(pool.map(one, inv.hosts))

@@ -1,0 +1,277 @@
+"""Real OpenSSH servers for the provisioning tests and benchmark: no mocked SSH.
+
+Each "host" is Debian's /usr/sbin/sshd with a host key generated here, in a network
+namespace of its own (`ip netns add`, a veth pair, 10.213.<n>.1 on our side and
+10.213.<n>.2 on the host's side: only addresses on veths made here). Where namespaces
+cannot be made (no root, no `ip`), the servers listen on 127.0.0.1 ports instead.
+
+The hosts share this machine's filesystem, so each gets a home folder of its own
+(sshd's `SetEnv HOME=...`): the kit, /opt/stack-like trees and labs the tests put under
+`~` stay apart. In a namespace, 127.0.0.1 is the host's own loopback, so a listener the
+tests start there is reachable only through an SSH forward, as on a real VM.
+
+The user key and a known_hosts holding every host key are written by `SshHosts`;
+`known_hosts` can be left empty to exercise unknown host keys.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+SUBNET = "10.213"  # 10.213.<n>.0/30 per host; refused if this machine already uses it
+
+
+def sshd_available() -> bool:
+    return Path(SSHD).is_file() and shutil.which("ssh-keygen") is not None
+
+
+def netns_available() -> bool:
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return False
+    name = f"dlprobe{secrets.token_hex(3)}"
+    ok = subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode == 0
+    if ok:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    in_use = subprocess.run(["ip", "-4", "addr"], capture_output=True, text=True).stdout
+    return ok and f" {SUBNET}." not in in_use
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Host:
+    name: str
+    address: str  # where sshd listens
+    port: int
+    home: Path
+    netns: str | None = None
+    proc: subprocess.Popen | None = None
+    host_pub: str = ""  # "ssh-ed25519 AAAA..."
+
+    @property
+    def spec(self) -> str:
+        """The inventory's `user@host:port`."""
+        return f"{getpass.getuser()}@{self.address}:{self.port}"
+
+    @property
+    def known_hosts_name(self) -> str:
+        return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+
+    def exec_argv(self, argv: list[str]) -> list[str]:
+        """argv run inside the host's network namespace (its own 127.0.0.1)."""
+        return (["ip", "netns", "exec", self.netns] if self.netns else []) + argv
+
+
+@dataclass
+class SshHosts:
+    """`count` sshd servers under `root`; use as a context manager (stops everything)."""
+
+    root: Path
+    count: int
+    use_netns: bool = True
+    env: dict[str, str] = field(default_factory=dict)  # extra SetEnv for every session
+    hosts: list[Host] = field(default_factory=list)
+    _veths: list[str] = field(default_factory=list)
+    _tag: str = field(default_factory=lambda: secrets.token_hex(2))
+
+    @property
+    def user_key(self) -> Path:
+        return self.root / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.root / "known_hosts"
+
+    def __enter__(self) -> "SshHosts":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
+        except PermissionError:
+            pass  # not root: sshd runs unprivileged and does not need it
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "debuglab-test",
+                        "-f", self.user_key], check=True)
+        pub = self.user_key.with_suffix(".pub").read_text()
+        for n in range(self.count):
+            self.hosts.append(self._start_one(n, pub))
+        self.write_known_hosts()
+        for host in self.hosts:
+            _wait_port(host.address, host.port)
+
+    def _start_one(self, n: int, user_pub: str) -> Host:
+        d = self.root / f"host{n}"
+        (d / "etc").mkdir(parents=True)
+        home = d / "home"
+        home.mkdir()
+        key = d / "etc" / "ssh_host_ed25519_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+        (d / "etc" / "authorized_keys").write_text(user_pub)
+        if self.use_netns:
+            ns = f"dl{self._tag}h{n}"
+            outside, inside = f"dl{self._tag}a{n}", f"dl{self._tag}b{n}"
+            third = n + 1
+            for argv in (
+                ["ip", "netns", "add", ns],
+                ["ip", "link", "add", outside, "type", "veth", "peer", "name", inside],
+                ["ip", "link", "set", inside, "netns", ns],
+                ["ip", "addr", "add", f"{SUBNET}.{third}.1/30", "dev", outside],
+                ["ip", "link", "set", outside, "up"],
+                ["ip", "netns", "exec", ns, "ip", "addr", "add", f"{SUBNET}.{third}.2/30", "dev", inside],
+                ["ip", "netns", "exec", ns, "ip", "link", "set", inside, "up"],
+                ["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"],
+            ):
+                subprocess.run(argv, check=True, capture_output=True)
+                if argv[1:3] == ["link", "add"]:
+                    self._veths.append(outside)
+            host = Host(f"host{n}", f"{SUBNET}.{third}.2", 22, home, netns=ns)
+        else:
+            host = Host(f"host{n}", "127.0.0.1", _free_port(), home)
+        setenv = " ".join(f'"{k}={v}"' for k, v in {"HOME": str(home), **self.env}.items())
+        config = d / "etc" / "sshd_config"
+        config.write_text(
+            f"Port {host.port}\nListenAddress {host.address}\nHostKey {key}\n"
+            f"PidFile {d / 'sshd.pid'}\nAuthorizedKeysFile {d / 'etc' / 'authorized_keys'}\n"
+            "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+            "AllowTcpForwarding yes\nMaxStartups 100:30:200\nMaxSessions 50\n"
+            f"SetEnv {setenv}\nSubsystem sftp internal-sftp\n"
+        )
+        log = open(d / "sshd.log", "wb")
+        host.proc = subprocess.Popen(host.exec_argv([SSHD, "-D", "-e", "-f", str(config)]),
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        host.host_pub = " ".join(key.with_suffix(".pub").read_text().split()[:2])
+        return host
+
+    def write_known_hosts(self, hosts: list[Host] | None = None) -> None:
+        hosts = self.hosts if hosts is None else hosts
+        self.known_hosts.write_text("".join(f"{h.known_hosts_name} {h.host_pub}\n" for h in hosts))
+
+    def stop(self) -> None:
+        for host in self.hosts:
+            if host.proc and host.proc.poll() is None:
+                os.killpg(host.proc.pid, 15)
+                try:
+                    host.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    os.killpg(host.proc.pid, 9)
+                    host.proc.wait()
+        for host in self.hosts:
+            if host.netns:
+                subprocess.run(["ip", "netns", "pids", host.netns], capture_output=True)
+                _kill_netns_procs(host.netns)
+                subprocess.run(["ip", "netns", "del", host.netns], capture_output=True)
+        for veth in self._veths:  # normally gone with its peer's namespace
+            subprocess.run(["ip", "link", "del", veth], capture_output=True)
+        self.hosts.clear()
+        self._veths.clear()
+
+
+def _kill_netns_procs(ns: str) -> None:
+    """Processes the tests left in a namespace (listeners, session leftovers)."""
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+    for pid in out.split():
+        try:
+            os.kill(int(pid), 9)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def _wait_port(address: str, port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((address, port), timeout=1) as s:
+                if s.recv(4).startswith(b"SSH-"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"sshd on {address}:{port} did not come up")
+        time.sleep(0.05)
+
+
+# ---- a DevStack-shaped host ----------------------------------------------------------
+
+DEVSTACK_PYTHON = "/root/.pyenv/versions/3.11.7/bin/python3.11"
+
+
+def devstack_template(root: Path, nova_sdist: Path, project) -> Path:
+    """`root/stack`: an /opt/stack-like folder whose nova is the pinned sdist committed into
+    git in two commits (as a DevStack clone has history), and `root/venv`: a Python venv
+    standing in for DevStack's /opt/stack/data/venv. Copied into each host's home."""
+    from debuglab import upstream
+
+    stack = root / "stack"
+    stack.mkdir(parents=True)
+    nova = upstream.extract(project, nova_sdist, stack / "nova")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "devstack", "GIT_AUTHOR_EMAIL": "d@example.org",
+           "GIT_COMMITTER_NAME": "devstack", "GIT_COMMITTER_EMAIL": "d@example.org"}
+
+    def git(*args):
+        subprocess.run(["git", "-C", nova, *args], check=True, capture_output=True, env=env)
+
+    git("init", "-q", "-b", "master")
+    readme = nova / "README.rst"
+    text = readme.read_text()
+    readme.write_text(text + "\nupstream history, first commit\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "Import nova 34.0.0")
+    readme.write_text(text)
+    git("commit", "-q", "-am", "Second commit: local DevStack tweak")
+    subprocess.run([DEVSTACK_PYTHON if Path(DEVSTACK_PYTHON).exists() else "python3", "-m", "venv", root / "venv"],
+                   check=True, capture_output=True)
+    return root
+
+
+def install_devstack(template: Path, home: Path) -> None:
+    """The template as this host's ~/opt/stack and ~/opt/stack/data/venv."""
+    opt = home / "opt"
+    opt.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", template / "stack", opt / "stack"], check=True)
+    (opt / "stack" / "data").mkdir()
+    subprocess.run(["cp", "-a", template / "venv", opt / "stack" / "data" / "venv"], check=True)
+
+
+def devstack_inventory(hosts: list[Host], known_hosts: Path, key: Path, extra_hosts: str = "", klass: str = "") -> str:
+    """An inventory for devstack hosts shaped by install_devstack. The unit restart goes
+    through a recording command, since these hosts have no systemd."""
+    text = f'''[class]
+bugs = "all"
+known_hosts = "{known_hosts}"
+key_file = "{key}"
+connect_timeout = 5
+{klass}
+[devstack]
+stack_dir = "~/opt/stack"
+venv_python = "~/opt/stack/data/venv/bin/python"
+systemd_dir = "~/etc/systemd/system"
+sudo = ""
+restart_command = "echo {{units}} >> ~/restarts.log"
+'''
+    for i, h in enumerate(hosts):
+        text += f'\n[[host]]\naddress = "{h.spec}"\nprofile = "devstack"\nstudent = "student{i}"\n'
+    return text + extra_hosts
