@@ -14,6 +14,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from debuglab import verify, workspace
+from debuglab.cloud import supervisor as cloud_supervisor
+from debuglab.cloud.commands import attach, cloud, print_cloud
 from debuglab.catalog import Catalog, parse_bug_set
 from debuglab.errors import DebuglabError
 from debuglab.kit import Kit
@@ -70,11 +72,17 @@ DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Pat
 @DIR
 @click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
 def up(root: Path, bug_set: str | None) -> None:
-    """Set up the lab (creating it if needed) and say where everything is."""
+    """Set up the lab (creating it if needed), start its mini-cloud, say where everything is."""
     if not (root / workspace.LAB_TOML).is_file():
         with steps("building the lab") as on_step:
             workspace.create(root, parse_bug_set(bug_set), on_step=on_step)
-    _print_lab(workspace.Workspace.open(root))
+    ws = workspace.Workspace.open(root)
+    _print_lab(ws)
+    state = cloud_supervisor.read_state(ws)
+    if state is None:
+        with steps("starting the mini-cloud") as on_step:
+            state = cloud_supervisor.start(ws, on_step=on_step)
+    print_cloud(ws, state)
 
 
 @main.group()
@@ -211,6 +219,9 @@ def inject_cmd(bug_ids: tuple[str, ...], checkout: Path, force: bool) -> None:
 
 
 from debuglab.provision import commands as provision_commands  # noqa: E402
+
+main.add_command(cloud)
+main.add_command(attach)
 
 for _command in provision_commands.COMMANDS:  # provision, collect, reset, tunnel
     main.add_command(_command)

@@ -1,0 +1,186 @@
+"""`debuglab cloud start|stop|restart|status|logs|reset` and `debuglab attach`: parsing
+and printing only (the work is in debuglab.cloud.supervisor)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from debuglab.cloud import attach as attach_mod, config, hooks, supervisor
+from debuglab.cloud.config import CloudPaths
+from debuglab.workspace import Workspace
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("lab"), show_default=True,
+                   help="The lab workspace.")
+
+
+def _port_options(fn):
+    for name, default in reversed(list(config.DEFAULT_PORTS.items())):
+        flag = "--port" if name == "nova" else f"--{name}-port"
+        fn = click.option(flag, f"{name}_port", type=int, default=None,
+                          help=f"Port of {supervisor.PORT_NAMES[name]} (default {default}, or the last start's).")(fn)
+    return fn
+
+
+def _debug_options(fn):
+    fn = click.option("--debug-port", type=int, default=None,
+                      help="Port of the debugger (remote-pdb 4444, PyCharm 5678, debugpy 5679).")(fn)
+    fn = click.option("--debug", type=click.Choice(config.DEBUG_KINDS), default=None,
+                      help="Debugger hook: remote-pdb (breakpoint()), pycharm (settrace), debugpy (VS Code).")(fn)
+    return fn
+
+
+def _ports(kw: dict) -> dict[str, int]:
+    return {name: kw[f"{name}_port"] for name in config.DEFAULT_PORTS if kw.get(f"{name}_port")}
+
+
+@contextmanager
+def _steps(title: str):
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task(title)
+        state = {"text": None, "start": time.monotonic()}
+
+        def on_step(text: str) -> None:
+            if state["text"]:
+                progress.console.print(f"  [green]✓[/] {state['text']} [dim]{time.monotonic() - state['start']:.1f} s[/]")
+            state.update(text=text, start=time.monotonic())
+            progress.update(task, description=text)
+
+        yield on_step
+        on_step("")
+
+
+def print_cloud(ws: Workspace, state: supervisor.CloudState) -> None:
+    """Where everything is: endpoints, credentials, logs, the debugger."""
+    settings = state.settings
+    table = Table(title="mini-cloud on 127.0.0.1", title_justify="left")
+    for column in ("service", "endpoint", "log"):
+        table.add_column(column, no_wrap=column == "endpoint")
+    paths = CloudPaths(ws)
+    console.print(f"logs in {paths.logs}/ (nova.log: the whole nova process)", highlight=False)
+    table.add_row("identity (Keystone)", settings.endpoint("keystone"), "keystone.log")
+    table.add_row("compute (nova API)", settings.endpoint("nova"), "n-api.log")
+    table.add_row("placement", settings.endpoint("placement"), "placement.log")
+    table.add_row("image (read-only stand-in)", settings.endpoint("image"), "g-api.log")
+    table.add_row("conductor, scheduler, compute", "(fake:/ message bus)",
+                  "n-cond.log, n-sch.log, n-cpu.log")
+    console.print(table)
+    console.print(f"credentials: [bold]source {paths.openrc}[/] (demo) or [bold]source {paths.openrc} admin admin[/]; "
+                  f"clouds.yaml: {paths.clouds_yaml} (clouds devstack, devstack-admin)")
+    console.print(f"try: openstack server create --image cirros-0.6.3-x86_64-disk --flavor m1.tiny --wait vm1")
+    console.print(f"debugger: {hooks.instructions(ws, settings)}", highlight=False)
+
+
+cloud = click.Group("cloud", help="The mini-cloud: Keystone and nova from the lab's checkout, on 127.0.0.1.")
+
+
+@cloud.command()
+@DIR
+@_port_options
+@_debug_options
+@click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for the services.")
+def start(root: Path, debug: str | None, debug_port: int | None, timeout: float, **kw) -> None:
+    """Start Keystone, nova (API, conductor, scheduler, compute) and placement."""
+    ws = Workspace.open(root)
+    with _steps("starting the mini-cloud") as on_step:
+        state = supervisor.start(ws, ports=_ports(kw), debug=debug, debug_port=debug_port, timeout=timeout,
+                                 on_step=on_step)
+    print_cloud(ws, state)
+
+
+@cloud.command()
+@DIR
+def stop(root: Path) -> None:
+    """Stop every process of the mini-cloud."""
+    ws = Workspace.open(root)
+    state = supervisor.stop(ws)
+    if state is None:
+        console.print("the cloud was not running")
+    else:
+        console.print(f"stopped ({supervisor._pids_text(state)})")
+
+
+@cloud.command()
+@DIR
+@_port_options
+@_debug_options
+@click.option("--no-debug", is_flag=True, help="Restart without the debugger hook of the last start.")
+@click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for the services.")
+def restart(root: Path, debug: str | None, debug_port: int | None, no_debug: bool, timeout: float, **kw) -> None:
+    """Stop and start again, loading your edited code (like systemctl restart devstack@n-api)."""
+    ws = Workspace.open(root)
+    with _steps("restarting the mini-cloud") as on_step:
+        state = supervisor.restart(ws, ports=_ports(kw), debug=None if no_debug else (debug or False),
+                                   debug_port=debug_port, timeout=timeout, on_step=on_step)
+    print_cloud(ws, state)
+
+
+@cloud.command()
+@DIR
+@click.option("--file", "file", help="Say which service runs this file, e.g. nova/scheduler/manager.py.")
+def status(root: Path, file: str | None) -> None:
+    """Each service: process, pid, port, running, listening."""
+    ws = Workspace.open(root)
+    rows = supervisor.status(ws)
+    table = Table()
+    for column in ("service", "process", "pid", "port", "state"):
+        table.add_column(column)
+    for row in rows:
+        if row.running:
+            state = "[green]running[/]" if row.listening in (True, None) else "[yellow]not listening[/]"
+        else:
+            state = "[red]stopped[/]"
+        table.add_row(row.name, row.process, str(row.pid or "-"), str(row.port or "-"), state)
+    console.print(table)
+    if file:
+        rel, services = supervisor.services_running_file(ws, file)
+        pids = {r.name: r.pid for r in rows}
+        shown = ", ".join(f"{s} (pid {pids.get(s) or 'not running'})" for s in services)
+        console.print(f"{rel} runs in: {shown}", highlight=False)
+
+
+@cloud.command()
+@DIR
+@click.argument("service", default="nova", type=click.Choice(supervisor.LOG_NAMES))
+@click.option("-n", "--lines", type=int, default=50, show_default=True)
+def logs(root: Path, service: str, lines: int) -> None:
+    """The end of a service's log (nova: the whole nova process)."""
+    ws = Workspace.open(root)
+    console.print(supervisor.logs(ws, service, lines), markup=False, highlight=False)
+
+
+@cloud.command()
+@DIR
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def reset(root: Path, yes: bool) -> None:
+    """Stop the cloud and delete its state (servers, users, logs): a clean cloud next start."""
+    ws = Workspace.open(root)
+    if not yes:
+        click.confirm(f"delete every server, user and log of the cloud in {ws.root}?", abort=True)
+    supervisor.reset(ws)
+    console.print("the cloud's state is gone; `debuglab cloud start` builds a clean one")
+
+
+@click.command("attach")
+@DIR
+@click.option("--port", type=int, default=None, help="remote-pdb's port (default: the running cloud's).")
+@click.option("--wait", type=float, default=0, help="Seconds to wait for a breakpoint() to open a session.")
+@click.option("--again", is_flag=True, help="After a session ends, wait for the next breakpoint.")
+def attach(root: Path, port: int | None, wait: float, again: bool) -> None:
+    """Attach to a remote-pdb session of the cloud, with line editing and history."""
+    if port is None:
+        ws = Workspace.open(root)
+        state = supervisor.read_state(ws)
+        settings = state.settings if state else supervisor.last_settings(ws)
+        port = settings.debug_port if settings.debug == "remote-pdb" else config.DEFAULT_DEBUG_PORTS["remote-pdb"]
+    attach_mod.attach(port, wait=wait, again=again)

@@ -1,0 +1,273 @@
+"""Where the mini-cloud keeps its state in a lab, and the files that configure it:
+`<lab>/cloud/` (settings.json for the launcher, keystone.conf, nova.conf,
+placement.conf, SQLite databases, fernet keys, logs/, the pidfile) and `<lab>/openrc`,
+`<lab>/clouds.yaml` for the clients."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from debuglab.workspace import Workspace
+
+DEFAULT_PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "image": 9292}
+DEBUG_KINDS = ("remote-pdb", "pycharm", "debugpy")
+DEFAULT_DEBUG_PORTS = {"remote-pdb": 4444, "pycharm": 5678, "debugpy": 5679}
+REGION = "RegionOne"
+PASSWORD = "secret"  # DevStack's habit; everything listens on loopback only
+USERS = {"admin": PASSWORD, "demo": PASSWORD, "nova": PASSWORD, "placement": PASSWORD}
+
+# the nova services of the one nova process, the port each listens on (if any), and the
+# code each one runs (for `status --file`)
+SERVICES = {
+    "keystone": {"process": "keystone", "port": "keystone", "code": ("keystone/",)},
+    "n-api": {"process": "nova", "port": "nova", "code": ("nova/api/", "nova/policies/", "nova/compute/api.py")},
+    "n-cond": {"process": "nova", "port": None, "code": ("nova/conductor/",)},
+    "n-sch": {"process": "nova", "port": None, "code": ("nova/scheduler/",)},
+    "n-cpu": {"process": "nova", "port": None,
+              "code": ("nova/compute/", "nova/virt/", "nova/network/")},
+    "placement": {"process": "nova", "port": "placement", "code": ("placement/",)},
+    "g-api": {"process": "nova", "port": "image", "code": ()},
+}
+
+
+@dataclass(frozen=True)
+class CloudPaths:
+    ws: Workspace
+
+    @property
+    def dir(self) -> Path:
+        return self.ws.root / "cloud"
+
+    @property
+    def logs(self) -> Path:
+        return self.dir / "logs"
+
+    @property
+    def etc(self) -> Path:
+        return self.dir / "etc"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.dir / "cloud.pid"
+
+    @property
+    def settings(self) -> Path:
+        return self.dir / "settings.json"
+
+    @property
+    def openrc(self) -> Path:
+        return self.ws.root / "openrc"
+
+    @property
+    def clouds_yaml(self) -> Path:
+        return self.ws.root / "clouds.yaml"
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+
+@dataclass(frozen=True)
+class CloudSettings:
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    debug: str | None = None
+    debug_port: int | None = None
+
+    @property
+    def auth_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['keystone']}/v3"
+
+    def endpoint(self, service: str) -> str:
+        path = {"nova": "/v2.1", "keystone": "/v3"}.get(service, "")
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+
+def sqlite(path: Path) -> str:
+    # wait for a lock rather than fail at once (the launcher also puts each file in WAL
+    # mode, so that readers never block the writer)
+    return f"sqlite:///{path}?timeout=30"
+
+
+def write_all(paths: CloudPaths, settings: CloudSettings) -> None:
+    """(Re)write every configuration file; state (databases, keys) is left alone."""
+    d = paths.dir
+    for sub in (d, paths.logs, paths.etc, d / "state", d / "state" / "instances", d / "locks"):
+        sub.mkdir(parents=True, exist_ok=True)
+    ports = settings.ports
+    keystone_conf = paths.etc / "keystone.conf"
+    nova_conf = paths.etc / "nova.conf"
+    placement_conf = paths.etc / "placement.conf"
+
+    keystone_conf.write_text(f"""[DEFAULT]
+debug = False
+use_stderr = True
+
+[database]
+connection = {sqlite(d / 'keystone.sqlite')}
+
+[token]
+provider = fernet
+expiration = 86400
+
+[fernet_tokens]
+key_repository = {d / 'fernet-keys'}
+
+[fernet_receipts]
+key_repository = {d / 'fernet-keys'}
+
+[credential]
+key_repository = {d / 'credential-keys'}
+
+[identity]
+# a lab, not production: cheap password hashing keeps token requests fast
+password_hash_rounds = 4
+
+[cache]
+# without a cache every token validation runs ~300 SQL queries
+enabled = True
+backend = dogpile.cache.memory
+""")
+
+    def auth_section(user: str) -> str:
+        return f"""auth_url = {settings.auth_url}
+www_authenticate_uri = {settings.auth_url}
+auth_type = password
+username = {user}
+password = {USERS[user]}
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+region_name = {REGION}
+memcache_use_advanced_pool = False
+"""
+
+    nova_conf.write_text(f"""[DEFAULT]
+debug = False
+use_stderr = True
+host = debuglab
+transport_url = fake:/
+compute_driver = fake.FakeDriverWithoutFakeNodes
+state_path = {d / 'state'}
+instances_path = {d / 'state' / 'instances'}
+vif_plugging_timeout = 0
+vif_plugging_is_fatal = False
+instance_usage_audit = False
+heal_instance_info_cache_interval = -1
+
+[api]
+auth_strategy = keystone
+
+[wsgi]
+api_paste_config = {paths.ws.checkout('nova') / 'etc' / 'nova' / 'api-paste.ini'}
+
+[api_database]
+connection = {sqlite(d / 'nova_api.sqlite')}
+
+[database]
+connection = {sqlite(d / 'nova_cell1.sqlite')}
+
+[oslo_concurrency]
+lock_path = {d / 'locks'}
+
+[oslo_policy]
+enforce_new_defaults = True
+enforce_scope = True
+
+[quota]
+instances = 1000
+cores = -1
+ram = -1
+
+[scheduler]
+discover_hosts_in_cells_interval = -1
+
+[keystone_authtoken]
+{auth_section('nova')}
+[placement]
+{auth_section('nova')}
+[service_user]
+send_service_user_token = False
+
+[notifications]
+notification_format = unversioned
+
+[oslo_messaging_notifications]
+driver = noop
+""")
+
+    placement_conf.write_text(f"""[DEFAULT]
+debug = False
+
+[api]
+auth_strategy = keystone
+
+[placement_database]
+connection = {sqlite(d / 'placement.sqlite')}
+
+[keystone_authtoken]
+{auth_section('placement')}
+""")
+
+    launcher = {
+        "cloud_dir": str(d),
+        "logs_dir": str(paths.logs),
+        "ports": ports,
+        "region": REGION,
+        "users": USERS,
+        "debug": {"kind": settings.debug, "port": settings.debug_port} if settings.debug else None,
+        "keystone": {"conf": str(keystone_conf), "synced_marker": str(d / "keystone.synced"),
+                     "fernet_keys": str(d / "fernet-keys"), "credential_keys": str(d / "credential-keys")},
+        "nova": {
+            "conf_dir": str(paths.etc),
+            "api_paste": str(paths.ws.checkout("nova") / "etc" / "nova" / "api-paste.ini"),
+            "prepared_marker": str(d / "nova.prepared"),
+            "cell0_connection": sqlite(d / "nova_cell0.sqlite"),
+        },
+        "placement": {"conf": str(placement_conf)},
+    }
+    paths.settings.write_text(json.dumps(launcher, indent=2) + "\n")
+    write_client_files(paths, settings)
+
+
+def write_client_files(paths: CloudPaths, settings: CloudSettings) -> None:
+    """`openrc` (DevStack's `source openrc [user] [project]`) and `clouds.yaml`."""
+    paths.openrc.write_text(f"""# debuglab mini-cloud credentials, DevStack style:
+#   source openrc            # demo user, demo project
+#   source openrc admin admin
+OS_USERNAME_ARG=${{1:-demo}}
+OS_PROJECT_ARG=${{2:-$OS_USERNAME_ARG}}
+export OS_AUTH_URL={settings.auth_url}
+export OS_AUTH_TYPE=password
+export OS_IDENTITY_API_VERSION=3
+export OS_USERNAME=$OS_USERNAME_ARG
+export OS_PROJECT_NAME=$OS_PROJECT_ARG
+export OS_PASSWORD={PASSWORD}
+export OS_USER_DOMAIN_NAME=Default
+export OS_PROJECT_DOMAIN_NAME=Default
+export OS_REGION_NAME={REGION}
+unset OS_USERNAME_ARG OS_PROJECT_ARG OS_CLOUD
+""")
+    entries = []
+    for name, user, project in (("devstack", "demo", "demo"), ("devstack-admin", "admin", "admin")):
+        entries.append(f"""  {name}:
+    auth:
+      auth_url: {settings.auth_url}
+      username: {user}
+      password: {PASSWORD}
+      project_name: {project}
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: {REGION}
+    identity_api_version: 3
+""")
+    paths.clouds_yaml.write_text("clouds:\n" + "".join(entries))
+
+
+def client_env(settings: CloudSettings, user: str = "demo", project: str | None = None) -> dict[str, str]:
+    """The environment `source openrc user project` gives."""
+    return {
+        "OS_AUTH_URL": settings.auth_url, "OS_AUTH_TYPE": "password", "OS_IDENTITY_API_VERSION": "3",
+        "OS_USERNAME": user, "OS_PROJECT_NAME": project or user, "OS_PASSWORD": PASSWORD,
+        "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default", "OS_REGION_NAME": REGION,
+    }

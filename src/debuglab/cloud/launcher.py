@@ -1,0 +1,559 @@
+"""The mini-cloud's service launcher. It runs under the LAB's python (never debuglab's):
+`python launcher.py keystone <cloud-dir>` or `python launcher.py nova <cloud-dir>`.
+
+It imports nothing from debuglab: everything it needs is in `<cloud-dir>/settings.json`,
+written by debuglab.cloud.config. Two processes make the cloud:
+
+- keystone: keystone's own WSGI application (`initialize_public_application`), its
+  database synced, fernet keys and the bootstrap (users, projects, catalog) done in
+  process, served by a threaded WSGI server.
+- nova: on nova's threading backend, the API (`wsgi_app.init_application`, the stock
+  api-paste.ini), conductor, scheduler and compute (`Service.create(...).start()`, the
+  fake virt driver) and placement (its own app), sharing the in-memory `fake:/`
+  message bus; glance and neutron stood in for by nova's own fixtures, with a tiny
+  read-only image endpoint so that clients can resolve images.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import socketserver
+import sys
+import threading
+import time
+from wsgiref import simple_server
+
+LOG = logging.getLogger("debuglab.launcher")
+
+
+# --------------------------------------------------------------------------- WSGI
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
+    """One thread per request: a request stopped in a debugger blocks nobody else."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+
+class _Handler(simple_server.WSGIRequestHandler):
+    logger = LOG
+
+    def log_message(self, format, *args):  # noqa: A002 (stdlib's name)
+        self.logger.info("%s %s", self.client_address[0], format % args)
+
+    def get_environ(self):
+        env = super().get_environ()
+        # wsgiref drops nothing, but nova and keystone want a script name of ""
+        env.setdefault("SCRIPT_NAME", "")
+        return env
+
+
+def serve(app, port: int, name: str) -> _ThreadingWSGIServer:
+    handler = type(f"{name}Handler", (_Handler,), {"logger": logging.getLogger(f"debuglab.wsgi.{name}")})
+    server = _ThreadingWSGIServer(("127.0.0.1", port), handler)
+    server.set_app(app)
+    thread = threading.Thread(target=server.serve_forever, name=f"wsgi-{name}", daemon=True)
+    thread.start()
+    LOG.info("%s listening on http://127.0.0.1:%d", name, port)
+    return server
+
+
+def wait_for_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+            time.sleep(0.05)
+
+
+def load_settings(cloud_dir: str) -> dict:
+    with open(os.path.join(cloud_dir, "settings.json")) as fh:
+        return json.load(fh)
+
+
+def mark_ready(settings: dict, name: str) -> None:
+    path = os.path.join(settings["cloud_dir"], f"{name}.ready")
+    with open(path, "w") as fh:
+        fh.write(str(os.getpid()))
+
+
+# --------------------------------------------------------------------------- debuggers
+
+
+def setup_debugger(settings: dict) -> None:
+    """The debugger chosen at `cloud start --debug`; breakpoint() is set by environment."""
+    debug = settings.get("debug") or {}
+    kind = debug.get("kind")
+    if not kind:
+        return
+    port = int(debug["port"])
+    if kind == "remote-pdb":
+        LOG.warning("debugger: breakpoint() opens remote-pdb on 127.0.0.1:%d; connect with "
+                    "`debuglab attach` (or telnet 127.0.0.1 %d)", port, port)
+    elif kind == "pycharm":
+        import pydevd_pycharm
+
+        LOG.warning("debugger: connecting to PyCharm's debug server on 127.0.0.1:%d", port)
+        try:
+            pydevd_pycharm.settrace("127.0.0.1", port=port, suspend=False, stdout_to_server=False,
+                                    stderr_to_server=False, trace_only_current_thread=False)
+        except OSError as exc:
+            LOG.error("debugger: no PyCharm debug server listens on 127.0.0.1:%d (%s); in PyCharm start "
+                      "the 'Python Debug Server' run configuration on that port, then `debuglab cloud "
+                      "restart --debug pycharm`. Nova runs on without a debugger.", port, exc)
+            return
+        LOG.warning("debugger: connected to PyCharm on 127.0.0.1:%d; set breakpoints in PyCharm", port)
+    elif kind == "debugpy":
+        import debugpy
+
+        debugpy.listen(("127.0.0.1", port))
+        LOG.warning("debugger: debugpy listens on 127.0.0.1:%d; attach VS Code to it "
+                    "(breakpoint() does nothing until an IDE is attached)", port)
+
+
+# --------------------------------------------------------------------------- keystone
+
+
+def run_keystone(settings: dict) -> None:
+    os.environ["OS_KEYSTONE_CONFIG_FILES"] = settings["keystone"]["conf"]
+    import oslo_service.backend as oslo_backend
+
+    oslo_backend.init_backend(oslo_backend.BackendType.THREADING)
+    _fernet_setup(settings)
+    from keystone.server import wsgi as keystone_wsgi
+
+    app = keystone_wsgi.initialize_public_application()
+
+    from keystone.common.sql import upgrades
+
+    if not settings["keystone"].get("synced_marker") or not os.path.exists(settings["keystone"]["synced_marker"]):
+        upgrades.offline_sync_database_to_version()
+        open(settings["keystone"]["synced_marker"], "w").close()
+    _keystone_bootstrap(settings)
+    serve(app, settings["ports"]["keystone"], "keystone")
+    mark_ready(settings, "keystone")
+    _wait_forever()
+
+
+def _fernet_setup(settings: dict) -> None:
+    """keystone-manage fernet_setup and credential_setup (before keystone loads its
+    token provider, which wants the keys)."""
+    from keystone.common import fernet_utils
+
+    uid, gid = os.getuid(), os.getgid()
+    for group, repository in (("fernet_tokens", settings["keystone"]["fernet_keys"]),
+                              ("credential", settings["keystone"]["credential_keys"])):
+        futils = fernet_utils.FernetUtils(repository, 3, group)
+        if os.path.isdir(repository) and os.listdir(repository):
+            continue
+        futils.create_key_directory(uid, gid)
+        if futils.validate_key_repository(requires_write=True):
+            futils.initialize_key_repository(uid, gid)
+
+
+def _keystone_bootstrap(settings: dict) -> None:
+    """keystone-manage bootstrap's own logic, then the lab's users, projects and catalog.
+    Idempotent: it runs at every start (so that changed ports reach the catalog)."""
+    from keystone.cmd import bootstrap
+    from keystone.common import driver_hints, provider_api
+    from keystone import exception
+
+    providers = provider_api.ProviderAPIs
+    users = settings["users"]
+    ports = settings["ports"]
+    region = settings["region"]
+
+    def bootstrapper():
+        # keystone-manage's Bootstrapper, without its __init__'s second load_backends()
+        # (the running application has loaded and locked them already)
+        b = bootstrap.Bootstrapper.__new__(bootstrap.Bootstrapper)
+        with mock_load_backends(bootstrap):
+            b.__init__()
+        return b
+
+    boot = bootstrapper()
+    boot.admin_username = "admin"
+    boot.admin_password = users["admin"]
+    boot.project_name = "admin"
+    boot.admin_role_name = "admin"
+    boot.region_id = region
+    boot.service_name = "keystone"
+    url = f"http://127.0.0.1:{ports['keystone']}/v3"
+    boot.public_url = boot.internal_url = boot.admin_url = url
+    boot.bootstrap()
+    roles = {"admin": boot.admin_role_id, "member": boot.member_role_id, "service": boot.service_role_id,
+             "reader": boot.reader_role_id}
+
+    def grant(user_name: str, password: str, project_name: str, role_names: list[str]) -> None:
+        b = bootstrapper()
+        b.default_domain_id = boot.default_domain_id
+        b.project_name = project_name
+        b._bootstrap_project()
+        b.admin_username = user_name
+        b.admin_password = password
+        b._bootstrap_admin_user()
+        for role in role_names:
+            try:
+                providers.assignment_api.add_role_to_user_and_project(
+                    user_id=b.admin_user_id, project_id=b.project_id, role_id=roles[role])
+            except exception.Conflict:
+                pass
+
+    grant("demo", users["demo"], "demo", ["member"])
+    grant("nova", users["nova"], "service", ["admin", "service"])
+    grant("placement", users["placement"], "service", ["admin", "service"])
+
+    catalog = providers.catalog_api
+    for stype, name, port, path in (("compute", "nova", ports["nova"], "/v2.1"),
+                                    ("placement", "placement", ports["placement"], ""),
+                                    ("image", "glance", ports["image"], "")):
+        endpoint_url = f"http://127.0.0.1:{port}{path}"
+        hints = driver_hints.Hints()
+        hints.add_filter("type", stype)
+        services = catalog.list_services(hints)
+        if services:
+            service_id = services[0]["id"]
+        else:
+            import uuid
+
+            service_id = uuid.uuid4().hex
+            catalog.create_service(service_id, {"id": service_id, "name": name, "type": stype, "enabled": True})
+        hints = driver_hints.Hints()
+        hints.add_filter("service_id", service_id)
+        existing = {e["interface"]: e for e in catalog.list_endpoints(hints)}
+        for interface in ("public", "internal", "admin"):
+            if interface in existing:
+                if existing[interface]["url"] != endpoint_url:
+                    ref = dict(existing[interface], url=endpoint_url)
+                    catalog.update_endpoint(endpoint_id=ref["id"], endpoint_ref=ref)
+                continue
+            import uuid
+
+            ref = {"id": uuid.uuid4().hex, "interface": interface, "url": endpoint_url,
+                   "service_id": service_id, "enabled": True, "region_id": region}
+            catalog.create_endpoint(endpoint_id=ref["id"], endpoint_ref=ref)
+
+
+class mock_load_backends:  # noqa: N801 (a context manager)
+    def __init__(self, module):
+        self.module = module
+
+    def __enter__(self):
+        self.saved = self.module.backends.load_backends
+        self.module.backends.load_backends = lambda: None
+
+    def __exit__(self, *exc):
+        self.module.backends.load_backends = self.saved
+
+
+# --------------------------------------------------------------------------- nova
+
+
+class _FixtureHost:
+    """What nova's GlanceFixture and NeutronFixture want from a test case: stub_out,
+    flags and useFixture. The stubs stay for the life of the process."""
+
+    def __init__(self):
+        self._fixtures = []
+
+    def useFixture(self, fixture):  # noqa: N802 (testtools' name)
+        fixture.setUp()
+        self._fixtures.append(fixture)
+        return fixture
+
+    def stub_out(self, old, new):
+        import fixtures
+
+        self.useFixture(fixtures.MonkeyPatch(old, new))
+
+    def flags(self, **kw):
+        import nova.conf
+
+        group = kw.pop("group", None)
+        for key, value in kw.items():
+            nova.conf.CONF.set_override(key, value, group)
+
+
+SERVICE_LOGGERS = {
+    "n-api": ("nova.api", "keystonemiddleware", "debuglab.wsgi.nova", "nova.policy"),
+    "n-cond": ("nova.conductor",),
+    "n-sch": ("nova.scheduler",),
+    "n-cpu": ("nova.compute", "nova.virt", "nova.network"),
+    "placement": ("placement", "debuglab.wsgi.placement"),
+    "g-api": ("debuglab.wsgi.image",),
+}
+
+
+def _per_service_logs(settings: dict) -> None:
+    """One log per service, as DevStack's journal has them (the process log holds all)."""
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
+    root = logging.getLogger()
+    for service, prefixes in SERVICE_LOGGERS.items():
+        handler = logging.FileHandler(os.path.join(settings["logs_dir"], f"{service}.log"))
+        handler.setFormatter(fmt)
+        handler.addFilter(lambda record, p=prefixes: record.name.startswith(p))
+        root.addHandler(handler)
+
+
+def run_nova(settings: dict) -> None:
+    from nova import monkey_patch
+
+    monkey_patch.patch(backend="threading")
+
+    nova_settings = settings["nova"]
+    os.environ["OS_NOVA_CONFIG_DIR"] = nova_settings["conf_dir"]
+    os.environ["OS_NOVA_CONFIG_FILES"] = f"{nova_settings['api_paste']};nova.conf"
+    sys.argv = ["nova-api"]
+
+    from nova.api.openstack import wsgi_app
+
+    wsgi_app.init_global_data(wsgi_app._get_config_files(), "osapi_compute", "nova-api")
+    _per_service_logs(settings)
+    setup_debugger(settings)
+
+    import nova.conf
+    from nova import context, objects
+
+    conf = nova.conf.CONF
+    t0 = time.monotonic()
+    first = not os.path.exists(nova_settings["prepared_marker"])
+    if first:
+        _prepare_nova_db(nova_settings)
+    LOG.info("nova databases ready (%.1f s)", time.monotonic() - t0)
+
+    placement_app = _placement_app(settings)
+    _sqlite_wal(settings["cloud_dir"])
+    _sqlite_serialized_writes()  # after the migrations, which manage their own transactions
+    servers = [serve(placement_app, settings["ports"]["placement"], "placement")]
+
+    host = _FixtureHost()
+    from nova.tests import fixtures as nova_fixtures
+
+    glance = host.useFixture(nova_fixtures.GlanceFixture(host))
+    glance.images[CIRROS_ID]["name"] = CIRROS_NAME  # as DevStack names its one image
+    host.useFixture(nova_fixtures.NeutronFixture(host))
+    servers.append(serve(_image_app(glance, settings["ports"]["image"]), settings["ports"]["image"], "image"))
+
+    wait_for_port(settings["ports"]["keystone"], 120)
+
+    from nova import service
+    from nova.compute import rpcapi as compute_rpcapi
+
+    objects.register_all()
+    services = [
+        service.Service.create(binary="nova-conductor", topic="conductor"),
+        service.Service.create(binary="nova-scheduler", topic="scheduler"),
+        service.Service.create(binary="nova-compute", topic=compute_rpcapi.RPC_TOPIC,
+                               topic_alt=compute_rpcapi.RPC_TOPIC_ALT),
+    ]
+    for svc in services:
+        svc.start()
+    for svc in services:
+        # heartbeat now, not after the servicegroup's initial delay: a server created
+        # right after a restart would otherwise find the compute "not heard from"
+        svc.servicegroup_api._driver._report_state(svc)
+    if first:
+        from nova.cmd import manage
+
+        manage.CellV2Commands().discover_hosts()
+        _default_flavors(context.get_admin_context())
+        open(nova_settings["prepared_marker"], "w").close()
+
+    app = wsgi_app.init_application("osapi_compute", "nova-api")
+    servers.append(serve(app, settings["ports"]["nova"], "nova"))
+    LOG.info("nova services up: n-api, n-cond, n-sch, n-cpu, placement (host %s)", conf.host)
+    mark_ready(settings, "nova")
+    _wait_forever()
+
+
+def _prepare_nova_db(nova_settings: dict) -> None:
+    """nova-manage's own commands, in process: api_db sync, map_cell0, create cell1, db sync."""
+    from nova.cmd import manage
+
+    manage.ApiDbCommands().sync()
+    manage.CellV2Commands().map_cell0(database_connection=nova_settings["cell0_connection"])
+    manage.DbCommands().sync(local_cell=False)
+    rc = manage.CellV2Commands().create_cell(name="cell1")
+    if rc not in (None, 0, 2):  # 2: a cell with that transport/db exists already
+        raise RuntimeError(f"nova-manage cell_v2 create_cell failed ({rc})")
+
+
+CIRROS_ID = "155d900f-4e14-4e4c-a73d-069cbf4541e6"  # GlanceFixture.image1
+CIRROS_NAME = "cirros-0.6.3-x86_64-disk"
+
+def _sqlite_serialized_writes() -> None:
+    """Every SQLite transaction of the process takes the write lock when it begins
+    (BEGIN IMMEDIATE) and waits up to 30 s for it. nova's threads (API requests, builds,
+    heartbeats) otherwise fail with 'database is locked' when a read transaction must
+    become a write one while another thread writes: SQLite cannot wait in that case."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _connect(dbapi_connection, record):
+        if type(dbapi_connection).__module__.startswith("sqlite3"):
+            dbapi_connection.execute("PRAGMA busy_timeout = 30000")
+
+    # runs before oslo.db's own per-engine "begin" listener, which emits a deferred BEGIN
+    # unless conn.info says a transaction is open
+    @event.listens_for(Engine, "begin")
+    def _begin(connection):
+        if connection.dialect.name == "sqlite" and "in_transaction" not in connection.info:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.info["in_transaction"] = True
+
+
+def _sqlite_wal(cloud_dir: str) -> None:
+    """Write-ahead logging on every database: concurrent requests and builds then wait for
+    one another instead of failing with 'database is locked'."""
+    import glob
+    import sqlite3
+
+    for path in glob.glob(os.path.join(cloud_dir, "*.sqlite")):
+        conn = sqlite3.connect(path, timeout=30)
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+
+
+FLAVORS = (  # DevStack's defaults
+    ("m1.nano", "42", 128, 1, 1),
+    ("m1.micro", "84", 192, 1, 1),
+    ("m1.tiny", "1", 512, 1, 1),
+    ("m1.small", "2", 2048, 20, 1),
+    ("m1.medium", "3", 4096, 40, 2),
+)
+
+
+def _default_flavors(ctxt) -> None:
+    from nova import exception, objects
+
+    for name, flavorid, ram, disk, vcpus in FLAVORS:
+        try:
+            objects.Flavor(ctxt, name=name, flavorid=flavorid, memory_mb=ram, root_gb=disk, vcpus=vcpus,
+                           ephemeral_gb=0, swap=0, rxtx_factor=1.0, is_public=True).create()
+        except (exception.FlavorExists, exception.FlavorIdExists):
+            pass
+
+
+def _placement_app(settings: dict):
+    """openstack-placement's own application, as placement.wsgi.init_application builds it
+    (without its logging setup: the process has one already)."""
+    from oslo_config import cfg
+    from placement import conf as placement_conf, db_api, deploy
+    from placement.db.sqlalchemy import migration
+    from placement import wsgi as placement_wsgi
+
+    config = cfg.ConfigOpts()
+    placement_conf.register_opts(config)
+    placement_wsgi._parse_args(config, [], default_config_files=[settings["placement"]["conf"]])
+    db_api.configure(config)
+    migration.upgrade("head")
+    return deploy.loadapp(config)
+
+
+def _image_app(glance, port: int):
+    """A read-only glance v2 endpoint over the GlanceFixture's images."""
+    import datetime
+
+    def as_v2(image: dict) -> dict:
+        out = {}
+        for key, value in image.items():
+            if isinstance(value, datetime.datetime):
+                value = value.strftime("%Y-%m-%dT%H:%M:%SZ")
+            if key == "properties":
+                continue
+            out[key] = value
+        out.update({key: str(val) for key, val in (image.get("properties") or {}).items()})
+        out.setdefault("visibility", "public")
+        out.pop("is_public", None)
+        out.pop("deleted", None)
+        out.pop("deleted_at", None)
+        out["self"] = f"/v2/images/{image['id']}"
+        out["file"] = f"/v2/images/{image['id']}/file"
+        out["schema"] = "/v2/schemas/image"
+        out.setdefault("tags", [])
+        return out
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        query = dict(part.split("=", 1) for part in environ.get("QUERY_STRING", "").split("&") if "=" in part)
+        from urllib.parse import unquote
+
+        query = {k: unquote(v) for k, v in query.items()}
+        status, body = "200 OK", None
+        base = f"http://127.0.0.1:{port}"
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+            status, body = "405 Method Not Allowed", {"error": "this image endpoint is read-only"}
+        elif path in ("", "/v2", "/versions"):
+            status = "300 Multiple Choices" if path == "" else "200 OK"
+            body = {"versions": [{"id": "v2.16", "status": "CURRENT",
+                                  "links": [{"rel": "self", "href": f"{base}/v2/"}]}]}
+        elif path == "/v2/images":
+            images = [as_v2(i) for i in glance.images.values()]
+            for key in ("name", "id", "status", "visibility"):
+                if key in query:
+                    wanted = query[key][3:].split(",") if query[key].startswith("in:") else [query[key]]
+                    images = [i for i in images if str(i.get(key)) in wanted]
+            body = {"images": images, "first": "/v2/images", "schema": "/v2/schemas/images"}
+        elif path.startswith("/v2/images/"):
+            image = glance.images.get(path.split("/")[3])
+            if image is None:
+                status, body = "404 Not Found", {"error": "image not found"}
+            else:
+                body = as_v2(image)
+        elif path.startswith("/v2/schemas/"):
+            body = {"name": path.rsplit("/", 1)[1], "properties": {}, "additionalProperties": {"type": "string"}}
+        else:
+            status, body = "404 Not Found", {"error": "not found"}
+        data = json.dumps(body).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    return app
+
+
+def _wait_forever() -> None:
+    import signal
+
+    stop = threading.Event()
+
+    def on_term(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    while not stop.is_set():
+        stop.wait(1)
+    LOG.info("stopping (signal)")
+    logging.shutdown()
+    os._exit(0)
+
+
+def main(argv: list[str]) -> None:
+    kind, cloud_dir = argv[1], argv[2]
+    settings = load_settings(cloud_dir)
+    sys.argv = [f"debuglab-{kind}"]  # the services parse sys.argv as their command line
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
+    if kind == "keystone":
+        run_keystone(settings)
+    elif kind == "nova":
+        run_nova(settings)
+    else:
+        raise SystemExit(f"unknown service {kind!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,498 @@
+"""Starting, stopping and watching the mini-cloud: two background processes of the lab's
+python (keystone; nova with placement), a pidfile, one log per service.
+
+The core returns values and raises the typed errors of debuglab.cloud.errors; the CLI
+(debuglab.cloud.commands) prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from debuglab import gitrepo, proc
+from debuglab.cloud import config
+from debuglab.cloud.config import CloudPaths, CloudSettings
+from debuglab.cloud.errors import (CloudError, CloudNotRunning, CloudRunning, CloudStartFailed, CodeError,
+                                   PortInUse)
+from debuglab.errors import ProcError
+from debuglab.workspace import Workspace
+
+LAUNCHER = Path(__file__).with_name("launcher.py")
+PROCESSES = ("keystone", "nova")
+PORT_NAMES = {"keystone": "Keystone", "nova": "nova API", "placement": "placement", "image": "image endpoint"}
+# run the launcher by path without putting this package's folder first on sys.path
+_BOOT = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+Step = Callable[[str], None]
+
+
+@dataclass
+class CloudState:
+    """What the pidfile records about a running cloud."""
+
+    pids: dict[str, int]
+    ports: dict[str, int]
+    debug: str | None = None
+    debug_port: int | None = None
+    started: float = field(default_factory=time.time)
+
+    @property
+    def settings(self) -> CloudSettings:
+        return CloudSettings(ports=dict(self.ports), debug=self.debug, debug_port=self.debug_port)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    process: str
+    pid: int | None
+    port: int | None
+    running: bool
+    listening: bool | None  # None: the service has no port
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _alive(pid: int) -> bool:
+    """True for a live process (a zombie is dead; our own zombie children are reaped)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    # a multi-threaded process's main thread turns zombie before its other threads have
+    # gone (and with them its sockets): the process lives while any thread does
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
+
+
+def _is_ours(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return str(LAUNCHER).encode() in cmdline
+
+
+def _session_members(sid: int) -> list[int]:
+    """Every process in the session a launcher leads (debugpy's adapter included)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and _alive(int(entry)):
+            members.append(int(entry))
+    return members
+
+
+def _kill_session(sid: int, timeout: float) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = _session_members(sid)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not any(_alive(pid) for pid in pids):
+                break
+            time.sleep(0.05)
+    for pid in _session_members(sid):
+        _alive(pid)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def listeners() -> dict[int, list[tuple[str, int]]]:
+    """pid -> the (address, port) of each TCP socket it listens on (what `ss -tlnp` shows)."""
+    sockets: dict[str, tuple[str, int]] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] != "0A":  # LISTEN
+                continue
+            addr_hex, port_hex = fields[1].split(":")
+            raw = bytes.fromhex(addr_hex)
+            if len(raw) == 4:
+                addr = socket.inet_ntop(socket.AF_INET, raw[::-1])
+            else:
+                words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+                addr = socket.inet_ntop(socket.AF_INET6, words)
+            sockets[fields[9]] = (addr, int(port_hex, 16))
+    found: dict[int, list[tuple[str, int]]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{entry}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in sockets:
+                found.setdefault(int(entry), []).append(sockets[target[8:-1]])
+    return found
+
+
+def _holder(port: int) -> str:
+    for pid, socks in listeners().items():
+        if any(p == port for _, p in socks):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                cmd = "?"
+            return f"; it is held by pid {pid} ({cmd[:120]})"
+    return ""
+
+
+def _wait_port_free(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not port_free(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------- pidfile
+
+
+def read_state(ws: Workspace) -> CloudState | None:
+    """The running cloud's state, or None (a stale pidfile is removed)."""
+    paths = CloudPaths(ws)
+    try:
+        data = json.loads(paths.pidfile.read_text())
+        state = CloudState(**data)
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError):
+        paths.pidfile.unlink(missing_ok=True)
+        return None
+    if any(_alive(pid) and _is_ours(pid) for pid in state.pids.values()):
+        return state
+    paths.pidfile.unlink(missing_ok=True)
+    return None
+
+
+def _write_state(paths: CloudPaths, state: CloudState) -> None:
+    tmp = paths.pidfile.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
+    tmp.replace(paths.pidfile)
+
+
+def _options_path(paths: CloudPaths) -> Path:
+    return paths.dir / "options.json"
+
+
+def last_settings(ws: Workspace) -> CloudSettings:
+    """The settings of the last start (ports, debugger), or the defaults."""
+    try:
+        data = json.loads(_options_path(CloudPaths(ws)).read_text())
+        ports = dict(config.DEFAULT_PORTS, **data.get("ports", {}))
+        return CloudSettings(ports=ports, debug=data.get("debug"), debug_port=data.get("debug_port"))
+    except (OSError, ValueError):
+        return CloudSettings()
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_code(ws: Workspace) -> list[str]:
+    """Compile every python file the student changed in the lab's checkouts (lab python);
+    raise CodeError naming file and line. Returns the files checked."""
+    files: list[str] = []
+    for project in ("nova", "python-novaclient"):
+        checkout = ws.checkout(project)
+        if not (checkout / ".git").exists():
+            continue
+        try:
+            out = gitrepo.git(checkout, "status", "--porcelain", "--untracked-files=all")
+        except ProcError:
+            continue
+        for line in out.splitlines():
+            path = line[3:].split(" -> ")[-1].strip().strip('"')
+            if path.endswith(".py") and (checkout / path).is_file():
+                files.append(str(checkout / path))
+    if not files:
+        return files
+    script = ("import sys\nbad = 0\nfor f in sys.argv[1:]:\n"
+              "    try:\n        compile(open(f, 'rb').read(), f, 'exec')\n"
+              "    except SyntaxError as e:\n"
+              "        bad = 1\n        print(f'{e.filename}:{e.lineno}: {e.__class__.__name__}: {e.msg}')\n"
+              "        if e.text: print('    ' + e.text.rstrip())\n"
+              "sys.exit(bad)\n")
+    result = proc.run([ws.python, "-c", script, *files], check=False, timeout=120)
+    if result.returncode != 0:
+        raise CodeError(f"your edited code does not compile, so the cloud was not started:\n"
+                        f"{result.output.rstrip()}\nfix it, then `debuglab cloud start`")
+    return files
+
+
+# --------------------------------------------------------------------------- start / stop
+
+
+def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | None = None,
+          debug_port: int | None = None, timeout: float = 180, on_step: Step = lambda t: None) -> CloudState:
+    """Start keystone and the nova process; return once every service answers."""
+    paths = CloudPaths(ws)
+    running = read_state(ws)
+    if running is not None:
+        raise CloudRunning(f"the cloud already runs in {ws.root} (pids {_pids_text(running)}); "
+                           "nothing was started. `debuglab cloud restart` reloads your code.")
+    previous = last_settings(ws)
+    settings = CloudSettings(ports=dict(previous.ports, **(ports or {})), debug=debug,
+                             debug_port=(debug_port or config.DEFAULT_DEBUG_PORTS.get(debug)) if debug else None)
+    if debug and debug not in config.DEBUG_KINDS:
+        raise CloudError(f"unknown debugger {debug!r}; choose one of {', '.join(config.DEBUG_KINDS)}")
+    used = {}
+    for name, port in settings.ports.items():
+        if port in used:
+            raise PortInUse(f"port {port} is given to both {PORT_NAMES[used[port]]} and {PORT_NAMES[name]}")
+        used[port] = name
+    for name, port in settings.ports.items():
+        if not _wait_port_free(port, 2):
+            raise PortInUse(f"port {port} on 127.0.0.1 ({PORT_NAMES[name]}) is in use by another program"
+                            f"{_holder(port)}; stop it, or start the cloud on other ports (--{name}-port)")
+    if settings.debug == "remote-pdb" and not port_free(settings.debug_port):
+        raise PortInUse(f"port {settings.debug_port} on 127.0.0.1 (remote-pdb) is in use; choose --debug-port")
+
+    on_step("checking your edits compile")
+    check_code(ws)
+    on_step("writing the configuration")
+    config.write_all(paths, settings)
+    _options_path(paths).write_text(json.dumps({"ports": settings.ports, "debug": settings.debug,
+                                                "debug_port": settings.debug_port}) + "\n")
+    for name in PROCESSES:
+        (paths.dir / f"{name}.ready").unlink(missing_ok=True)
+
+    on_step("starting Keystone and nova")
+    env = _service_env(ws, settings)
+    offsets: dict[str, int] = {}
+    children: dict[str, subprocess.Popen] = {}
+    try:
+        for name in PROCESSES:
+            log_path = paths.log(name)
+            with open(log_path, "ab") as log:
+                log.write(f"\n===== debuglab cloud start {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
+                offsets[name] = log.tell()
+                children[name] = subprocess.Popen(
+                    [str(ws.python), "-c", _BOOT, str(LAUNCHER), name, str(paths.dir)],
+                    cwd=paths.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        state = CloudState(pids={n: c.pid for n, c in children.items()}, ports=settings.ports,
+                           debug=settings.debug, debug_port=settings.debug_port)
+        _write_state(paths, state)
+        _wait_ready(paths, children, offsets, timeout, on_step)
+    except BaseException:
+        for child in children.values():
+            _kill_session(child.pid, timeout=5)
+            child.wait()
+        paths.pidfile.unlink(missing_ok=True)
+        raise
+    return state
+
+
+def _service_env(ws: Workspace, settings: CloudSettings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OS_", "PYTHON", "VIRTUAL_ENV", "REMOTE_PDB"))}
+    env.update({
+        "VIRTUAL_ENV": str(ws.venv),
+        "PATH": f"{ws.venv / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}",
+        "OS_NOVA_DISABLE_EVENTLET_PATCHING": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONBREAKPOINT": "remote_pdb.set_trace",
+        "REMOTE_PDB_HOST": "127.0.0.1",
+        "REMOTE_PDB_PORT": str(settings.debug_port if settings.debug == "remote-pdb"
+                               else config.DEFAULT_DEBUG_PORTS["remote-pdb"]),
+    })
+    if settings.debug == "debugpy":
+        env.pop("PYTHONBREAKPOINT")  # debugpy installs its own breakpoint hook
+    return env
+
+
+def _wait_ready(paths: CloudPaths, children: dict[str, subprocess.Popen], offsets: dict[str, int],
+                timeout: float, on_step: Step) -> None:
+    deadline = time.monotonic() + timeout
+    pending = set(children)
+    while pending:
+        for name in list(pending):
+            if (paths.dir / f"{name}.ready").exists():
+                pending.discard(name)
+                on_step(f"{name} is up" if pending else "all services are up")
+                continue
+            code = children[name].poll()
+            if code is not None:
+                raise CloudStartFailed(f"{name} exited (code {code}) while starting; from "
+                                       f"{paths.log(name)}:\n{_explain(paths.log(name), offsets[name])}")
+        if time.monotonic() > deadline:
+            slow = ", ".join(sorted(pending))
+            raise CloudStartFailed(f"{slow} did not come up in {timeout:.0f} s; the end of its log:\n"
+                                   + "\n".join(_explain(paths.log(n), offsets[n]) for n in sorted(pending)))
+        time.sleep(0.05)
+
+
+def _explain(log: Path, offset: int, lines: int = 25) -> str:
+    """The lines of a failed start's log that explain it: the last traceback, else the tail."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return "(no log)"
+    all_lines = text.rstrip().splitlines()
+    # the last traceback (plain, or oslo.log's "... ERROR x Traceback (most recent call last):")
+    start = max((i for i, line in enumerate(all_lines) if "Traceback (most recent call last)" in line),
+                default=None)
+    shown = all_lines[start:] if start is not None else all_lines
+    if len(shown) > lines:  # its head says where it began, its tail what went wrong
+        shown = shown[:3] + ["    ..."] + shown[-(lines - 4):]
+    return "\n".join(shown) if shown else "(the log is empty)"
+
+
+def stop(ws: Workspace, timeout: float = 10) -> CloudState | None:
+    """Stop every process of the cloud (and anything they started); None if none ran."""
+    paths = CloudPaths(ws)
+    state = read_state(ws)
+    if state is None:
+        return None
+    for name, pid in state.pids.items():
+        if _is_ours(pid) or not _alive(pid):
+            _kill_session(pid, timeout)
+    paths.pidfile.unlink(missing_ok=True)
+    return state
+
+
+def restart(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | None | bool = False,
+            debug_port: int | None = None, timeout: float = 180, on_step: Step = lambda t: None) -> CloudState:
+    """Stop (if running) and start again with the student's current code. `debug=False`
+    keeps the last start's debugger; None turns it off."""
+    previous = read_state(ws)
+    last = previous.settings if previous else last_settings(ws)
+    on_step("stopping the cloud")
+    stop(ws)
+    if debug is False:
+        debug, debug_port = last.debug, debug_port or last.debug_port
+    return start(ws, ports=ports, debug=debug, debug_port=debug_port, timeout=timeout, on_step=on_step)
+
+
+def reset(ws: Workspace) -> None:
+    """Stop the cloud and throw its state away (databases, keys, logs)."""
+    import shutil
+
+    stop(ws)
+    paths = CloudPaths(ws)
+    shutil.rmtree(paths.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- status / logs
+
+
+def status(ws: Workspace) -> list[ServiceStatus]:
+    state = read_state(ws)
+    settings = state.settings if state else last_settings(ws)
+    rows = []
+    for name, spec in config.SERVICES.items():
+        pid = state.pids.get(spec["process"]) if state else None
+        running = bool(pid and _alive(pid))
+        port = settings.ports[spec["port"]] if spec["port"] else None
+        rows.append(ServiceStatus(name, spec["process"], pid if running else None, port, running,
+                                  (listening(port) if running else False) if port else None))
+    return rows
+
+
+def services_running_file(ws: Workspace, path: str) -> tuple[str, list[str]]:
+    """(the file relative to its project, the services that run its code)."""
+    p = Path(path)
+    if p.is_absolute():
+        for project in ("nova",):
+            try:
+                p = p.resolve().relative_to(ws.checkout(project).resolve())
+                break
+            except ValueError:
+                continue
+    rel = p.as_posix().lstrip("./")
+    best, services = 0, []
+    for name, spec in config.SERVICES.items():
+        for prefix in spec["code"]:
+            if rel.startswith(prefix):
+                if len(prefix) > best:
+                    best, services = len(prefix), [name]
+                elif len(prefix) == best:
+                    services.append(name)
+    if not services and rel.startswith("nova/"):
+        services = ["n-api", "n-cond", "n-sch", "n-cpu"]  # shared code (objects, db, utils...)
+    if not services:
+        raise CloudError(f"{path}: not code any service of the mini-cloud runs "
+                         "(give a path inside stack/nova, e.g. nova/scheduler/manager.py)")
+    return rel, services
+
+
+LOG_NAMES = ("keystone", "nova", "n-api", "n-cond", "n-sch", "n-cpu", "placement", "g-api")
+
+
+def logs(ws: Workspace, service: str = "nova", lines: int = 50) -> str:
+    if service not in LOG_NAMES:
+        raise CloudError(f"no log called {service!r}; choose one of {', '.join(LOG_NAMES)}")
+    path = CloudPaths(ws).log(service)
+    if not path.exists():
+        raise CloudNotRunning(f"{path}: no log yet; start the cloud with `debuglab cloud start`")
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - 200 * max(lines, 1)))
+        text = fh.read().decode(errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _pids_text(state: CloudState) -> str:
+    return ", ".join(f"{name} {pid}" for name, pid in state.pids.items())

@@ -1,0 +1,308 @@
+"""The mini-cloud, end to end: real Keystone, real nova from the lab's checkout, real
+clients (python-novaclient and the `openstack` CLI from the lab venv). No mocks.
+
+One cloud runs for the module (on free ports, so that a student's cloud on the default
+ports is left alone); the tests run in file order and some restart it.
+Set DEBUGLAB_TEST_LAB=/path/to/lab to run them against an existing lab.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from debuglab import proc
+from debuglab.cloud import config, supervisor
+from debuglab.cloud.config import CloudPaths
+from debuglab.cloud.errors import CloudRunning, CloudStartFailed, CodeError, PortInUse
+from debuglab.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+
+
+def free_ports(n: int) -> list[int]:
+    """Free ports below the kernel's ephemeral range (so no client connection can be
+    holding one as its own local port when the cloud binds it)."""
+    import random
+
+    ports: list[int] = []
+    while len(ports) < n:
+        port = random.randrange(20000, 32000)
+        if port not in ports and supervisor.port_free(port):
+            ports.append(port)
+    return ports
+
+
+@pytest.fixture(scope="module")
+def cloud_lab(request) -> Workspace:
+    path = os.environ.get("DEBUGLAB_TEST_LAB")
+    if path:
+        return Workspace.open(Path(path))
+    return request.getfixturevalue("lab")
+
+
+@pytest.fixture(scope="module")
+def cloud(cloud_lab):
+    """A running cloud on free ports; stopped (and its processes checked gone) at the end."""
+    ws = cloud_lab
+    supervisor.stop(ws)
+    keys = list(config.DEFAULT_PORTS)
+    ports = dict(zip(keys, free_ports(len(keys) + 1)))
+    state = supervisor.start(ws, ports=ports)
+    yield ws
+    supervisor.stop(ws)
+
+
+def settings(ws: Workspace) -> config.CloudSettings:
+    return supervisor.read_state(ws).settings
+
+
+def lab_python(ws: Workspace, code: str, timeout: float = 120) -> dict:
+    """Run a snippet with the lab venv's python (where the clients live); its last stdout
+    line is JSON."""
+    out = proc.run([ws.python, "-c", code], env=config.client_env(settings(ws)), timeout=timeout).output
+    return json.loads(out.strip().splitlines()[-1])
+
+
+NOVACLIENT = """
+import json, os, sys, time
+from keystoneauth1 import loading, session
+from novaclient import client
+loader = loading.get_plugin_loader('password')
+auth = loader.load_from_options(auth_url=os.environ['OS_AUTH_URL'], username=os.environ['OS_USERNAME'],
+    password=os.environ['OS_PASSWORD'], project_name=os.environ['OS_PROJECT_NAME'],
+    user_domain_name='Default', project_domain_name='Default')
+sess = session.Session(auth=auth)
+import novaclient
+nova = client.Client(novaclient.API_MAX_VERSION.get_string(), session=sess)
+result = {'token': sess.get_token()}
+ACTION
+print(json.dumps(result))
+"""
+
+
+def novaclient(ws: Workspace, action: str) -> dict:
+    return lab_python(ws, NOVACLIENT.replace("ACTION", action))
+
+
+def openstack(ws: Workspace, *args: str, user: str = "demo") -> str:
+    return proc.run([ws.venv / "bin" / "openstack", *args], env=config.client_env(settings(ws), user),
+                    timeout=120).output
+
+
+def http(url: str, token: str | None = None, timeout: float = 30) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, headers={"X-Auth-Token": token} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def session_pids(ws: Workspace) -> list[int]:
+    state = supervisor.read_state(ws)
+    return [pid for leader in state.pids.values() for pid in supervisor._session_members(leader)]
+
+
+def listening_sockets(pids: list[int]) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state the processes hold."""
+    table = supervisor.listeners()
+    return [sock for pid in pids for sock in table.get(pid, [])]
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_every_service_runs_and_listens_on_loopback_only(cloud):
+    rows = {row.name: row for row in supervisor.status(cloud)}
+    assert set(rows) == set(config.SERVICES)
+    assert all(row.running for row in rows.values()), rows
+    assert all(row.listening for row in rows.values() if row.port), rows
+    sockets = listening_sockets(session_pids(cloud))
+    ports = settings(cloud).ports
+    assert {port for _, port in sockets} >= set(ports.values())
+    assert {addr for addr, _ in sockets} == {"127.0.0.1"}, sockets
+    assert rows["n-sch"].pid == rows["n-api"].pid != rows["keystone"].pid
+
+
+def test_novaclient_lists_and_creates_a_server_to_active(cloud):
+    result = novaclient(cloud, """
+server = nova.servers.create('nc-vm', image='155d900f-4e14-4e4c-a73d-069cbf4541e6', flavor='1', nics='none')
+t0 = time.monotonic()
+while server.status not in ('ACTIVE', 'ERROR') and time.monotonic() - t0 < 60:
+    time.sleep(0.1)
+    server = nova.servers.get(server.id)
+result.update(id=server.id, status=server.status, took=time.monotonic() - t0,
+              names=[s.name for s in nova.servers.list()], host=getattr(server, 'OS-EXT-SRV-ATTR:host', None))
+""")
+    assert result["status"] == "ACTIVE", result
+    assert "nc-vm" in result["names"]
+    assert result["token"]
+
+
+def test_token_auth_is_real_and_a_bad_token_gets_401(cloud):
+    api = settings(cloud).endpoint("nova")
+    status, body = http(f"{api}/servers", token="not-a-token")
+    assert status == 401, body
+    status, _ = http(f"{api}/servers")
+    assert status == 401
+    token = novaclient(cloud, "")["token"]
+    status, body = http(f"{api}/servers", token=token)
+    assert status == 200, body
+    assert "servers" in json.loads(body)
+
+
+def test_openstack_cli_creates_a_server_by_image_name(cloud):
+    out = openstack(cloud, "server", "create", "--image", "cirros-0.6.3-x86_64-disk", "--flavor", "m1.tiny",
+                    "--nic", "none", "--wait", "-f", "json", "cli-vm")
+    assert json.loads(out)["status"] == "ACTIVE"
+    listed = json.loads(openstack(cloud, "server", "list", "-f", "json"))
+    assert {"cli-vm", "nc-vm"} <= {s["Name"] for s in listed}
+    images = json.loads(openstack(cloud, "image", "list", "-f", "json"))
+    assert "cirros-0.6.3-x86_64-disk" in {i["Name"] for i in images}
+
+
+def test_openrc_and_clouds_yaml_work_with_the_openstack_cli(cloud):
+    paths = CloudPaths(cloud)
+    out = subprocess.run(["bash", "-c", f"source {paths.openrc} admin admin && "
+                          f"{cloud.venv / 'bin' / 'openstack'} project list -f value -c Name"],
+                         capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert {"admin", "demo", "service"} <= set(out.stdout.split())
+    out = subprocess.run([cloud.venv / "bin" / "openstack", "--os-cloud", "devstack", "flavor", "list",
+                          "-f", "value", "-c", "Name"], capture_output=True, text=True, timeout=120,
+                         cwd=cloud.root, env={"PATH": "/usr/bin:/bin", "OS_CLIENT_CONFIG_FILE": str(paths.clouds_yaml)})
+    assert out.returncode == 0, out.stderr
+    assert "m1.tiny" in out.stdout.split()
+
+
+def test_start_while_running_says_so_and_starts_nothing(cloud):
+    before = session_pids(cloud)
+    with pytest.raises(CloudRunning, match="already runs"):
+        supervisor.start(cloud, ports=settings(cloud).ports)
+    assert session_pids(cloud) == before
+
+
+def test_status_names_the_service_that_runs_a_file(cloud):
+    assert supervisor.services_running_file(cloud, "nova/scheduler/manager.py") == ("nova/scheduler/manager.py", ["n-sch"])
+    assert supervisor.services_running_file(cloud, str(cloud.checkout("nova") / "nova/compute/api.py"))[1] == ["n-api"]
+    assert supervisor.services_running_file(cloud, "nova/compute/manager.py")[1] == ["n-cpu"]
+    assert supervisor.services_running_file(cloud, "nova/objects/instance.py")[1] == ["n-api", "n-cond", "n-sch", "n-cpu"]
+
+
+def test_state_survives_restart_and_restart_loads_new_processes(cloud):
+    before = {s["ID"]: (s["Name"], s["Status"]) for s in json.loads(openstack(cloud, "server", "list", "-f", "json"))}
+    assert ("cli-vm", "ACTIVE") in before.values()
+    old = supervisor.read_state(cloud).pids
+    t0 = time.monotonic()
+    supervisor.restart(cloud)
+    took = time.monotonic() - t0
+    new = supervisor.read_state(cloud).pids
+    assert not set(old.values()) & set(new.values())
+    assert not any(supervisor._alive(pid) for pid in old.values())
+    after = json.loads(openstack(cloud, "server", "list", "-f", "json"))
+    assert {s["ID"]: (s["Name"], s["Status"]) for s in after} == before
+    assert took < 60
+
+
+def edit(ws: Workspace, path: str, old: str, new: str) -> Path:
+    target = ws.checkout("nova") / path
+    text = target.read_text()
+    assert old in text
+    target.write_text(text.replace(old, new, 1))
+    return target
+
+
+def restore(ws: Workspace, path: str) -> None:
+    proc.run(["git", "-C", ws.checkout("nova"), "checkout", "--", path])
+
+
+def test_a_syntax_error_makes_restart_fail_naming_file_and_line_and_the_cloud_stays_stopped(cloud):
+    path = "nova/scheduler/utils.py"
+    target = edit(cloud, path, "import collections\n", "import collections\ndef broken(:\n")
+    try:
+        pids = session_pids(cloud)
+        with pytest.raises(CodeError) as info:
+            supervisor.restart(cloud)
+        assert f"{target}:" in str(info.value) and "SyntaxError" in str(info.value)
+        line = target.read_text().splitlines().index("def broken(:") + 1
+        assert f"{target}:{line}:" in str(info.value)
+        assert supervisor.read_state(cloud) is None
+        assert not any(supervisor._alive(pid) for pid in pids)
+    finally:
+        restore(cloud, path)
+    supervisor.start(cloud)
+
+
+def test_a_failed_start_shows_the_log_lines_and_leaves_no_process(cloud):
+    path = "nova/scheduler/utils.py"
+    edit(cloud, path, "import collections\n", "import collections\nraise RuntimeError('debuglab-test-boom')\n")
+    try:
+        supervisor.stop(cloud)
+        before = {int(p) for p in os.listdir("/proc") if p.isdigit()}
+        with pytest.raises(CloudStartFailed) as info:
+            supervisor.start(cloud)
+        assert "debuglab-test-boom" in str(info.value)
+        assert "Traceback" in str(info.value)
+        assert supervisor.read_state(cloud) is None
+        leftovers = [p for p in {int(p) for p in os.listdir("/proc") if p.isdigit()} - before
+                     if supervisor._alive(p) and supervisor._is_ours(p)]
+        assert leftovers == []
+    finally:
+        restore(cloud, path)
+    supervisor.start(cloud)
+
+
+def test_a_crash_inside_a_request_gives_500_and_the_cloud_keeps_serving(cloud):
+    path = "nova/api/openstack/compute/flavors.py"
+    edit(cloud, path, "    def detail(self, req):\n", "    def detail(self, req):\n        raise ValueError('student bug')\n")
+    try:
+        supervisor.restart(cloud)
+        token = novaclient(cloud, "")["token"]
+        api = settings(cloud).endpoint("nova")
+        status, _ = http(f"{api}/flavors/detail", token=token)
+        assert status == 500
+        status, _ = http(f"{api}/servers", token=token)
+        assert status == 200
+        status, _ = http(f"{api}/flavors/detail", token=token)
+        assert status == 500
+    finally:
+        restore(cloud, path)
+    supervisor.restart(cloud)
+
+
+def test_a_port_in_use_is_named_and_nothing_starts(cloud):
+    ports = settings(cloud).ports
+    supervisor.stop(cloud)
+    assert not [p for p, socks in supervisor.listeners().items() if any(port in ports.values() for _, port in socks)]
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind(("127.0.0.1", ports["placement"]))
+    blocker.listen()
+    try:
+        with pytest.raises(PortInUse, match=f"port {ports['placement']} .*placement") as info:
+            supervisor.start(cloud, ports=ports)
+        assert f"held by pid {os.getpid()}" in str(info.value)
+        assert supervisor.read_state(cloud) is None
+    finally:
+        blocker.close()
+    supervisor.start(cloud, ports=ports)
+
+
+def test_stop_leaves_no_process_behind(cloud):
+    pids = session_pids(cloud)
+    assert len(pids) >= 2
+    state = supervisor.stop(cloud)
+    assert state is not None
+    assert not any(supervisor._alive(pid) for pid in pids)
+    assert not CloudPaths(cloud).pidfile.exists()
+    assert supervisor.stop(cloud) is None
+    assert not any(row.running for row in supervisor.status(cloud))

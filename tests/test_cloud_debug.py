@@ -1,0 +1,216 @@
+"""The debugger hooks against a running mini-cloud: remote-pdb driven over its socket
+(through debuglab's own attach client) while other requests are answered, and debugpy
+answering a DAP client and stopping in nova code. Real processes, no mocks."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+from debuglab.cloud import attach, hooks, supervisor
+from debuglab.cloud.config import CloudPaths
+from tests.test_cloud import cloud, cloud_lab, edit, free_ports, http, novaclient, restore, settings  # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+FLAVORS = "nova/api/openstack/compute/flavors.py"
+DETAIL = "    def detail(self, req):\n"
+
+
+def in_thread(fn):
+    box = {}
+
+    def run():
+        box["result"] = fn()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def test_remote_pdb_session_over_its_socket_while_other_requests_are_served(cloud):
+    (port,) = free_ports(1)
+    edit(cloud, FLAVORS, DETAIL, DETAIL + "        breakpoint()\n")
+    try:
+        supervisor.restart(cloud, debug="remote-pdb", debug_port=port)
+        token = novaclient(cloud, "")["token"]
+        api = settings(cloud).endpoint("nova")
+        stopped, box = in_thread(lambda: http(f"{api}/flavors/detail", token=token, timeout=120))
+
+        sock = attach.connect(port, wait=60)
+        typed = iter(["where", "p req.method", "p type(self).__name__", "c"])
+        served = []
+
+        def student(prompt: str) -> str:
+            if not served:  # stopped at the breakpoint: the stopped request blocks nobody else
+                t0 = time.monotonic()
+                served.append(http(f"{api}/servers", token=token)[0])
+                served.append(time.monotonic() - t0)
+                served.append(stopped.is_alive())
+            return next(typed)
+
+        # drive the session with debuglab's attach client, as a student would type
+        out = io.StringIO()
+        sent = attach.session(sock, student, out)
+        sock.close()
+        transcript = out.getvalue()
+        assert served[0] == 200 and served[1] < 10 and served[2], served
+        assert "flavors.py" in transcript and "detail()" in transcript, transcript
+        assert sent == 4
+        assert "nova/api/openstack/wsgi.py" in transcript  # `where` shows the WSGI stack
+        assert "'GET'" in transcript
+        assert "'FlavorsController'" in transcript
+        assert "[remote-pdb session closed]" in transcript
+
+        stopped.join(60)
+        assert box["result"][0] == 200
+        assert "m1.tiny" in box["result"][1].decode()
+        log = CloudPaths(cloud).log("nova").read_text()
+        assert f"RemotePdb session open at 127.0.0.1:{port}" in log
+        assert f"remote-pdb on 127.0.0.1:{port}" in hooks.instructions(cloud, settings(cloud))
+    finally:
+        restore(cloud, FLAVORS)
+    supervisor.restart(cloud, debug=None)
+
+
+class DAP:
+    """A minimal Debug Adapter Protocol client (what VS Code speaks to debugpy)."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.buf = b""
+        self.seq = 0
+        self.messages: list[dict] = []
+
+    def send(self, command: str, **arguments) -> int:
+        self.seq += 1
+        body = json.dumps({"seq": self.seq, "type": "request", "command": command, "arguments": arguments}).encode()
+        self.sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        return self.seq
+
+    def _read(self) -> dict:
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self._recv()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        length = int(head.split(b":")[1])
+        while len(self.buf) < length:
+            self.buf += self._recv()
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return json.loads(body)
+
+    def _recv(self) -> bytes:
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("debugpy closed the connection")
+        return data
+
+    def wait(self, predicate, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        for message in self.messages:
+            if predicate(message):
+                self.messages.remove(message)
+                return message
+        while time.monotonic() < deadline:
+            message = self._read()
+            if predicate(message):
+                return message
+            self.messages.append(message)
+        raise TimeoutError("no such DAP message")
+
+    def response(self, seq: int) -> dict:
+        return self.wait(lambda m: m.get("type") == "response" and m.get("request_seq") == seq)
+
+    def event(self, name: str) -> dict:
+        return self.wait(lambda m: m.get("type") == "event" and m.get("event") == name)
+
+
+def test_debugpy_answers_dap_and_stops_in_nova_code(cloud):
+    (port,) = free_ports(1)
+    supervisor.restart(cloud, debug="debugpy", debug_port=port)
+    try:
+        launch = hooks.launch_json(cloud, port)["configurations"][0]
+        assert launch["justMyCode"] is False and launch["connect"] == {"host": "127.0.0.1", "port": port}
+        assert ("127.0.0.1", port) in [s for socks in supervisor.listeners().values() for s in socks]
+
+        dap = DAP(port)
+        init = dap.response(dap.send("initialize", adapterID="debugpy", clientID="debuglab-test",
+                                     linesStartAt1=True, columnsStartAt1=True, pathFormat="path"))
+        assert init["success"], init
+        attach_seq = dap.send("attach", **{k: v for k, v in launch.items() if k not in ("name", "type", "request")})
+        dap.event("initialized")
+        source = cloud.checkout("nova") / FLAVORS
+        line = source.read_text().splitlines().index(DETAIL.rstrip("\n")) + 3  # context = ...
+        bps = dap.response(dap.send("setBreakpoints", source={"path": str(source)}, breakpoints=[{"line": line}]))
+        assert bps["success"] and bps["body"]["breakpoints"][0]["verified"], bps
+        assert dap.response(dap.send("configurationDone"))["success"]
+        assert dap.response(attach_seq)["success"]
+
+        token = novaclient(cloud, "")["token"]
+        api = settings(cloud).endpoint("nova")
+        stopped, box = in_thread(lambda: http(f"{api}/flavors/detail", token=token, timeout=120))
+        event = dap.event("stopped")
+        assert event["body"]["reason"] == "breakpoint"
+        thread_id = event["body"]["threadId"]
+        frames = dap.response(dap.send("stackTrace", threadId=thread_id))["body"]["stackFrames"]
+        assert frames[0]["source"]["path"].endswith(FLAVORS) and frames[0]["line"] == line
+        assert frames[0]["name"] == "detail"
+
+        # other requests are served while one thread is stopped
+        assert http(f"{api}/servers", token=token)[0] == 200
+        assert stopped.is_alive()
+
+        assert dap.response(dap.send("continue", threadId=thread_id))["success"]
+        stopped.join(60)
+        assert box["result"][0] == 200
+        dap.send("disconnect", terminateDebuggee=False)
+        dap.sock.close()
+    finally:
+        supervisor.restart(cloud, debug=None)
+
+
+def test_pycharm_settrace_reaches_a_debug_server_and_runs_on_without_one(cloud):
+    """A TCP listener in PyCharm's place checks pydevd's opening handshake: the IDE sends
+    CMD_VERSION (501), pydevd answers with its version, the IDE sends CMD_RUN (101)."""
+    (port,) = free_ports(1)
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen()
+    server.settimeout(120)
+    seen = {}
+
+    def ide():
+        conn, _ = server.accept()
+        conn.settimeout(30)
+        conn.sendall(b"501\t1\t1.1\tUNIX\tID\n")
+        data = b""
+        while b"\n" not in data:
+            data += conn.recv(4096)
+        seen["reply"] = data.split(b"\n")[0].decode()
+        conn.sendall(b"101\t3\t\n")
+        seen["conn"] = conn
+
+    thread, _ = in_thread(ide)
+    try:
+        supervisor.restart(cloud, debug="pycharm", debug_port=port)
+        thread.join(30)
+        cmd, seq, version = seen["reply"].split("\t")
+        assert (cmd, seq) == ("501", "1") and version[0].isdigit(), seen
+        token = novaclient(cloud, "")["token"]
+        assert http(f"{settings(cloud).endpoint('nova')}/servers", token=token)[0] == 200
+        assert "connected to PyCharm on 127.0.0.1" in CloudPaths(cloud).log("nova").read_text()
+    finally:
+        server.close()
+        if "conn" in seen:
+            seen["conn"].close()
+    # nobody listening: a clear message in the log, and nova runs on
+    supervisor.restart(cloud, debug="pycharm", debug_port=port)
+    assert f"no PyCharm debug server listens on 127.0.0.1:{port}" in CloudPaths(cloud).log("nova").read_text()
+    token = novaclient(cloud, "")["token"]
+    assert http(f"{settings(cloud).endpoint('nova')}/servers", token=token)[0] == 200
+    supervisor.restart(cloud, debug=None)
