@@ -27,12 +27,36 @@ def find_module(test_id):
     return None
 
 
+def isolate_path(tree, site_dirs):
+    """The grader's sandbox runs this under `python -S`: no sitecustomize or usercustomize
+    is imported, and after the venv's own .pth files are read, every path outside the
+    venv's site dirs and the base Python is dropped (an editable install's link to a
+    student's checkout included)."""
+    import os
+    import site
+
+    for site_dir in site_dirs:
+        site.addsitedir(site_dir)
+    roots = [os.path.realpath(p) for p in (tree, *site_dirs, sys.base_prefix, sys.base_exec_prefix)]
+
+    def allowed(entry):
+        real = os.path.realpath(entry or ".")
+        return any(real == root or real.startswith(root + os.sep) for root in roots)
+
+    sys.path[:] = [entry for entry in sys.path if entry and allowed(entry)]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tree", required=True, help="the checkout whose code and tests run")
     parser.add_argument("--ids", required=True, help="a file with one test id a line")
     parser.add_argument("--out", required=True, help="where the subunit v2 stream goes")
+    parser.add_argument("--site-packages", action="append", default=[],
+                        help="(with python -S) site dirs to add; then sys.path keeps only the "
+                             "tree, these dirs and the base Python's own")
     args = parser.parse_args()
+    if args.site_packages:
+        isolate_path(args.tree, args.site_packages)
     sys.path.insert(0, args.tree)
 
     from subunit import StreamResultToBytes

@@ -226,3 +226,8 @@ main.add_command(attach)
 for _command in provision_commands.COMMANDS:  # provision, collect, reset, tunnel
     main.add_command(_command)
 main.add_command(provision_commands.class_group)  # class up / class down
+
+from debuglab.grade.commands import check, grade  # noqa: E402
+
+main.add_command(check)
+main.add_command(grade)

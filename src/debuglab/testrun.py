@@ -74,19 +74,29 @@ def run_tests(
     work_dir: Path | None = None,
     name: str = "run",
     timeout: float = 900,
+    wrapper: Sequence[str | os.PathLike] = (),
+    python_args: Sequence[str] = (),
+    worker_args: Sequence[str | os.PathLike] = (),
+    env: dict[str, str] | None = None,
 ) -> Run:
-    """Run `ids` against the code in `tree` with the lab's `python`."""
+    """Run `ids` against the code in `tree` with the lab's `python`.
+
+    For a sandbox (the grader's): `wrapper` is a command prefix (e.g. unshare, prlimit,
+    setpriv), `python_args` go to the interpreter (e.g. -S), `worker_args` to the worker
+    (e.g. --site-packages), and `env` entries are laid over the scrubbed environment."""
     work_dir = Path(work_dir or tempfile.mkdtemp(prefix="debuglab-run-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     ids_file, stream, log = (work_dir / f"{name}.{ext}" for ext in ("ids", "subunit", "log"))
     ids_file.write_text("".join(f"{i}\n" for i in ids))
-    env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
-    env.update(TEST_ENV)
+    full_env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
+    full_env.update(TEST_ENV)
+    full_env.update(env or {})
     start = time.monotonic()
     try:
         done = proc.run(
-            [python, WORKER, "--tree", tree, "--ids", ids_file, "--out", stream],
-            cwd=tree, env=env, inherit_env=False, timeout=timeout, check=False, output_file=log,
+            [*wrapper, python, *python_args, WORKER, "--tree", tree, "--ids", ids_file, "--out", stream,
+             *worker_args],
+            cwd=tree, env=full_env, inherit_env=False, timeout=timeout, check=False, output_file=log,
         )
         returncode = done.returncode
     except ProcError:  # timed out: whatever reported before the kill still counts

@@ -1,0 +1,11 @@
+"""The grader's typed errors (all DebuglabError: the CLI prints them with their exit code)."""
+
+from debuglab.errors import DebuglabError
+
+
+class GradeError(DebuglabError):
+    """The grader could not be set up (no lab venv, no catalog, a bad option)."""
+
+
+class SubmissionError(GradeError):
+    """A submission cannot be read: not a git checkout, not a diff, too large."""

@@ -1,0 +1,157 @@
+"""Grading submissions: the steps of the issue, in order.
+
+1. the submission's diff (checkout vs its baseline commit, or a .patch file);
+2. per bug, only the hunks in its scope (everything else listed as not applied);
+3. per touched bug, a fresh grading copy: the injected baseline + those hunks, every test
+   file from pristine upstream + the hidden tests + the runner canary;
+4. a bug whose scope was not touched is not-fixed at once, nothing runs;
+5. the bug's test ids (and the canary) run in the sandboxed worker;
+6. every expected id must report success in the subunit stream, the worker must exit 0;
+7. a verdict per bug.
+
+Every (submission, bug) run of a class goes into one pool, so all cores stay busy.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from debuglab import testrun
+from debuglab.catalog import Bug, Catalog
+from debuglab.errors import DebuglabError
+from debuglab.grade import scope, verdict
+from debuglab.grade.copy import ApplyError, Trees, canary_ids
+from debuglab.grade.errors import GradeError, SubmissionError
+from debuglab.grade.sandbox import Limits, Sandbox
+from debuglab.grade.submission import Submission
+from debuglab.kit import Kit
+
+OnDone = Callable[[str, str, verdict.BugVerdict], None]  # student, bug id, verdict
+
+
+@dataclass(frozen=True)
+class Options:
+    limits: Limits = Limits()
+    jobs: int | None = None  # test workers at once (default: all cores)
+    keep: bool = False  # keep the grading copies (for an instructor's inspection)
+
+
+def _plan(sub: Submission, bugs: list[Bug], catalog_bugs: list[Bug]):
+    """(verdicts decided without running, [(bug, BugChanges)] to run, not_applied)."""
+    decided: dict[str, verdict.BugVerdict] = {}
+    if sub.problem:
+        return {b.id: verdict.error(b, sub.problem) for b in bugs}, [], ()
+    try:
+        changes = scope.parse(sub.patch)
+    except SubmissionError as exc:
+        return {b.id: verdict.rejected(b, [str(exc)]) for b in bugs}, [], ()
+    lab_bugs = set(sub.lab_bugs) if sub.lab_bugs is not None else {b.id for b in catalog_bugs if b.project == sub.project}
+    scoped = scope.split(changes, [b for b in bugs if b.project == sub.project])
+    todo = []
+    for bug in bugs:
+        if bug.project != sub.project or bug.id not in lab_bugs:
+            decided[bug.id] = verdict.error(bug, f"this bug is not planted in the submission's {bug.project} baseline")
+            continue
+        mine = scoped.per_bug[bug.id]
+        if mine.rejected:
+            decided[bug.id] = verdict.rejected(bug, mine.rejected, mine.files)
+        elif not mine.changes:
+            decided[bug.id] = verdict.untouched(bug)
+        else:
+            todo.append((bug, mine))
+    return decided, todo, scoped.not_applied
+
+
+def _run_bug(trees: Trees, sandbox: Sandbox, sub: Submission, bug: Bug, mine: scope.BugChanges,
+             lab_bugs: tuple[str, ...], options: Options) -> verdict.BugVerdict:
+    label = f"{sub.student}-{bug.id}"
+    start = time.monotonic()
+    try:
+        tree = trees.copy(bug.project, lab_bugs, mine.patch, label)
+    except ApplyError as exc:
+        return verdict.rejected(bug, [f"the change does not apply to the lab's baseline: {exc}"], mine.files)
+    run_dir = trees.run_dir(label)
+    prepared = sandbox.prepare(trees.python, run_dir)
+    canary = canary_ids(trees.projects[bug.project])
+    try:
+        run = testrun.run_tests(
+            trees.python, tree, [*bug.test_ids, *canary], work_dir=run_dir, name="run",
+            timeout=options.limits.timeout, wrapper=prepared.wrapper, python_args=prepared.python_args,
+            worker_args=prepared.worker_args, env=prepared.env,
+        )
+    except DebuglabError as exc:
+        return verdict.error(bug, f"the test worker could not start: {exc}", files=mine.files,
+                             seconds=time.monotonic() - start)
+    finally:
+        prepared.release()
+    result = verdict.judge(bug, run, canary, mine.files, options.limits.timeout)
+    if not options.keep:
+        trees.discard(tree)
+    return result
+
+
+def grade_many(
+    submissions: list[Submission],
+    bug_ids: list[str] | None,
+    python: Path,
+    *,
+    kit: Kit | None = None,
+    options: Options = Options(),
+    on_done: OnDone = lambda student, bug_id, v: None,
+    on_planned: Callable[[int], None] = lambda total: None,
+) -> list[verdict.Grade]:
+    """Grade every submission over the selected bugs (all for None/[])."""
+    kit = kit or Kit.default()
+    python = Path(python)
+    if not python.exists():
+        raise GradeError(f"{python} is missing: the grader runs nova's tests with a lab's venv "
+                         "(build one with `debuglab lab create`)")
+    catalog = Catalog.load(kit.bugs_dir)
+    bugs = catalog.select(bug_ids or [])
+    catalog_bugs = list(catalog.bugs.values())
+    sandbox = Sandbox(options.limits)
+    features = sandbox.features(python)
+    started = {s.student: time.monotonic() for s in submissions}
+    plans = []
+    for sub in submissions:
+        decided, todo, not_applied = _plan(sub, bugs, catalog_bugs)
+        plans.append((sub, decided, todo, not_applied))
+    total = sum(len(todo) for _, _, todo, _ in plans)
+    on_planned(total)
+    for sub, decided, _, _ in plans:
+        for bug_id, v in decided.items():
+            on_done(sub.student, bug_id, v)
+    with Trees(python, catalog_bugs, kit, hard_links="own-uid" in features) as trees:
+        ran: dict[tuple[int, str], verdict.BugVerdict] = {}
+        if total:
+            with ThreadPoolExecutor(max_workers=options.jobs or os.cpu_count() or 2) as pool:
+                futures = {}
+                for n, (sub, _, todo, _) in enumerate(plans):
+                    lab_bugs = tuple(sub.lab_bugs) if sub.lab_bugs is not None else tuple(
+                        b.id for b in catalog_bugs if b.project == sub.project)
+                    for bug, mine in todo:
+                        futures[(n, bug.id)] = pool.submit(_run_bug, trees, sandbox, sub, bug, mine, lab_bugs, options)
+                for (n, bug_id), future in futures.items():
+                    try:
+                        v = future.result()
+                    except DebuglabError as exc:  # the grader's own trouble, not the student's
+                        v = verdict.error(next(b for b in bugs if b.id == bug_id), f"the grader failed: {exc}")
+                    ran[(n, bug_id)] = v
+                    on_done(plans[n][0].student, bug_id, v)
+    grades = []
+    for n, (sub, decided, _, not_applied) in enumerate(plans):
+        verdicts = tuple(decided.get(b.id) or ran[(n, b.id)] for b in bugs)
+        grades.append(verdict.Grade(
+            sub.student, str(sub.source), verdicts, tuple(not_applied),
+            seconds=time.monotonic() - started[sub.student], sandbox=features, problem=sub.problem,
+        ))
+    return grades
+
+
+def grade(submission: Submission, bug_ids: list[str] | None, python: Path, **kwargs) -> verdict.Grade:
+    return grade_many([submission], bug_ids, python, **kwargs)[0]

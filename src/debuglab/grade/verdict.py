@@ -1,0 +1,141 @@
+"""Verdicts: what a bug's test run (read from its subunit stream) means for a student.
+
+fixed        every fail_to_pass and pass_to_pass test reported success
+not-fixed    no change in the bug's scope (nothing ran), or a fail_to_pass test failed
+regression   every fail_to_pass test passed, but a pass_to_pass test failed
+rejected     the change may not be graded: a symlink or binary change in scope, a diff
+             that does not apply, a tampered test runner (the canary)
+error        the run could not finish: timeout, crash, os._exit, a killed worker
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from debuglab.catalog import Bug
+from debuglab.grade.scope import NotApplied
+from debuglab.testrun import Run
+
+FIXED, NOT_FIXED, REGRESSION, REJECTED, ERROR = "fixed", "not-fixed", "regression", "rejected", "error"
+VERDICTS = (FIXED, NOT_FIXED, REGRESSION, REJECTED, ERROR)
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class BugVerdict:
+    bug_id: str
+    title: str
+    verdict: str  # one of VERDICTS
+    reason: str  # for the instructor: why, in one line (may name test ids)
+    feedback: str  # for the student: never a hidden test's id or source
+    score: float = 0.0
+    max_score: float = 1.0
+    files: tuple[str, ...] = ()  # the in-scope files whose change was graded
+    fail_to_pass: tuple[int, int] = (0, 0)  # passed, total
+    pass_to_pass: tuple[int, int] = (0, 0)
+    failing: tuple[str, ...] = ()  # test ids that did not pass (instructor only)
+    seconds: float = 0.0
+    ran: bool = False  # whether any test ran
+
+    @property
+    def fixed(self) -> bool:
+        return self.verdict == FIXED
+
+
+@dataclass(frozen=True)
+class Grade:
+    student: str
+    source: str
+    verdicts: tuple[BugVerdict, ...]
+    not_applied: tuple[NotApplied, ...] = ()
+    seconds: float = 0.0
+    sandbox: tuple[str, ...] = ()
+    problem: str | None = None  # the submission could not be read at all
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def score(self) -> float:
+        return sum(v.score for v in self.verdicts)
+
+    @property
+    def max_score(self) -> float:
+        return sum(v.max_score for v in self.verdicts)
+
+    def verdict(self, bug_id: str) -> BugVerdict:
+        return next(v for v in self.verdicts if v.bug_id == bug_id)
+
+
+def untouched(bug: Bug) -> BugVerdict:
+    return BugVerdict(bug.id, bug.title, NOT_FIXED, "no change in the bug's scope: nothing ran",
+                      f"No change of yours touches the code of this bug. {bug.feedback.not_fixed}",
+                      fail_to_pass=(0, len(bug.fail_to_pass)), pass_to_pass=(0, len(bug.pass_to_pass)))
+
+
+def rejected(bug: Bug, reasons: tuple[str, ...] | list[str], files: tuple[str, ...] = ()) -> BugVerdict:
+    text = "; ".join(reasons)
+    return BugVerdict(bug.id, bug.title, REJECTED, text, f"Your change was not graded: {text}.", files=files)
+
+
+def error(bug: Bug, reason: str, *, seconds: float = 0.0, files: tuple[str, ...] = (), ran: bool = False) -> BugVerdict:
+    return BugVerdict(bug.id, bug.title, ERROR, reason, f"Your change could not be tested: {reason}.",
+                      files=files, seconds=seconds, ran=ran)
+
+
+def _count(run: Run, ids: tuple[str, ...]) -> tuple[int, int]:
+    return sum(run.outcomes[i].passed for i in ids), len(ids)
+
+
+def _import_problem(run: Run, ids: tuple[str, ...]) -> str | None:
+    """The last line of a module-loading traceback (the student's own error), if any."""
+    for test_id in ids:
+        details = run.outcomes[test_id].details
+        if details.startswith("cannot load "):
+            lines = [line for line in details.strip().splitlines() if line.strip()]
+            return lines[-1][:300] if lines else None
+    return None
+
+
+def judge(bug: Bug, run: Run, canary: dict[str, str], files: tuple[str, ...], timeout: float) -> BugVerdict:
+    """Every expected id must report success in the stream and the worker must end cleanly;
+    the canary must report exactly its expected statuses."""
+    base = dict(bug_id=bug.id, title=bug.title, files=files, seconds=run.seconds, ran=True,
+                fail_to_pass=_count(run, bug.fail_to_pass), pass_to_pass=_count(run, bug.pass_to_pass))
+    failing = tuple(i for i in bug.test_ids if not run.outcomes[i].passed)
+    tampered = [i for i, want in canary.items() if want == "fail" and run.outcomes[i].status == "success"]
+    if tampered:
+        reason = (f"the test runner was tampered with: {len(tampered)} canary test(s) that must fail "
+                  "reported success")
+        return BugVerdict(**base, verdict=REJECTED, reason=reason, failing=failing,
+                          feedback="Your change was not graded: while it was imported, the test runner "
+                                   "reported success for tests that must fail. A fix changes nova's "
+                                   "behaviour, never the tests or the runner.")
+    if run.returncode is None:
+        reason = f"timed out after {timeout:.0f} s (an endless loop, or a hang)"
+        return BugVerdict(**base, verdict=ERROR, reason=reason, failing=failing,
+                          feedback=f"Your change could not be tested: the tests {reason}.")
+    missing = [i for i in (*bug.test_ids, *canary) if run.outcomes[i].status in ("missing", "inprogress")]
+    if missing or run.returncode != 0:
+        what = f"{len(missing)} test(s) never reported a result" if missing else "every test reported"
+        reason = f"the test worker exited with code {run.returncode} and {what} (a crash, os._exit or a kill)"
+        return BugVerdict(**base, verdict=ERROR, reason=reason, failing=failing,
+                          feedback="Your change could not be tested: the test process ended early "
+                                   "(a crash, os._exit, or running out of memory or processes).")
+    f2p = [i for i in bug.fail_to_pass if not run.outcomes[i].passed]
+    p2p = [i for i in bug.pass_to_pass if not run.outcomes[i].passed]
+    shown = ", ".join(f"{i} ({run.outcomes[i].status})" for i in (f2p or p2p)[:SHOWN])
+    if f2p:
+        reason = f"{len(f2p)} of {len(bug.fail_to_pass)} fail_to_pass test(s) do not pass: {shown}"
+        if p2p:
+            reason += f"; and {len(p2p)} pass_to_pass test(s) no longer pass"
+        feedback = bug.feedback.not_fixed
+        problem = _import_problem(run, bug.test_ids)
+        if problem:
+            feedback += f" (nova's tests could not import your change: {problem})"
+        return BugVerdict(**base, verdict=NOT_FIXED, reason=reason, feedback=feedback, failing=failing)
+    if p2p:
+        reason = f"fixed, but {len(p2p)} of {len(bug.pass_to_pass)} pass_to_pass test(s) no longer pass: {shown}"
+        feedback = ("The bug's own symptom is gone, but your change breaks behaviour that worked before "
+                    f"({len(p2p)} check(s) that passed before now fail). {bug.feedback.not_fixed}")
+        return BugVerdict(**base, verdict=REGRESSION, reason=reason, feedback=feedback, failing=failing)
+    return BugVerdict(**base, verdict=FIXED, reason="every fail_to_pass and pass_to_pass test passes",
+                      feedback=bug.feedback.fixed, score=1.0)

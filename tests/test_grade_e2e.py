@@ -1,0 +1,240 @@
+"""The grader end to end on the session lab: real submissions (git checkouts and .patch
+files), real grading copies, nova's real tests in the sandboxed worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from debuglab.grade import grader, submission
+from debuglab.grade.sandbox import Limits
+from debuglab.grade.verdict import ERROR, FIXED, NOT_FIXED, REJECTED
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+BUG = "num-instances-off-by-one"
+SCOPE = "nova/scheduler/filters/num_instances_filter.py"
+BUGS = ("flavor-disk-ephemeral", "image-min-disk-units", "num-instances-off-by-one")
+CLI = ("from debuglab.cli import main; from debuglab.grade.commands import check, grade; "
+       "main.add_command(check); main.add_command(grade); main()")
+
+
+def solution(bug_id: str, kind: str) -> Path:
+    return ROOT / "instructor" / "solutions" / bug_id / f"{kind}.patch"
+
+
+def student(lab, tmp: Path, name: str, *patches: Path) -> Path:
+    """A student's checkout: a clone of the lab's baseline with `patches` applied."""
+    dest = tmp / name
+    subprocess.run(["git", "clone", "-q", str(lab.checkout("nova")), str(dest)], check=True)
+    for patch in patches:
+        subprocess.run(["git", "-C", str(dest), "apply", str(patch)], check=True)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def class_grades(lab, tmp_path_factory):
+    """One class graded in one pool: reference, alternative and wrong fixes of every bug,
+    an empty change, and a student who only rigged tests and runner files."""
+    tmp = tmp_path_factory.mktemp("class")
+    subs = tmp / "subs"
+    subs.mkdir()
+    for kind in ("fix", "alternative", "wrong"):
+        (subs / f"{kind}.patch").write_text("".join(solution(b, kind).read_text() for b in BUGS))
+    (subs / "empty.patch").write_text("")
+    # a diff whose context is not the lab's: it does not apply
+    (subs / "stale.patch").write_text(solution(BUG, "fix").read_text().replace("host_state, spec_obj)", "host, spec)"))
+    # deleting the file in scope is a change in scope: graded, and not fixed
+    deleter = student(lab, tmp, "deleter")
+    (deleter / SCOPE).unlink()
+    os.symlink(deleter, subs / "deleter")
+    rig = student(lab, tmp, "rigger")
+    test_file = rig / "nova/tests/unit/scheduler/filters/test_num_instances_filters.py"
+    test_file.write_text(test_file.read_text().replace("self.assertFalse(", "self.assertTrue(True or "))
+    base = rig / "nova/test.py"
+    base.write_text(base.read_text() + "\nTestCase.run = lambda self, result=None: None\n")
+    for name in ("conftest.py", "sitecustomize.py", "nova/tests/conftest.py"):
+        (rig / name).write_text("import os\nos._exit(0)\n")
+    (rig / "evil.pth").write_text("import os; os._exit(0)\n")
+    os.symlink(rig, subs / "rigger")
+    start = time.monotonic()
+    grades = grader.grade_many(submission.gather(subs), None, lab.python)
+    return {g.student: g for g in grades}, time.monotonic() - start
+
+
+@pytest.mark.parametrize("kind", ["fix", "alternative"])
+def test_reference_and_alternative_fixes_are_fixed(class_grades, kind):
+    grade = class_grades[0][kind]
+    assert [v.verdict for v in grade.verdicts] == [FIXED] * 3, [v.reason for v in grade.verdicts]
+    assert grade.score == grade.max_score == 3
+    assert all(v.ran and v.fail_to_pass[0] == v.fail_to_pass[1] > 0 for v in grade.verdicts)
+    assert "scrubbed-env" in grade.sandbox and "python-S" in grade.sandbox
+
+
+def test_wrong_fixes_are_not_fixed(class_grades):
+    grade = class_grades[0]["wrong"]
+    assert [v.verdict for v in grade.verdicts] == [NOT_FIXED] * 3, [v.reason for v in grade.verdicts]
+    assert all(v.ran for v in grade.verdicts) and grade.score == 0
+
+
+def test_no_change_is_not_fixed_without_running_anything(class_grades):
+    grade = class_grades[0]["empty"]
+    assert all(v.verdict == NOT_FIXED and not v.ran and v.seconds == 0 for v in grade.verdicts)
+
+
+def test_a_diff_that_does_not_apply_is_rejected(class_grades):
+    v = class_grades[0]["stale"].verdict(BUG)
+    assert v.verdict == REJECTED and "does not apply" in v.reason and not v.ran
+
+
+def test_deleting_the_scoped_file_is_graded_not_fixed(class_grades):
+    v = class_grades[0]["deleter"].verdict(BUG)
+    assert v.verdict == NOT_FIXED and v.ran and v.files == (SCOPE,)
+    assert "could not import your change" in v.feedback
+
+
+def test_a_same_size_change_never_runs_the_baselines_bytecode(lab, tmp_path):
+    """The baseline is compiled moments before a copy is patched: a change of the same
+    size in the same second would pass the .pyc check, so the copy drops that bytecode."""
+    from debuglab.catalog import Catalog
+    from debuglab.grade.copy import Trees
+
+    bugs = list(Catalog.load(ROOT / "bugs").bugs.values())
+    fix = solution("image-min-disk-units", "fix").read_text()
+    with Trees(lab.python, bugs, scratch=tmp_path) as trees:
+        base = trees.baseline("nova", tuple(b.id for b in bugs))
+        copy = trees.copy("nova", tuple(b.id for b in bugs), fix, "same-size")
+        assert (copy / "nova/compute/api.py").stat().st_size == (base / "nova/compute/api.py").stat().st_size
+        assert list((base / "nova/compute/__pycache__").glob("api.*.pyc"))
+        assert not list((copy / "nova/compute/__pycache__").glob("api.*.pyc"))
+        assert "units.Gi" in (copy / "nova/compute/api.py").read_text()
+        assert "units.Mi\n" in (base / "nova/compute/api.py").read_text()
+
+
+def test_rigged_tests_and_runner_files_change_nothing(class_grades):
+    grade = class_grades[0]["rigger"]
+    assert all(v.verdict == NOT_FIXED and not v.ran for v in grade.verdicts)
+    listed = {n.path for n in grade.not_applied}
+    assert {"conftest.py", "sitecustomize.py", "evil.pth", "nova/tests/conftest.py", "nova/test.py",
+            "nova/tests/unit/scheduler/filters/test_num_instances_filters.py"} <= listed
+
+
+def _hostile(lab, tmp: Path, name: str, code: str) -> Path:
+    dest = student(lab, tmp, name, solution(BUG, "fix"))
+    target = dest / SCOPE
+    target.write_text(code + "\n" + target.read_text())
+    return dest
+
+
+HOSTILE = {
+    "exits": "import os\nos._exit(0)",
+    "loops": "while True:\n    pass",
+    "forks": "import os\nfor _ in range(100000):\n    try:\n        os.fork()\n    except OSError:\n        break",
+    "patches_unittest": ("import unittest, testtools\n"
+                         "def _run(self, result=None):\n"
+                         "    result.startTest(self); result.addSuccess(self); result.stopTest(self)\n"
+                         "unittest.TestCase.run = _run\ntesttools.TestCase.run = _run"),
+    "chatty": "import sys\nsys.stdout.write('x' * (8 << 20))\nsys.stderr.write('y' * (8 << 20))",
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_grades(lab, tmp_path_factory):
+    from debuglab.grade.sandbox import Sandbox
+
+    features = Sandbox().features(lab.python)
+    if "own-uid" not in features and "pids-cgroup" not in features:
+        pytest.skip("no process-count limit here (neither an own uid nor a pids cgroup): no fork loop")
+    tmp = tmp_path_factory.mktemp("hostile")
+    subs = [submission.from_checkout(_hostile(lab, tmp, name, code), name) for name, code in HOSTILE.items()]
+    timeout = 60
+    start = time.monotonic()
+    grades = grader.grade_many(subs, [BUG], lab.python, options=grader.Options(Limits(timeout=timeout)))
+    return {g.student: g.verdicts[0] for g in grades}, time.monotonic() - start, timeout
+
+
+def test_os_exit_at_import_is_an_error(hostile_grades):
+    v = hostile_grades[0]["exits"]
+    assert v.verdict == ERROR and "never reported" in v.reason
+
+
+def test_endless_loop_at_import_times_out_as_an_error(hostile_grades):
+    verdicts, seconds, timeout = hostile_grades
+    assert verdicts["loops"].verdict == ERROR and "timed out" in verdicts["loops"].reason
+    assert verdicts["loops"].seconds < timeout + 15
+
+
+def test_fork_loop_gets_a_verdict_and_leaves_nothing_behind(hostile_grades):
+    assert hostile_grades[0]["forks"].verdict in (ERROR, NOT_FIXED)
+    from debuglab.grade.sandbox import PIDS_CGROUP, UID_BASE, _pids_of
+
+    assert not [p for uid in range(UID_BASE, UID_BASE + 50) for p in _pids_of(uid)]
+    assert not list(PIDS_CGROUP.glob(f"debuglab-{os.getpid()}-*"))
+
+
+def test_patching_unittest_at_import_is_rejected(hostile_grades):
+    v = hostile_grades[0]["patches_unittest"]
+    assert v.verdict == REJECTED and "tampered" in v.reason
+
+
+def test_megabytes_of_output_are_graded_normally(hostile_grades):
+    assert hostile_grades[0]["chatty"].verdict == FIXED
+
+
+def test_cli_grade_checkout_json_with_symlink_and_out_of_scope(lab, tmp_path):
+    dest = student(lab, tmp_path, "sym", solution(BUG, "fix"))
+    (dest / "nova/utils.py").write_text((dest / "nova/utils.py").read_text() + "\n# tidy\n")
+    flavors = dest / "nova/api/openstack/compute/views/flavors.py"
+    flavors.unlink()
+    flavors.symlink_to("/etc/passwd")
+    out = subprocess.run(
+        [sys.executable, "-c", CLI, "grade", "--checkout", str(dest), "--lab", str(lab.root), "--format", "json",
+         "--bugs", f"{BUG},flavor-disk-ephemeral"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["schema"] == "debuglab.grade/1"
+    bugs = {b["id"]: b for b in data["grades"][0]["bugs"]}
+    assert bugs[BUG]["verdict"] == FIXED
+    assert bugs["flavor-disk-ephemeral"]["verdict"] == REJECTED and "symlink" in bugs["flavor-disk-ephemeral"]["reason"]
+    assert {"path": "nova/utils.py", "reason": "outside the scope of the bugs graded"} in data["grades"][0]["not_applied"]
+
+
+def test_cli_grade_not_a_repo_is_bad_input(lab, tmp_path):
+    out = subprocess.run([sys.executable, "-c", CLI, "grade", "--checkout", str(tmp_path), "--lab", str(lab.root)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "not a git repository" in out.stderr
+
+
+def test_check_gives_feedback_and_the_next_hint_never_test_ids(lab, tmp_path):
+    from debuglab.catalog import Catalog
+
+    catalog = Catalog.load(ROOT / "bugs")
+    mine = tmp_path / "mylab"
+    (mine / "stack").mkdir(parents=True)
+    shutil.copy(lab.root / "lab.toml", mine / "lab.toml")
+    subprocess.run(["git", "clone", "-q", str(lab.checkout("nova")), str(mine / "stack/nova")], check=True)
+    subprocess.run(["git", "-C", str(mine / "stack/nova"), "apply", str(solution(BUG, "alternative"))], check=True)
+    (mine / "venv").symlink_to(lab.venv)
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", CLI, "check", BUG, "flavor-disk-ephemeral", "--dir", str(mine)],
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr
+        runs.append(out.stdout)
+    flavor = catalog.bugs["flavor-disk-ephemeral"]
+    assert "✓ fixed" in runs[0] and catalog.bugs[BUG].feedback.fixed in runs[0]
+    assert "✗ not-fixed" in runs[0] and flavor.feedback.not_fixed in runs[0]
+    assert "hint 1/" in runs[0] and flavor.hints[0] in runs[0] and flavor.hints[1] not in runs[0]
+    assert "hint 2/" in runs[1] and flavor.hints[1] in runs[1]
+    assert "1 of 2 bug(s) fixed" in runs[1]
+    for text in runs:
+        assert "nova.tests" not in text and "debuglab_hidden" not in text and "test_" not in text
+    assert json.loads((mine / ".debuglab/hints.json").read_text())["seen"] == {"flavor-disk-ephemeral": 2}
