@@ -29,7 +29,7 @@ def test_every_bug_in_the_catalog_verifies(lab, kit):
     assert result.returncode == 0, result.stdout + result.stderr
     for bug_id in Catalog.load(kit.bugs_dir).bugs:
         row = next(line for line in result.stdout.splitlines() if f" {bug_id} " in line)
-        assert row.count("✓") == 5 and "ok" in row, row
+        assert row.count("✓") == 6 and "ok" in row, row
     assert "tests/s" in result.stdout
 
 
@@ -39,8 +39,12 @@ def test_a_fix_that_fixes_nothing_is_reported_and_fails_the_run(lab, kit_copy):
     first_line = (lab.checkout("nova") / target).read_text().splitlines()[0]
     harmless = make_patch(lab.checkout("nova"), target, first_line, first_line + "  # tidied")
     (kit_copy.solutions_dir / bug.id / "alternative.patch").write_text(harmless)
+    # and a "wrong" fix that is in fact right: the hidden tests would look gameable
+    fix = (kit_copy.solutions_dir / bug.id / "fix.patch").read_text()
+    (kit_copy.solutions_dir / bug.id / "wrong.patch").write_text(fix)
     result = verify(lab, bug.id, kit_root=kit_copy.root)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "DEVIATES" in result.stdout
     assert f"{bug.id}: alternative fix: {len(bug.fail_to_pass)} fail_to_pass test(s) should pass" in result.stdout
+    assert f"{bug.id}: wrong fix fails: the wrong fix passes every fail_to_pass test" in result.stdout
     assert "reference fix:" not in result.stdout, "the reference fix still verifies"

@@ -3,6 +3,8 @@
 - pristine upstream: its fail_to_pass and pass_to_pass tests pass;
 - bug injected: every fail_to_pass test fails, every pass_to_pass test passes;
 - reference fix, then alternative fix, on top: all pass;
+- the instructor's wrong fix (deletes the code or hard-codes a value), if any: some
+  fail_to_pass test still fails, so the hidden tests cannot be gamed that way;
 - the whole selection injected together: each bug's tests behave as they do alone.
 
 Each state is a scratch copy of the pristine tree (hard links; patches replace files),
@@ -31,6 +33,7 @@ CHECK_TITLES = {
     "injected": "injected",
     "fix": "reference fix",
     "alternative": "alternative fix",
+    "wrong": "wrong fix fails",
     "together": "all together",
 }
 SHOWN = 5  # deviating test ids named per check
@@ -110,6 +113,8 @@ def verify(
             states.append(_State("injected", project, (bug,), (bug.inject_patch,)))
             for kind in ("fix", "alternative"):
                 states.append(_State(kind, project, (bug,), (bug.inject_patch, solution(kit, bug, kind))))
+            if solution(kit, bug, "wrong").is_file():
+                states.append(_State("wrong", project, (bug,), (bug.inject_patch, solution(kit, bug, "wrong"))))
         if len(mine) > 1:
             states.append(_State("together", project, mine, tuple(b.inject_patch for b in mine)))
 
@@ -168,6 +173,10 @@ def _judge(state: _State, bug: Bug, run: testrun.Run | str) -> Check:
     problems = []
     if not run.worker_ok:
         problems.append(f"the test worker exited with {run.returncode} (log: {run.log})")
+    if state.key == "wrong":
+        if all(run.outcomes[i].passed for i in bug.fail_to_pass):
+            problems.append("the wrong fix passes every fail_to_pass test: the hidden tests can be gamed")
+        return Check(not problems, tuple(problems))
     bug_fails = state.key in ("injected", "together")
     for label, ids, want_pass in (
         ("fail_to_pass", bug.fail_to_pass, not bug_fails),
