@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -17,12 +15,11 @@ from debuglab import verify, workspace
 from debuglab.cloud import supervisor as cloud_supervisor
 from debuglab.cloud.commands import attach, cloud, print_cloud
 from debuglab.catalog import Catalog, parse_bug_set
+from debuglab.console import console, err, steps
 from debuglab.errors import DebuglabError
 from debuglab.kit import Kit
 from debuglab.upstream import checkout_version
 
-console = Console(soft_wrap=True)  # paths and commands are never broken across lines
-err = Console(stderr=True, soft_wrap=True)
 
 
 class _Group(click.Group):
@@ -37,24 +34,6 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             err.print("[yellow]interrupted: nothing was left half-built[/]")
             sys.exit(130)
-
-
-@contextmanager
-def steps(title: str):
-    """A live spinner for a long job; each finished step stays on screen with its time."""
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
-        task = progress.add_task(title)
-        state = {"text": None, "start": time.monotonic()}
-
-        def on_step(text: str) -> None:
-            if state["text"]:
-                progress.console.print(f"  [green]✓[/] {state['text']} [dim]{time.monotonic() - state['start']:.1f} s[/]")
-            state.update(text=text, start=time.monotonic())
-            progress.update(task, description=text)
-
-        yield on_step
-        on_step("")
 
 
 @click.group(cls=_Group)

@@ -3,21 +3,16 @@ and printing only (the work is in debuglab.cloud.supervisor)."""
 
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from debuglab.cloud import attach as attach_mod, config, hooks, supervisor
 from debuglab.cloud.config import CloudPaths
+from debuglab.console import console, steps
 from debuglab.workspace import Workspace
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("lab"), show_default=True,
                    help="The lab workspace.")
@@ -41,23 +36,6 @@ def _debug_options(fn):
 
 def _ports(kw: dict) -> dict[str, int]:
     return {name: kw[f"{name}_port"] for name in config.DEFAULT_PORTS if kw.get(f"{name}_port")}
-
-
-@contextmanager
-def _steps(title: str):
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
-        task = progress.add_task(title)
-        state = {"text": None, "start": time.monotonic()}
-
-        def on_step(text: str) -> None:
-            if state["text"]:
-                progress.console.print(f"  [green]✓[/] {state['text']} [dim]{time.monotonic() - state['start']:.1f} s[/]")
-            state.update(text=text, start=time.monotonic())
-            progress.update(task, description=text)
-
-        yield on_step
-        on_step("")
 
 
 def print_cloud(ws: Workspace, state: supervisor.CloudState) -> None:
@@ -92,7 +70,7 @@ cloud = click.Group("cloud", help="The mini-cloud: Keystone and nova from the la
 def start(root: Path, debug: str | None, debug_port: int | None, timeout: float, **kw) -> None:
     """Start Keystone, nova (API, conductor, scheduler, compute) and placement."""
     ws = Workspace.open(root)
-    with _steps("starting the mini-cloud") as on_step:
+    with steps("starting the mini-cloud") as on_step:
         state = supervisor.start(ws, ports=_ports(kw), debug=debug, debug_port=debug_port, timeout=timeout,
                                  on_step=on_step)
     print_cloud(ws, state)
@@ -119,7 +97,7 @@ def stop(root: Path) -> None:
 def restart(root: Path, debug: str | None, debug_port: int | None, no_debug: bool, timeout: float, **kw) -> None:
     """Stop and start again, loading your edited code (like systemctl restart devstack@n-api)."""
     ws = Workspace.open(root)
-    with _steps("restarting the mini-cloud") as on_step:
+    with steps("restarting the mini-cloud") as on_step:
         state = supervisor.restart(ws, ports=_ports(kw), debug=None if no_debug else (debug or False),
                                    debug_port=debug_port, timeout=timeout, on_step=on_step)
     print_cloud(ws, state)
