@@ -11,7 +11,7 @@ import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from debuglab import verify, workspace
+from debuglab import notebooks, verify, workspace
 from debuglab.cloud import supervisor as cloud_supervisor
 from debuglab.cloud.commands import attach, cloud, print_cloud
 from debuglab.catalog import Catalog, parse_bug_set
@@ -56,12 +56,15 @@ def up(root: Path, bug_set: str | None) -> None:
         with steps("building the lab") as on_step:
             workspace.create(root, parse_bug_set(bug_set), on_step=on_step)
     ws = workspace.Workspace.open(root)
+    notebooks.register_kernel(ws)
     _print_lab(ws)
     state = cloud_supervisor.read_state(ws)
     if state is None:
         with steps("starting the mini-cloud") as on_step:
             state = cloud_supervisor.start(ws, on_step=on_step)
     print_cloud(ws, state)
+    console.print(f"notebooks: [bold]debuglab notebook --dir {ws.root}[/] starts JupyterLab on 127.0.0.1 "
+                  "and prints the URL of labs/01-welcome.ipynb")
 
 
 @main.group()
@@ -78,6 +81,7 @@ def lab_create(root: Path, bug_set: str | None, force: bool) -> None:
     start = time.monotonic()
     with steps("building the lab") as on_step:
         ws = workspace.create(root, parse_bug_set(bug_set), force=force, on_step=on_step)
+    notebooks.register_kernel(ws)
     console.print(f"lab ready in {time.monotonic() - start:.1f} s")
     _print_lab(ws)
 
@@ -210,3 +214,7 @@ from debuglab.grade.commands import check, grade  # noqa: E402
 
 main.add_command(check)
 main.add_command(grade)
+
+from debuglab.notebook_commands import notebook  # noqa: E402
+
+main.add_command(notebook)

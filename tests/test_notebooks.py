@@ -1,0 +1,287 @@
+"""The student notebooks: committed ones match the generator, carry no outputs and no
+spoilers; the `debuglab` kernel and `debuglab notebook`; and (slow) the welcome notebook
+and a bug notebook executed with nbclient on the lab's kernel against a running
+mini-cloud, asserting what their cells show.
+
+Set DEBUGLAB_TEST_LAB=/path/to/lab to run the slow tests against an existing lab.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from debuglab import notebooks
+from debuglab.catalog import Catalog
+from debuglab.cloud import config, supervisor
+from debuglab.workspace import LAB_TOML, Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+CLI = "import sys; from debuglab.cli import main; from debuglab.notebook_commands import notebook; " \
+      "main.add_command(notebook); main(sys.argv[1:])"
+
+
+def committed() -> list[Path]:
+    return sorted((ROOT / "labs").rglob("*.ipynb"))
+
+
+def all_text(nb) -> str:
+    return "\n".join(cell.source for cell in nb.cells)
+
+
+def spoilers(text: str, catalog: Catalog, kit_root: Path) -> list[str]:
+    """Everything in `text` that gives a bug away: a hint, a scope path, a test id, a line
+    of a fix."""
+    found = []
+    for bug in catalog.bugs.values():
+        found += [f"{bug.id}: hint {n}" for n, hint in enumerate(bug.hints, 1) if hint in text]
+        found += [f"{bug.id}: scope {path}" for path in bug.scope if path in text]
+        found += [f"{bug.id}: test {t}" for t in bug.test_ids if t in text]
+        for patch in (kit_root / "instructor" / "solutions" / bug.id).glob("*.patch"):
+            for line in patch.read_text().splitlines():
+                added = line[1:].strip()
+                if line.startswith("+") and not line.startswith("+++") and len(added) >= 20 and added in text:
+                    found.append(f"{bug.id}: {patch.name} line {added!r}")
+    found += [word for word in ("nova.tests", "debuglab_hidden", "test_hidden", "fail_to_pass", "pass_to_pass")
+              if word in text]
+    return found
+
+
+# --------------------------------------------------------------------------- the committed notebooks
+
+
+def test_committed_notebooks_are_the_generated_ones(kit):
+    generated = notebooks.generate(kit)
+    assert Path("labs/01-welcome.ipynb") in generated
+    assert {p for p in generated if p.parent == Path("labs/bugs")} == \
+        {Path("labs/bugs") / f"{b}.ipynb" for b in Catalog.load(kit.bugs_dir).bugs}
+    stale = [str(rel) for rel, text in generated.items()
+             if not (kit.root / rel).is_file() or (kit.root / rel).read_text() != text]
+    extra = sorted(str(p.relative_to(kit.root)) for p in committed() if p.relative_to(kit.root) not in generated)
+    assert not stale, f"stale notebooks {stale}: regenerate with `python -m debuglab.notebooks`"
+    assert not extra, f"notebooks the generator does not make: {extra}"
+    assert notebooks.generate(kit) == generated  # deterministic
+
+
+def test_notebooks_are_stored_without_outputs_on_the_debuglab_kernel():
+    assert committed()
+    for path in committed():
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        assert nb.metadata.kernelspec.name == notebooks.KERNEL_NAME, path
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, f"{path}: {cell.id} has outputs"
+
+
+def test_notebooks_give_nothing_away(kit):
+    catalog = Catalog.load(kit.bugs_dir)
+    for path in committed():
+        nb = nbformat.read(path, as_version=4)
+        assert spoilers(all_text(nb), catalog, kit.root) == [], path
+    for bug in catalog.bugs.values():
+        nb = nbformat.read(kit.root / "labs" / "bugs" / f"{bug.id}.ipynb", as_version=4)
+        text = all_text(nb)
+        assert bug.title in text and bug.symptom.strip() in text
+        checks = [c for c in nb.cells if "check" in c.metadata.get("tags", [])]
+        assert len(checks) == 1 and f"check {bug.id}" in checks[0].source
+        assert any("reproduce" in c.metadata.get("tags", []) for c in nb.cells)
+
+
+def test_the_spoiler_check_catches_a_hint_a_scope_path_a_test_and_a_fix(kit):
+    catalog = Catalog.load(kit.bugs_dir)
+    bug = catalog.bugs["flavor-disk-ephemeral"] if "flavor-disk-ephemeral" in catalog.bugs else next(iter(catalog.bugs.values()))
+    fix = (kit.solutions_dir / bug.id / "fix.patch").read_text().splitlines()
+    fix_line = next(line[1:] for line in fix if line.startswith("+") and not line.startswith("+++")
+                    and len(line[1:].strip()) >= 20)
+    for leak in (bug.hints[1], bug.scope[0], bug.fail_to_pass[0], fix_line):
+        nb = notebooks.bug_notebook(bug, f"print({leak!r})")
+        assert spoilers(all_text(nb), catalog, kit.root), leak
+
+
+# --------------------------------------------------------------------------- the kernel and `debuglab notebook`
+
+
+def fake_lab(tmp_path: Path) -> Workspace:
+    """A folder that opens as a lab, whose 'venv' python is this one (no nova)."""
+    root = tmp_path / "lab"
+    (root / "venv" / "bin").mkdir(parents=True)
+    (root / "venv" / "bin" / "python").symlink_to(sys.executable)
+    (root / LAB_TOML).write_text('[lab]\nbugs = []\n')
+    return Workspace.open(root)
+
+
+def test_register_kernel_writes_a_kernelspec_for_the_lab_venv(tmp_path, monkeypatch):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    ws = fake_lab(tmp_path)
+    folder = notebooks.register_kernel(ws)
+    assert folder == ws.root / "jupyter" / "kernels" / "debuglab"
+    spec = json.loads((folder / "kernel.json").read_text())
+    assert spec["argv"][:3] == [str(ws.python), "-m", "ipykernel_launcher"]
+    assert spec["env"]["DEBUGLAB_LAB"] == str(ws.root)
+    assert Path(spec["env"]["DEBUGLAB_CLI"]).name == "debuglab"
+    monkeypatch.setenv("JUPYTER_PATH", notebooks.jupyter_env(ws)["JUPYTER_PATH"])
+    found = KernelSpecManager().find_kernel_specs()
+    assert Path(found["debuglab"]) == folder
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+    except OSError:
+        return 0, b""
+
+
+def test_notebook_command_serves_labs_on_loopback_with_a_token(tmp_path):
+    ws = fake_lab(tmp_path)
+    [port] = free_ports(1)
+    server = subprocess.Popen([sys.executable, "-c", CLI, "notebook", "--dir", str(ws.root), "--port", str(port),
+                               "--token", "s3cret"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while get(f"{base}/api/status?token=s3cret")[0] != 200:
+            assert server.poll() is None, server.stdout.read()
+            assert time.monotonic() < deadline, "JupyterLab did not answer in 60 s"
+            time.sleep(0.5)
+        assert get(f"{base}/api/kernelspecs")[0] == 403  # no token, no entry
+        status, body = get(f"{base}/api/kernelspecs?token=s3cret")
+        specs = json.loads(body)
+        assert specs["default"] == "debuglab"
+        assert specs["kernelspecs"]["debuglab"]["spec"]["argv"][0] == str(ws.python)
+        names = [item["name"] for item in json.loads(get(f"{base}/api/contents?token=s3cret")[1])["content"]]
+        assert "01-welcome.ipynb" in names and "bugs" in names
+        assert get(f"{base}/lab/tree/01-welcome.ipynb?token=s3cret")[0] == 200
+        # the server starts the lab's kernel (here: this python, as the fake lab's venv)
+        req = urllib.request.Request(f"{base}/api/kernels?token=s3cret", data=b'{"name": "debuglab"}',
+                                     method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            kernel = json.loads(resp.read())
+        assert resp.status == 201 and kernel["name"] == "debuglab"
+        listening = {addr for socks in supervisor.listeners().values() for addr, p in socks if p == port}
+        assert listening == {"127.0.0.1"}
+    finally:
+        server.send_signal(signal.SIGINT)  # Ctrl-C: debuglab stops JupyterLab with it
+        out, _ = server.communicate(timeout=30)
+    assert f"{base}/lab/tree/01-welcome.ipynb?token=s3cret" in out
+    deadline = time.monotonic() + 10
+    while not supervisor.port_free(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert supervisor.port_free(port), "JupyterLab outlived debuglab notebook"
+
+
+# --------------------------------------------------------------------------- executed against the mini-cloud
+
+
+def free_ports(n: int) -> list[int]:
+    from tests.test_cloud import free_ports as pick
+
+    return pick(n)
+
+
+@pytest.fixture(scope="module")
+def nb_lab(request) -> Workspace:
+    path = os.environ.get("DEBUGLAB_TEST_LAB")
+    if path:
+        return Workspace.open(Path(path))
+    return request.getfixturevalue("lab")
+
+
+@pytest.fixture(scope="module")
+def nb_cloud(nb_lab):
+    """The lab's cloud on free ports and its kernel registered; stopped at the end."""
+    ws = nb_lab
+    supervisor.stop(ws)
+    keys = list(config.DEFAULT_PORTS)
+    supervisor.start(ws, ports=dict(zip(keys, free_ports(len(keys)))))
+    notebooks.register_kernel(ws)
+    yield ws
+    supervisor.stop(ws)
+
+
+def execute(ws: Workspace, nb, monkeypatch, cwd: Path, timeout: float = 600):
+    from nbclient import NotebookClient
+
+    for key, value in notebooks.jupyter_env(ws).items():
+        monkeypatch.setenv(key, value)
+    NotebookClient(nb, kernel_name=notebooks.KERNEL_NAME, timeout=timeout,
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+def output(cell) -> str:
+    text = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.outputs)
+    return ANSI.sub("", text).replace("\r", "")
+
+
+def cell(nb, tag_or_id: str):
+    return next(c for c in nb.cells if c.id == tag_or_id or tag_or_id in c.metadata.get("tags", []))
+
+
+@pytest.mark.slow
+def test_welcome_notebook_runs_against_the_cloud_and_checks_the_exercise(nb_cloud, monkeypatch):
+    ws = nb_cloud
+    path = ROOT / "labs" / notebooks.WELCOME
+    nb = execute(ws, nbformat.read(path, as_version=4), monkeypatch, path.parent)
+    text = {c.id: output(c) for c in nb.cells if c.cell_type == "code"}
+    nova_pid = supervisor.read_state(ws).pids["nova"]
+    assert f"lab: {ws.root}" in text["welcome-02"]
+    assert f"nova is imported from {ws.checkout('nova')}/nova/__init__.py" in text["welcome-04"]
+    assert f"nova/api/openstack/compute/servers.py runs in: n-api (pid {nova_pid})" in text["welcome-06"]
+    assert f"nova API: {supervisor.read_state(ws).settings.endpoint('nova')}" in text["welcome-08"]
+    assert re.search(r"nova-compute\s+\S+\s+up", text["welcome-09"]), text["welcome-09"]
+    assert "no answer yet" in output(cell(nb, "check"))
+
+    nb = nbformat.read(path, as_version=4)
+    cell(nb, "answer").source = f'SERVICE = "n-sch"\nPID = {nova_pid}'
+    execute(ws, nb, monkeypatch, path.parent)
+    assert "does not run in 'n-sch'" in output(cell(nb, "check"))
+    cell(nb, "answer").source = f'SERVICE = "n-cond"\nPID = {nova_pid}'
+    execute(ws, nb, monkeypatch, path.parent)
+    assert f"✓ right: nova/conductor/manager.py runs in n-cond, pid {nova_pid}" in output(cell(nb, "check"))
+
+
+@pytest.mark.slow
+def test_flavor_notebook_reproduces_the_symptom_and_checks_with_a_hint(nb_cloud, monkeypatch, kit):
+    ws = nb_cloud
+    bug_id = "flavor-disk-ephemeral"
+    if bug_id not in ws.bugs():
+        pytest.skip(f"{bug_id} is not planted in {ws.root}")
+    bug = Catalog.load(kit.bugs_dir).bugs[bug_id]
+    hints_file = ws.root / ".debuglab" / "hints.json"
+    before = hints_file.read_text() if hints_file.is_file() else None
+    hints_file.unlink(missing_ok=True)  # a student who has seen no hint yet
+    path = ROOT / "labs" / "bugs" / f"{bug_id}.ipynb"
+    try:
+        nb = execute(ws, nbformat.read(path, as_version=4), monkeypatch, path.parent)
+    finally:  # leave the session lab's hint state as it was
+        if before is None:
+            hints_file.unlink(missing_ok=True)
+        else:
+            hints_file.write_text(before)
+    shown = output(cell(nb, "reproduce"))
+    disk = re.search(r"^Disk\s+(\d+)\s+(\d+)$", shown, re.MULTILINE)
+    assert disk and disk.group(1) == "25" and disk.group(2) != "25", shown  # the symptom
+    assert re.search(r"^Ephemeral\s+3\s+3$", shown, re.MULTILINE), shown
+    small = re.search(r"the API says Disk = (\d+)", shown)
+    assert small and small.group(1) != "20", shown
+    checked = output(cell(nb, "check"))
+    assert f"{bug_id} — {bug.title}: ✗ not-fixed" in checked and bug.feedback.not_fixed in checked, checked
+    assert "hint 1/" in checked and bug.hints[0] in checked and bug.hints[1] not in checked
+    assert "0 of 1 bug(s) fixed" in checked
