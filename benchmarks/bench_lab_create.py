@@ -7,6 +7,7 @@ the same lock into a fresh venv, the way one would install it by hand.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -24,15 +25,24 @@ from debuglab.kit import Kit, cache_dir  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    runs = parser.parse_args().runs
+    parser.add_argument("--where", type=Path, default=None,
+                        help="the folder the labs are built in (default: the system's temporary folder)")
+    args = parser.parse_args()
+    runs = args.runs
     kit = Kit.default()
-    with tempfile.TemporaryDirectory(dir=kit.root) as tmp:
+    with tempfile.TemporaryDirectory(dir=args.where) as tmp:
         tmp = Path(tmp)
+        print(f"labs built in {tmp}")
         workspace.create(tmp / "warmup", [])  # fills the cache if it is cold
         shutil.rmtree(tmp / "warmup")
 
+        def clear(path: Path) -> None:
+            # the deletion's disk writes settle before the next timed run, not during it
+            shutil.rmtree(path, ignore_errors=True)
+            os.sync()
+
         create, create_times = median_of(runs, lambda i: workspace.create(tmp / f"lab{i}", []),
-                                         setup=lambda i: shutil.rmtree(tmp / f"lab{i - 1}", ignore_errors=True))
+                                         setup=lambda i: clear(tmp / f"lab{i - 1}"))
         shutil.rmtree(tmp / f"lab{runs - 1}", ignore_errors=True)
         uv = find_uv_bin()
         env = {"UV_CACHE_DIR": str(cache_dir() / "uv")}
@@ -42,7 +52,7 @@ def main() -> None:
                       "--require-hashes", "-r", kit.venv_lock], env=env, timeout=1800)
 
         def fresh_venv(i: int) -> None:
-            shutil.rmtree(tmp / f"venv{i - 1}", ignore_errors=True)
+            clear(tmp / f"venv{i - 1}")
             proc.run([uv, "venv", "--quiet", "--python", sys._base_executable, tmp / f"venv{i}"], env=env)
 
         baseline, baseline_times = median_of(runs, plain, setup=fresh_venv)
