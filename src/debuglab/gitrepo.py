@@ -79,7 +79,11 @@ def save_work(checkout: Path, dest_dir: Path, label: str) -> Path | None:
     """Save uncommitted work as `dest_dir/<time>-<label>.patch`; None when there is none."""
     if not uncommitted(checkout):
         return None
-    patch = work_patch(checkout)
+    return write_patch(dest_dir, label, work_patch(checkout))
+
+
+def write_patch(dest_dir: Path, label: str, patch: str) -> Path:
+    """Store a patch as `dest_dir/<time>-<label>.patch`, never over an earlier one."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     dest = dest_dir / f"{stamp}-{label}.patch"

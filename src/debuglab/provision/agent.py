@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -46,19 +45,6 @@ def _write_state(stack: Path, state: dict) -> None:
     tmp = path.with_suffix(".partial")
     tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
     tmp.replace(path)
-
-
-def _save_patch(folder: Path, label: str, patch: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    dest, n = folder / f"{stamp}-{label}.patch", 1
-    while dest.exists():
-        n += 1
-        dest = folder / f"{stamp}-{label}-{n}.patch"
-    tmp = dest.with_suffix(".partial")
-    tmp.write_text(patch)
-    tmp.replace(dest)
-    return dest
 
 
 def _has_commit(checkout: Path, commit: str) -> bool:
@@ -135,7 +121,7 @@ def op_baseline(a: dict) -> dict:
         if entry and gitrepo.is_repo(live):  # a baseline of ours, maybe with the student's work
             patch = gitrepo.work_patch(live, entry["baseline_commit"])
             if patch.strip():
-                saved = str(_save_patch(meta / "saved-work", project, patch))
+                saved = str(gitrepo.write_patch(meta / "saved-work", project, patch))
         if live.exists():
             old = meta / f"{project}.old"
             shutil.rmtree(old, ignore_errors=True)
@@ -183,7 +169,7 @@ def op_reset(a: dict) -> dict:
         raise DebuglabError(f"this host has no {project} checkout provisioned by debuglab")
     checkout, base, saved_dir = checkouts[project]
     patch = gitrepo.work_patch(checkout, base)
-    saved = str(_save_patch(saved_dir, f"{project}-before-reset", patch)) if patch.strip() else None
+    saved = str(gitrepo.write_patch(saved_dir, f"{project}-before-reset", patch)) if patch.strip() else None
     paths = a.get("paths")
     if patch.strip():
         if paths:
