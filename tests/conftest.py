@@ -3,6 +3,7 @@ built for the whole session (from the warm cache the README's setup command fill
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -89,3 +90,13 @@ def write_novaclient_bug(bugs_dir: Path, bug_id: str, checkout: Path, old: str, 
 def lab(tmp_path_factory) -> workspace.Workspace:
     """One lab with the whole catalog, built once for the session."""
     return workspace.create(tmp_path_factory.mktemp("session") / "lab", [])
+
+
+@pytest.fixture(scope="session")
+def lab_under_test(request) -> workspace.Workspace:
+    """The lab the cloud and notebook tests run against: $DEBUGLAB_TEST_LAB if set (a lab
+    you already have, for a quick run), else the session's lab."""
+    path = os.environ.get("DEBUGLAB_TEST_LAB")
+    if path:
+        return workspace.Workspace.open(Path(path))
+    return request.getfixturevalue("lab")

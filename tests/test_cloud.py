@@ -42,17 +42,9 @@ def free_ports(n: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def cloud_lab(request) -> Workspace:
-    path = os.environ.get("DEBUGLAB_TEST_LAB")
-    if path:
-        return Workspace.open(Path(path))
-    return request.getfixturevalue("lab")
-
-
-@pytest.fixture(scope="module")
-def cloud(cloud_lab):
+def cloud(lab_under_test):
     """A running cloud on free ports; stopped (and its processes checked gone) at the end."""
-    ws = cloud_lab
+    ws = lab_under_test
     supervisor.stop(ws)
     keys = list(config.DEFAULT_PORTS)
     ports = dict(zip(keys, free_ports(len(keys) + 1)))

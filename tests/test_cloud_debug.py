@@ -14,7 +14,7 @@ import pytest
 
 from debuglab.cloud import attach, hooks, supervisor
 from debuglab.cloud.config import CloudPaths
-from tests.test_cloud import cloud, cloud_lab, edit, free_ports, http, novaclient, restore, settings  # noqa: F401
+from tests.test_cloud import cloud, edit, free_ports, http, novaclient, restore, settings  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

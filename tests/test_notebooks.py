@@ -9,7 +9,6 @@ Set DEBUGLAB_TEST_LAB=/path/to/lab to run the slow tests against an existing lab
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -196,17 +195,9 @@ def free_ports(n: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def nb_lab(request) -> Workspace:
-    path = os.environ.get("DEBUGLAB_TEST_LAB")
-    if path:
-        return Workspace.open(Path(path))
-    return request.getfixturevalue("lab")
-
-
-@pytest.fixture(scope="module")
-def nb_cloud(nb_lab):
+def nb_cloud(lab_under_test):
     """The lab's cloud on free ports and its kernel registered; stopped at the end."""
-    ws = nb_lab
+    ws = lab_under_test
     supervisor.stop(ws)
     keys = list(config.DEFAULT_PORTS)
     supervisor.start(ws, ports=dict(zip(keys, free_ports(len(keys)))))
