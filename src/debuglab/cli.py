@@ -11,7 +11,7 @@ import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from debuglab import notebooks, verify, workspace
+from debuglab import jupyterlab, notebooks, verify, workspace
 from debuglab.cloud import supervisor as cloud_supervisor
 from debuglab.cloud.commands import attach, cloud, print_cloud
 from debuglab.catalog import Catalog, parse_bug_set
@@ -50,8 +50,11 @@ DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Pat
 @main.command()
 @DIR
 @click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
-def up(root: Path, bug_set: str | None) -> None:
-    """Set up the lab (creating it if needed), start its mini-cloud, say where everything is."""
+@click.option("--notebook-port", type=click.IntRange(1, 65535), default=None,
+              help="JupyterLab's port on 127.0.0.1 (default: the last start's, else 8888).")
+def up(root: Path, bug_set: str | None, notebook_port: int | None) -> None:
+    """Set up the lab (creating it if needed), start its mini-cloud and JupyterLab, say where
+    everything is. Run it again at any time: what runs is left running."""
     if not (root / workspace.LAB_TOML).is_file():
         with steps("building the lab") as on_step:
             workspace.create(root, parse_bug_set(bug_set), on_step=on_step)
@@ -63,8 +66,11 @@ def up(root: Path, bug_set: str | None) -> None:
         with steps("starting the mini-cloud") as on_step:
             state = cloud_supervisor.start(ws, on_step=on_step)
     print_cloud(ws, state)
-    console.print(f"notebooks: [bold]debuglab notebook --dir {ws.root}[/] starts JupyterLab on 127.0.0.1 "
-                  "and prints the URL of labs/01-welcome.ipynb")
+    lab_server = jupyterlab.read_state(ws)
+    if lab_server is None:
+        with steps("starting JupyterLab") as on_step:
+            lab_server = jupyterlab.start(ws, port=notebook_port, on_step=on_step)
+    print_jupyterlab(ws, lab_server)  # ends with the URL to open
 
 
 @main.group()
@@ -215,6 +221,6 @@ from debuglab.grade.commands import check, grade  # noqa: E402
 main.add_command(check)
 main.add_command(grade)
 
-from debuglab.notebook_commands import notebook  # noqa: E402
+from debuglab.notebook_commands import notebook, print_jupyterlab  # noqa: E402
 
 main.add_command(notebook)

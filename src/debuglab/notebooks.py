@@ -305,27 +305,7 @@ def jupyter_env(ws: Workspace) -> dict[str, str]:
     return {"JUPYTER_PATH": os.pathsep.join(paths)}
 
 
-# --------------------------------------------------------------------------- JupyterLab
-
-
-def jupyterlab_command(ws: Workspace, kit: Kit, port: int, token: str) -> tuple[list[str], dict[str, str], str]:
-    """The argv and environment that serve `labs/` with JupyterLab on 127.0.0.1, and the
-    URL to open (with its token)."""
-    lab_bin = Path(sys.executable).parent / "jupyter-lab"
-    if not lab_bin.is_file():
-        raise NotebookError(f"{lab_bin}: JupyterLab is not installed; reinstall the kit with `pip install -e .`")
-    labs = kit.root / "labs"
-    argv = [
-        str(lab_bin), "--no-browser",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={labs}",
-        f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}",
-    ]
-    if os.geteuid() == 0:  # a lab VM or container often runs as root
-        argv.append("--allow-root")
-    env = {**jupyter_env(ws), "JUPYTER_RUNTIME_DIR": str(jupyter_dir(ws) / "runtime"),
-           LAB_ENV: str(ws.root)}
-    return argv, env, f"http://127.0.0.1:{port}/lab/tree/{WELCOME}?token={token}"
+# JupyterLab itself (serving labs/ with this kernel, as a service of the lab): debuglab.jupyterlab
 
 
 if __name__ == "__main__":  # python -m debuglab.notebooks: regenerate the committed notebooks
