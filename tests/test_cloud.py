@@ -57,10 +57,10 @@ def settings(ws: Workspace) -> config.CloudSettings:
     return supervisor.read_state(ws).settings
 
 
-def lab_python(ws: Workspace, code: str, timeout: float = 120) -> dict:
+def lab_python(ws: Workspace, code: str, timeout: float = 120, user: str = "demo") -> dict:
     """Run a snippet with the lab venv's python (where the clients live); its last stdout
     line is JSON."""
-    out = proc.run([ws.python, "-c", code], env=config.client_env(settings(ws)), timeout=timeout).output
+    out = proc.run([ws.python, "-c", code], env=config.client_env(settings(ws), user), timeout=timeout).output
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -176,6 +176,51 @@ def test_openrc_and_clouds_yaml_work_with_the_openstack_cli(cloud):
     assert "m1.tiny" in out.stdout.split()
 
 
+GLANCECLIENT = """
+from glanceclient import Client
+glance = Client('2', session=sess)
+image = [i for i in glance.images.list() if i.name == 'cli-img'][0]
+glance.images.update(image.id, min_disk=7, hw_lab='yes')
+result.update(min_disk=glance.images.get(image.id)['min_disk'], hw_lab=glance.images.get(image.id).get('hw_lab'))
+glance.images.update(image.id, remove_props=['hw_lab'])
+result.update(removed='hw_lab' not in glance.images.get(image.id))
+"""
+
+
+def test_images_are_created_and_changed_as_on_devstack_and_nova_sees_min_disk(cloud, tmp_path):
+    for old in openstack(cloud, "image", "list", "--name", "cli-img", "-f", "value", "-c", "ID", user="admin").split():
+        openstack(cloud, "image", "delete", old, user="admin")  # a reused lab keeps images, as DevStack does
+    data = tmp_path / "disk.raw"
+    data.write_bytes(os.urandom(70000))
+    created = json.loads(openstack(cloud, "image", "create", "--file", str(data), "--disk-format", "raw",
+                                   "--container-format", "bare", "--min-disk", "3", "-f", "json", "cli-img",
+                                   user="admin"))
+    assert (created["status"], created["min_disk"], created["size"]) == ("active", 3, 70000), created
+    # the openstack CLI's JSON-patch PATCH, and glanceclient's
+    openstack(cloud, "image", "set", "--min-disk", "5", "--property", "hw_lab=x", "cli-img", user="admin")
+    shown = json.loads(openstack(cloud, "image", "show", "-f", "json", "cli-img", user="admin"))
+    assert shown["min_disk"] == 5 and shown["properties"]["hw_lab"] == "x", shown
+    result = lab_python(cloud, NOVACLIENT.replace("ACTION", GLANCECLIENT), user="admin")
+    assert (result["min_disk"], result["hw_lab"], result["removed"]) == (7, "yes", True), result
+    saved = tmp_path / "back.raw"
+    openstack(cloud, "image", "save", "--file", str(saved), "cli-img", user="admin")
+    assert saved.read_bytes() == data.read_bytes()
+    # nova reads the same images: a min_disk far above m1.small's 20 GiB is refused
+    openstack(cloud, "image", "set", "--min-disk", "100000", "cli-img", user="admin")
+    refused = subprocess.run([cloud.venv / "bin" / "openstack", "server", "create", "--image", "cli-img",
+                              "--flavor", "m1.small", "--nic", "none", "never-vm"], capture_output=True, text=True,
+                             timeout=120, env=dict(os.environ, **config.client_env(settings(cloud), "admin")))
+    assert refused.returncode != 0 and "minimum size specified in image metadata" in refused.stderr, refused
+    # glance's rules: a public image is the admin's to change, a token is needed
+    denied = subprocess.run([cloud.venv / "bin" / "openstack", "image", "set", "--min-disk", "1",
+                             "cirros-0.6.3-x86_64-disk"], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, **config.client_env(settings(cloud), "demo")))
+    assert denied.returncode != 0 and "403" in denied.stderr, denied
+    status, _ = http(f"{settings(cloud).endpoint('image')}/v2/images")
+    assert status == 401
+    openstack(cloud, "image", "set", "--min-disk", "9", "cli-img", user="admin")
+
+
 def test_start_while_running_says_so_and_starts_nothing(cloud):
     before = session_pids(cloud)
     with pytest.raises(CloudRunning, match="already runs"):
@@ -190,7 +235,26 @@ def test_status_names_the_service_that_runs_a_file(cloud):
     assert supervisor.services_running_file(cloud, "nova/objects/instance.py")[1] == ["n-api", "n-cond", "n-sch", "n-cpu"]
 
 
+PRIVATE_NET = "3cb9bc59-5699-4588-a4b1-b87f96708bc6"  # the neutron stand-in's network "private"
+BOOT_ON_NET = """
+server = nova.servers.create('NAME', image='155d900f-4e14-4e4c-a73d-069cbf4541e6', flavor='1',
+                             nics=[{'net-id': '%s'}])
+t0 = time.monotonic()
+while server.status == 'BUILD' and time.monotonic() - t0 < 60:
+    time.sleep(0.1)
+    server = nova.servers.get(server.id)
+result.update(status=server.status, addresses=server.addresses)
+""" % PRIVATE_NET
+
+
+def addresses(ws: Workspace, name: str) -> dict:
+    return novaclient(ws, f"result.update(a=nova.servers.find(name='{name}').addresses)")["a"]
+
+
 def test_state_survives_restart_and_restart_loads_new_processes(cloud):
+    net_vm = f"net-vm-{time.time_ns()}"  # unique: a reused lab keeps the servers of earlier runs
+    on_net = novaclient(cloud, BOOT_ON_NET.replace("NAME", net_vm))
+    assert on_net["status"] == "ACTIVE" and on_net["addresses"]["private"][0]["addr"], on_net
     before = {s["ID"]: (s["Name"], s["Status"]) for s in json.loads(openstack(cloud, "server", "list", "-f", "json"))}
     assert ("cli-vm", "ACTIVE") in before.values()
     old = supervisor.read_state(cloud).pids
@@ -203,6 +267,14 @@ def test_state_survives_restart_and_restart_loads_new_processes(cloud):
     after = json.loads(openstack(cloud, "server", "list", "-f", "json"))
     assert {s["ID"]: (s["Name"], s["Status"]) for s in after} == before
     assert took < 60
+    image = json.loads(openstack(cloud, "image", "show", "-f", "json", "cli-img", user="admin"))
+    assert (image["min_disk"], image["size"]) == (9, 70000), image  # images survive restart too
+    # the neutron stand-in's ports too: the old server keeps its address, a new one gets
+    # another (before, the first port after a restart reused a forgotten port's MAC: ERROR)
+    assert addresses(cloud, net_vm) == on_net["addresses"]
+    after_restart = novaclient(cloud, BOOT_ON_NET.replace("NAME", f"{net_vm}-2"))
+    assert after_restart["status"] == "ACTIVE", after_restart
+    assert after_restart["addresses"]["private"][0]["addr"] != on_net["addresses"]["private"][0]["addr"]
 
 
 def edit(ws: Workspace, path: str, old: str, new: str) -> Path:

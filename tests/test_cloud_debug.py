@@ -73,9 +73,55 @@ def test_remote_pdb_session_over_its_socket_while_other_requests_are_served(clou
         log = CloudPaths(cloud).log("nova").read_text()
         assert f"RemotePdb session open at 127.0.0.1:{port}" in log
         assert f"remote-pdb on 127.0.0.1:{port}" in hooks.instructions(cloud, settings(cloud))
+
+        two_at_once(cloud, port, api, token)
     finally:
         restore(cloud, FLAVORS)
     supervisor.restart(cloud, debug=None)
+
+
+def two_at_once(cloud, port: int, api: str, token: str) -> None:
+    """Two requests stopped at the same breakpoint() at once: each has its own session,
+    listed with its thread and request id; attach takes the oldest, then the other."""
+    from click.testing import CliRunner
+
+    from debuglab.cloud.commands import attach as attach_command
+
+    registry = CloudPaths(cloud).dir / "debug-sessions"
+    first, first_box = in_thread(lambda: http(f"{api}/flavors/detail?minDisk=0", token=token, timeout=120))
+    assert attach.pick(registry, wait=60) is not None
+    second, second_box = in_thread(lambda: http(f"{api}/flavors/detail?minDisk=1", token=token, timeout=120))
+    deadline = time.monotonic() + 60
+    while len(attach.sessions(registry)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    waiting = attach.sessions(registry)
+    assert len(waiting) == 2, waiting
+    assert [s.port for s in waiting] == [port, port + 1]  # the first free ports of the range
+    assert len({s.thread for s in waiting}) == 2 and len({s.request_id for s in waiting}) == 2, waiting
+    assert all(s.request_id.startswith("req-") and s.state == "waiting" for s in waiting), waiting
+    assert all(s.file.endswith(FLAVORS) and s.function == "detail" for s in waiting), waiting
+    listed = CliRunner().invoke(attach_command, ["--dir", str(cloud.root), "--list"], env={"COLUMNS": "300"})
+    assert listed.exit_code == 0 and str(port + 1) in listed.output and waiting[1].request_id in listed.output, \
+        listed.output
+    log = CloudPaths(cloud).log("nova").read_text()
+    for s in waiting:
+        assert f"RemotePdb session open at 127.0.0.1:{s.port}, waiting for connection (thread {s.thread}, " \
+               f"request {s.request_id}" in log
+
+    seen = []
+    for _ in waiting:  # attach's default: the oldest waiting session, then the next one
+        chosen = attach.pick(registry)
+        with attach.connect(chosen.port) as sock:
+            out = io.StringIO()
+            typed = iter(["p req.GET.get('minDisk')", "c"])
+            attach.session(sock, lambda prompt: next(typed), out)
+        seen.append((chosen.port, out.getvalue()))
+    assert [p for p, _ in seen] == [port, port + 1]
+    assert "'0'" in seen[0][1] and "'1'" in seen[1][1], seen  # each session is its own request
+    first.join(60)
+    second.join(60)
+    assert first_box["result"][0] == 200 and second_box["result"][0] == 200
+    assert attach.sessions(registry) == []  # continued sessions leave the registry
 
 
 class DAP:

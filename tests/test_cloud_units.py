@@ -15,7 +15,7 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from debuglab.cloud import attach, config, hooks, supervisor
+from debuglab.cloud import attach, config, hooks, images, localconf, supervisor
 from debuglab.cloud.commands import attach as attach_command, cloud
 from debuglab.cloud.config import CloudPaths, CloudSettings
 from debuglab.cloud.errors import CloudError
@@ -170,7 +170,7 @@ def test_launch_json_for_vs_code(ws):
 
 
 def test_cli_group_has_the_issue_commands_and_status_prints_a_table(ws):
-    assert set(cloud.commands) == {"start", "stop", "restart", "status", "logs", "reset"}
+    assert set(cloud.commands) == {"start", "stop", "restart", "status", "logs", "reset", "config"}
     result = CliRunner().invoke(cloud, ["status", "--dir", str(ws.root), "--file", "nova/scheduler/manager.py"])
     assert result.exit_code == 0, result.output
     assert "n-sch" in result.output and "stopped" in result.output
@@ -193,3 +193,157 @@ def test_cli_errors_carry_the_kits_exit_codes(ws):
     assert "no remote-pdb session" in result.output
     result = CliRunner().invoke(main, ["cloud", "logs", "--dir", str(ws.root), "n-api"])
     assert result.exit_code == 1 and "no log yet" in result.output
+
+
+# --------------------------------------------------------------------------- local.conf (DevStack's post-config)
+
+LOCAL_CONF = """[[local|localrc]]
+ADMIN_PASSWORD=secret
+
+[[post-config|$NOVA_CONF]]
+# the scheduler bug needs these
+[filter_scheduler]
+enabled_filters = ComputeFilter,NumInstancesFilter
+
+[[post-config|$PLACEMENT_CONF]]
+[api]
+auth_strategy = keystone
+"""
+
+
+def test_iniset_replaces_in_place_appends_to_its_section_and_keeps_comments():
+    text = "[DEFAULT]\n# a comment\ndebug = False\n\n[api]\nauth_strategy = keystone\n"
+    out = localconf.iniset(text, "DEFAULT", "debug", "True")
+    assert out == text.replace("debug = False", "debug = True")
+    out = localconf.iniset(out, "DEFAULT", "host", "lab1")
+    assert out.splitlines()[:4] == ["[DEFAULT]", "# a comment", "debug = True", "host = lab1"]
+    out = localconf.iniset(out, "filter_scheduler", "max_instances_per_host", "2")
+    assert out.endswith("[filter_scheduler]\nmax_instances_per_host = 2\n") and "[api]\nauth_strategy" in out
+    assert "host = lab1" not in localconf.iniset(out, "DEFAULT", "host", None)
+    assert localconf.iniset(out, "nosuch", "x", None) == out
+
+
+def test_local_conf_options_land_in_the_generated_nova_conf_and_survive_rewrites(ws):
+    paths = CloudPaths(ws)
+    paths.local_conf.write_text(LOCAL_CONF)
+    localconf.set_option(paths.local_conf, "nova", "filter_scheduler", "max_instances_per_host", "2")
+    localconf.set_option(paths.local_conf, "nova", "DEFAULT", "compute_driver", "fake.SmallFakeDriver")
+    text = paths.local_conf.read_text()
+    assert "[[local|localrc]]\nADMIN_PASSWORD=secret" in text and "# the scheduler bug needs these" in text
+    for _ in range(2):  # every start rewrites the files; the overrides come back each time
+        config.write_all(paths, CloudSettings())
+        nova = configparser.ConfigParser(interpolation=None)
+        nova.read(paths.etc / "nova.conf")
+        assert nova["filter_scheduler"]["enabled_filters"] == "ComputeFilter,NumInstancesFilter"
+        assert nova["filter_scheduler"]["max_instances_per_host"] == "2"
+        assert nova["DEFAULT"]["compute_driver"] == "fake.SmallFakeDriver"  # replaced, not duplicated
+        assert nova["DEFAULT"]["transport_url"] == "fake:/"
+    assert (paths.etc / "nova.conf").read_text().count("compute_driver") == 1
+    launcher = json.loads(paths.settings.read_text())
+    assert {"file": "nova.conf", "section": "filter_scheduler", "option": "max_instances_per_host",
+            "where": "local.conf:8"} in launcher["overrides"]
+    localconf.set_option(paths.local_conf, "nova", "filter_scheduler", "max_instances_per_host", None)
+    assert "max_instances_per_host" not in paths.local_conf.read_text()
+    assert "[[post-config|$PLACEMENT_CONF]]\n[api]" in paths.local_conf.read_text()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[[post-config|$GLANCE_API_CONF]]\n[DEFAULT]\ndebug = True\n", r"local.conf:1: .*GLANCE_API_CONF.*\$NOVA_CONF"),
+    ("[[post-config|$NOVA_CONF]]\ndebug = True\n", r"local.conf:2: an option before any \[section\]"),
+    ("[[post-config|$NOVA_CONF]]\n[DEFAULT]\njust words\n", r"local.conf:3: not an option"),
+])
+def test_a_broken_local_conf_is_named_by_line_and_nothing_is_written(ws, text, message):
+    paths = CloudPaths(ws)
+    paths.local_conf.write_text(text)
+    with pytest.raises(CloudError, match=message):
+        config.write_all(paths, CloudSettings())
+    assert not (paths.etc / "nova.conf").exists()
+    with pytest.raises(CloudError, match=message):
+        localconf.set_option(paths.local_conf, "nova", "DEFAULT", "debug", "True")
+    assert paths.local_conf.read_text() == text
+
+
+def test_cloud_config_commands_edit_local_conf(ws):
+    runner = CliRunner()
+    result = runner.invoke(cloud, ["config", "set", "--dir", str(ws.root), "filter_scheduler",
+                                   "max_instances_per_host", "3"])
+    assert result.exit_code == 0 and "next `debuglab cloud start`" in result.output, result.output
+    result = runner.invoke(cloud, ["config", "show", "--dir", str(ws.root)])
+    assert "max_instances_per_host" in result.output and "3" in result.output
+    assert localconf.read(ws.root / "local.conf")[0].value == "3"
+    result = runner.invoke(cloud, ["config", "set", "--dir", str(ws.root), "filter scheduler", "x", "1"])
+    assert isinstance(result.exception, CloudError) and "'filter scheduler'" in str(result.exception)
+    result = runner.invoke(cloud, ["config", "unset", "--dir", str(ws.root), "filter_scheduler",
+                                   "max_instances_per_host"])
+    assert result.exit_code == 0 and localconf.read(ws.root / "local.conf") == []
+
+
+# --------------------------------------------------------------------------- the image service's rules
+
+
+def test_image_json_patch_follows_glance():
+    image = {"id": "x", "status": "active", "min_disk": 0, "properties": {"hw_a": "1"}}
+    images.apply_patch(image, [{"op": "add", "path": "/min_disk", "value": 40},
+                               {"op": "replace", "path": "/hw_a", "value": "2"},
+                               {"op": "add", "path": "/hw_b", "value": "3"}])
+    assert image["min_disk"] == 40 and image["properties"] == {"hw_a": "2", "hw_b": "3"}
+    images.apply_patch(image, [{"op": "remove", "path": "/hw_a"}])
+    assert image["properties"] == {"hw_b": "3"}
+    for ops, status in (([{"op": "replace", "path": "/status", "value": "queued"}], "403"),
+                        ([{"op": "add", "path": "/min_disk", "value": "40"}], "400"),
+                        ([{"op": "add", "path": "/min_disk", "value": -1}], "400"),
+                        ([{"op": "add", "path": "/hw_c", "value": 3}], "400"),
+                        ([{"op": "remove", "path": "/hw_zz"}], "409"),
+                        ([{"op": "move", "path": "/name"}], "400")):
+        with pytest.raises(images.ImageError) as info:
+            images.apply_patch(dict(image, properties=dict(image["properties"])), ops)
+        assert info.value.status.startswith(status), (ops, info.value.status)
+    shown = images.as_v2(image)
+    assert shown["hw_b"] == "3" and "properties" not in shown and shown["file"] == "/v2/images/x/file"
+
+
+# --------------------------------------------------------------------------- one remote-pdb session per breakpoint
+
+
+def test_each_breakpoint_listens_on_the_next_free_port_of_the_range():
+    from debuglab.cloud import breakpoints
+
+    import random
+
+    while True:  # three free ports below the ephemeral range (no client connection lands there)
+        first = random.randrange(20000, 32000)
+        if all(supervisor.port_free(p) for p in range(first, first + 3)):
+            break
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", first))
+        taken = breakpoints.listen(first, count=3)  # `first` is held by the probe
+        try:
+            assert taken is not None and taken.getsockname() == ("127.0.0.1", first + 1)
+            second = breakpoints.listen(first, count=3)
+            assert second.getsockname()[1] == first + 2
+            assert breakpoints.listen(first, count=3) is None  # the range is full
+            second.close()
+        finally:
+            taken.close()
+
+
+def test_attach_picks_the_oldest_waiting_session_of_a_live_process(tmp_path):
+    def register(name, port, since, state="waiting", pid=None):
+        (tmp_path / f"{name}.json").write_text(json.dumps({
+            "id": name, "pid": pid or os.getpid(), "port": port, "thread": f"Thread-{port}", "thread_id": 1,
+            "request_id": f"req-{port}", "file": "/lab/stack/nova/nova/api/x.py", "line": 3, "function": "f",
+            "since": since, "state": state}))
+
+    import os
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    register("a", 4445, 200.0)
+    register("b", 4444, 100.0, state="attached")
+    register("c", 4446, 50.0, pid=dead.pid)  # its process is gone
+    register("d", 4447, 300.0)
+    assert [s.port for s in attach.sessions(tmp_path)] == [4444, 4445, 4447]
+    assert attach.pick(tmp_path).port == 4445
+    assert attach.pick(tmp_path, port=4447).port == 4447
+    assert attach.pick(tmp_path, port=4444) is None  # someone is attached to it already
+    assert attach.pick(tmp_path / "none") is None

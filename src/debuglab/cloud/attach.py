@@ -1,19 +1,71 @@
 """`debuglab attach`: a remote-pdb client with line editing and history (readline),
-instead of raw telnet. It waits for a breakpoint() to open the session, then relays
-lines: remote-pdb's output to the terminal, the student's commands to remote-pdb."""
+instead of raw telnet. It waits for a breakpoint() to open a session, then relays
+lines: remote-pdb's output to the terminal, the student's commands to remote-pdb.
+
+Each breakpoint() in the cloud opens a session of its own on a port of a small loopback
+range and registers it in `<lab>/cloud/debug-sessions/` (see breakpoints.py, which runs
+in the nova process): `waiting_sessions` lists them, and attach takes the one asked for
+or the oldest waiting one."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TextIO
 
 from debuglab.cloud.errors import CloudError
 
 PROMPT = "(Pdb) "
+
+
+@dataclass(frozen=True)
+class Session:
+    """A breakpoint() of the cloud waiting for a debugger (or one attached already)."""
+
+    port: int
+    thread: str
+    request_id: str | None
+    file: str
+    line: int
+    function: str
+    since: float
+    state: str  # waiting | attached
+    pid: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line} in {self.function}"
+
+
+def sessions(folder: Path) -> list[Session]:
+    """The registered sessions of live processes, oldest first."""
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+            session = Session(**{k: data[k] for k in Session.__dataclass_fields__})
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # being written, or from another version
+        if Path(f"/proc/{session.pid}").exists():
+            found.append(session)
+    return sorted(found, key=lambda s: s.since)
+
+
+def pick(folder: Path, port: int | None = None, wait: float = 0) -> Session | None:
+    """The waiting session on `port`, or the oldest waiting one; waits up to `wait` s."""
+    deadline = time.monotonic() + wait
+    while True:
+        waiting = [s for s in sessions(folder) if s.state == "waiting" and port in (None, s.port)]
+        if waiting:
+            return waiting[0]
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.2)
 
 
 def connect(port: int, wait: float = 0) -> socket.socket:
@@ -111,15 +163,30 @@ def _setup_readline(history: Path):
     return readline
 
 
-def attach(port: int, *, wait: float = 0, again: bool = False, history: Path | None = None,
-           out: TextIO = sys.stdout) -> None:
-    """Attach to remote-pdb; with `again`, wait for the next breakpoint after each session."""
+def attach(port: int | None, *, registry: Path | None = None, wait: float = 0, again: bool = False,
+           history: Path | None = None, out: TextIO = sys.stdout) -> None:
+    """Attach to a remote-pdb session: the one on `port`, else the oldest waiting one of
+    the registry; with `again`, wait for the next breakpoint after each session."""
     history = history or Path(os.path.expanduser("~/.debuglab_pdb_history"))
     rl = _setup_readline(history)
     try:
         while True:
-            with connect(port, wait) as sock:
-                out.write(f"[attached to remote-pdb on 127.0.0.1:{port}; Ctrl-D continues]\n")
+            target, about = port, ""
+            if registry is not None:
+                chosen = pick(registry, port, wait)
+                if chosen is not None:
+                    target = chosen.port
+                    about = f" ({chosen.where}, thread {chosen.thread}, request {chosen.request_id})"
+                    others = [s for s in sessions(registry) if s.state == "waiting" and s.port != target]
+                    if others:
+                        about += f"; {len(others)} more waiting (`debuglab attach --list`)"
+                elif port is None:
+                    after = f" after {wait:.0f} s" if wait else ""
+                    raise CloudError(f"no breakpoint() is waiting for a debugger{after}; "
+                                     "trigger the code (the cloud must run with remote-pdb, its default), "
+                                     "or wait with `debuglab attach --wait SECONDS`")
+            with connect(target, wait) as sock:
+                out.write(f"[attached to remote-pdb on 127.0.0.1:{target}{about}; Ctrl-D continues]\n")
                 session(sock, input, out)
             if not again:
                 return

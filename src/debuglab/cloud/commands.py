@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from debuglab.cloud import attach as attach_mod, config, hooks, supervisor
+from debuglab.cloud import attach as attach_mod, config, hooks, localconf, supervisor
 from debuglab.cloud.config import CloudPaths
 from debuglab.console import console, steps
 from debuglab.workspace import Workspace
@@ -49,7 +49,7 @@ def print_cloud(ws: Workspace, state: supervisor.CloudState) -> None:
     table.add_row("identity (Keystone)", settings.endpoint("keystone"), "keystone.log")
     table.add_row("compute (nova API)", settings.endpoint("nova"), "n-api.log")
     table.add_row("placement", settings.endpoint("placement"), "placement.log")
-    table.add_row("image (read-only stand-in)", settings.endpoint("image"), "g-api.log")
+    table.add_row("image (glance v2 stand-in)", settings.endpoint("image"), "g-api.log")
     table.add_row("conductor, scheduler, compute", "(fake:/ message bus)",
                   "n-cond.log, n-sch.log, n-cpu.log")
     console.print(table)
@@ -57,6 +57,11 @@ def print_cloud(ws: Workspace, state: supervisor.CloudState) -> None:
                   f"clouds.yaml: {paths.clouds_yaml} (clouds devstack, devstack-admin)")
     console.print(f"try: openstack server create --image cirros-0.6.3-x86_64-disk --flavor m1.tiny --wait vm1")
     console.print(f"debugger: {hooks.instructions(ws, settings)}", highlight=False)
+    overrides = localconf.read(paths.local_conf)
+    if overrides:
+        shown = ", ".join(f"[{o.section}] {o.option}" for o in overrides[:4]) + (", ..." if len(overrides) > 4 else "")
+        console.print(f"{paths.local_conf} sets {len(overrides)} option(s): {shown} (`debuglab cloud config show`)",
+                      highlight=False)
 
 
 cloud = click.Group("cloud", help="The mini-cloud: Keystone and nova from the lab's checkout, on 127.0.0.1.")
@@ -151,14 +156,88 @@ def reset(root: Path, yes: bool) -> None:
 
 @click.command("attach")
 @DIR
-@click.option("--port", type=int, default=None, help="remote-pdb's port (default: the running cloud's).")
+@click.option("--port", type=int, default=None,
+              help="Attach to the session on this port (default: the oldest waiting one).")
+@click.option("--list", "list_only", is_flag=True, help="List the breakpoint() sessions waiting for a debugger.")
 @click.option("--wait", type=float, default=0, help="Seconds to wait for a breakpoint() to open a session.")
 @click.option("--again", is_flag=True, help="After a session ends, wait for the next breakpoint.")
-def attach(root: Path, port: int | None, wait: float, again: bool) -> None:
+def attach(root: Path, port: int | None, list_only: bool, wait: float, again: bool) -> None:
     """Attach to a remote-pdb session of the cloud, with line editing and history."""
-    if port is None:
-        ws = Workspace.open(root)
-        state = supervisor.read_state(ws)
-        settings = state.settings if state else supervisor.last_settings(ws)
-        port = settings.debug_port if settings.debug == "remote-pdb" else config.DEFAULT_DEBUG_PORTS["remote-pdb"]
-    attach_mod.attach(port, wait=wait, again=again)
+    registry = None
+    if root.joinpath("lab.toml").is_file() or port is None:
+        registry = CloudPaths(Workspace.open(root)).dir / "debug-sessions"
+    if list_only:
+        found = attach_mod.sessions(registry) if registry else []
+        if not found:
+            console.print("no breakpoint() is waiting for a debugger")
+            return
+        table = Table(title="remote-pdb sessions (oldest first)", title_justify="left")
+        for column in ("port", "state", "where", "thread", "request", "waiting"):
+            table.add_column(column)
+        import time
+
+        for s in found:
+            where = s.where.split("/stack/", 1)[-1]  # stack/nova/nova/... -> nova/nova/...
+            table.add_row(str(s.port), s.state, where, s.thread, s.request_id or "-", f"{time.time() - s.since:.0f} s")
+        console.print(table)
+        return
+    attach_mod.attach(port, registry=registry, wait=wait, again=again)
+
+
+config_group = click.Group("config", help="Overrides of nova.conf (placement.conf, keystone.conf) in the lab's "
+                                          "local.conf, DevStack's [[post-config|$NOVA_CONF]] way; loaded at every "
+                                          "start and restart.")
+cloud.add_command(config_group)
+SERVICE = click.option("--service", type=click.Choice(sorted(localconf.SERVICE_FILES)), default="nova",
+                       show_default=True, help="Whose config file: nova.conf, placement.conf or keystone.conf.")
+
+
+def _config_changed(ws: Workspace) -> None:
+    where = CloudPaths(ws).local_conf
+    if supervisor.read_state(ws) is not None:
+        console.print(f"written to {where}; the running cloud loads it at `debuglab cloud restart`", highlight=False)
+    else:
+        console.print(f"written to {where}; loaded at the next `debuglab cloud start`", highlight=False)
+
+
+@config_group.command("set")
+@DIR
+@SERVICE
+@click.argument("section")
+@click.argument("option")
+@click.argument("value")
+def config_set(root: Path, service: str, section: str, option: str, value: str) -> None:
+    """Set OPTION in [SECTION], e.g. `filter_scheduler max_instances_per_host 2`."""
+    ws = Workspace.open(root)
+    localconf.set_option(CloudPaths(ws).local_conf, service, section, option, value)
+    _config_changed(ws)
+
+
+@config_group.command("unset")
+@DIR
+@SERVICE
+@click.argument("section")
+@click.argument("option")
+def config_unset(root: Path, service: str, section: str, option: str) -> None:
+    """Remove OPTION of [SECTION] from local.conf (the cloud's default comes back)."""
+    ws = Workspace.open(root)
+    localconf.set_option(CloudPaths(ws).local_conf, service, section, option, None)
+    _config_changed(ws)
+
+
+@config_group.command("show")
+@DIR
+def config_show(root: Path) -> None:
+    """The options local.conf sets, file by file."""
+    ws = Workspace.open(root)
+    path = CloudPaths(ws).local_conf
+    overrides = localconf.read(path)
+    if not overrides:
+        console.print(f"no overrides ({path} sets none)", highlight=False)
+        return
+    table = Table(title=str(path), title_justify="left")
+    for column in ("file", "section", "option", "value", "line"):
+        table.add_column(column)
+    for o in overrides:
+        table.add_row(o.file, o.section, o.option, o.value, o.where)
+    console.print(table)

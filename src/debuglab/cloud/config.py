@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from debuglab.cloud import localconf
 from debuglab.workspace import Workspace
 
 DEFAULT_PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "image": 9292}
@@ -57,6 +58,12 @@ class CloudPaths:
         return self.dir / "settings.json"
 
     @property
+    def local_conf(self) -> Path:
+        """The student's overrides (DevStack's local.conf): outside cloud/, so that
+        `cloud reset` keeps them."""
+        return self.ws.root / "local.conf"
+
+    @property
     def openrc(self) -> Path:
         return self.ws.root / "openrc"
 
@@ -98,8 +105,12 @@ def write_all(paths: CloudPaths, settings: CloudSettings) -> None:
     keystone_conf = paths.etc / "keystone.conf"
     nova_conf = paths.etc / "nova.conf"
     placement_conf = paths.etc / "placement.conf"
+    overrides = localconf.read(paths.local_conf)  # errors before anything is written
 
-    keystone_conf.write_text(f"""[DEFAULT]
+    def write_conf(path: Path, text: str) -> None:
+        path.write_text(localconf.apply(text, overrides, path.name))
+
+    write_conf(keystone_conf, f"""[DEFAULT]
 debug = False
 use_stderr = True
 
@@ -142,7 +153,7 @@ region_name = {REGION}
 memcache_use_advanced_pool = False
 """
 
-    nova_conf.write_text(f"""[DEFAULT]
+    write_conf(nova_conf, f"""[DEFAULT]
 debug = False
 use_stderr = True
 host = debuglab
@@ -196,7 +207,7 @@ notification_format = unversioned
 driver = noop
 """)
 
-    placement_conf.write_text(f"""[DEFAULT]
+    write_conf(placement_conf, f"""[DEFAULT]
 debug = False
 
 [api]
@@ -225,6 +236,9 @@ connection = {sqlite(d / 'placement.sqlite')}
             "cell0_connection": sqlite(d / "nova_cell0.sqlite"),
         },
         "placement": {"conf": str(placement_conf)},
+        # local.conf's options, so that the services can say which ones they do not know
+        "overrides": [{"file": o.file, "section": o.section, "option": o.option, "where": o.where}
+                      for o in overrides],
     }
     paths.settings.write_text(json.dumps(launcher, indent=2) + "\n")
     write_client_files(paths, settings)

@@ -43,8 +43,9 @@ def instructions(ws: Workspace, settings: CloudSettings) -> str:
     if kind == "remote-pdb" or kind is None:
         port = port or 4444
         text = (f"breakpoint() anywhere in stack/nova opens remote-pdb on 127.0.0.1:{port} "
-                f"(the log says when); connect with `debuglab attach --dir {ws.root}`. "
-                "Other requests keep being served while one is stopped.")
+                f"(the log says when; a breakpoint reached while another waits takes the next free port, "
+                f"up to {port + 9}); connect with `debuglab attach --dir {ws.root}` (the oldest waiting "
+                "session; `--list` shows them all). Other requests keep being served while one is stopped.")
         if kind is None:
             text = "no debugger chosen (--debug remote-pdb|pycharm|debugpy); " + text
         return text

@@ -10,8 +10,9 @@ written by debuglab.cloud.config. Two processes make the cloud:
 - nova: on nova's threading backend, the API (`wsgi_app.init_application`, the stock
   api-paste.ini), conductor, scheduler and compute (`Service.create(...).start()`, the
   fake virt driver) and placement (its own app), sharing the in-memory `fake:/`
-  message bus; glance and neutron stood in for by nova's own fixtures, with a tiny
-  read-only image endpoint so that clients can resolve images.
+  message bus; glance and neutron stood in for by nova's own fixtures, with a small
+  glance v2 endpoint over the glance fixture (images.py) so that clients can resolve,
+  create and change images.
 """
 
 from __future__ import annotations
@@ -53,7 +54,30 @@ class _Handler(simple_server.WSGIRequestHandler):
         return env
 
 
+def _profiled(app, name: str):
+    """With DEBUGLAB_PROFILE=<dir> (a kit developer's tool): every request of this app is
+    run under cProfile (its own thread only) and its stats written to <dir>."""
+    folder = os.environ.get("DEBUGLAB_PROFILE")
+    if not folder:
+        return app
+    import cProfile
+    import itertools
+
+    counter = itertools.count(1)
+
+    def profiled(environ, start_response):
+        profile = cProfile.Profile()
+        result = profile.runcall(lambda: list(app(environ, start_response)))
+        path = environ.get("PATH_INFO", "").strip("/").replace("/", "_")[:60]
+        os.makedirs(folder, exist_ok=True)
+        profile.dump_stats(os.path.join(folder, f"{name}-{next(counter):04d}-{environ['REQUEST_METHOD']}-{path}.prof"))
+        return result
+
+    return profiled
+
+
 def serve(app, port: int, name: str) -> _ThreadingWSGIServer:
+    app = _profiled(app, name)
     handler = type(f"{name}Handler", (_Handler,), {"logger": logging.getLogger(f"debuglab.wsgi.{name}")})
     server = _ThreadingWSGIServer(("127.0.0.1", port), handler)
     server.set_app(app)
@@ -90,15 +114,20 @@ def mark_ready(settings: dict, name: str) -> None:
 
 
 def setup_debugger(settings: dict) -> None:
-    """The debugger chosen at `cloud start --debug`; breakpoint() is set by environment."""
+    """The debugger chosen at `cloud start --debug`. breakpoint() opens a remote-pdb
+    session of its own (breakpoints.py) unless debugpy, which has its own hook, is chosen."""
     debug = settings.get("debug") or {}
     kind = debug.get("kind")
+    if kind != "debugpy":  # debugpy has its own breakpoint() hook
+        first_port = int(debug["port"]) if kind == "remote-pdb" else 4444
+        _sibling("breakpoints").install(settings["cloud_dir"], first_port)
     if not kind:
         return
     port = int(debug["port"])
     if kind == "remote-pdb":
-        LOG.warning("debugger: breakpoint() opens remote-pdb on 127.0.0.1:%d; connect with "
-                    "`debuglab attach` (or telnet 127.0.0.1 %d)", port, port)
+        LOG.warning("debugger: breakpoint() opens remote-pdb on 127.0.0.1:%d (the next free port up to "
+                    "%d when sessions wait already); connect with `debuglab attach` (or telnet 127.0.0.1 %d)",
+                    port, port + 9, port)
     elif kind == "pycharm":
         import pydevd_pycharm
 
@@ -308,6 +337,7 @@ def run_nova(settings: dict) -> None:
     from nova import monkey_patch
 
     monkey_patch.patch(backend="threading")
+    _sqlite_pooled_connections()
 
     nova_settings = settings["nova"]
     os.environ["OS_NOVA_CONFIG_DIR"] = nova_settings["conf_dir"]
@@ -332,7 +362,7 @@ def run_nova(settings: dict) -> None:
 
     placement_app = _placement_app(settings)
     _sqlite_wal(settings["cloud_dir"])
-    _sqlite_serialized_writes()  # after the migrations, which manage their own transactions
+    _sqlite_transactions()  # after the migrations, which manage their own transactions
     servers = [serve(placement_app, settings["ports"]["placement"], "placement")]
 
     host = _FixtureHost()
@@ -340,8 +370,9 @@ def run_nova(settings: dict) -> None:
 
     glance = host.useFixture(nova_fixtures.GlanceFixture(host))
     glance.images[CIRROS_ID]["name"] = CIRROS_NAME  # as DevStack names its one image
-    host.useFixture(nova_fixtures.NeutronFixture(host))
-    servers.append(serve(_image_app(glance, settings["ports"]["image"]), settings["ports"]["image"], "image"))
+    neutron = host.useFixture(nova_fixtures.NeutronFixture(host))
+    _sibling("network").PortStore(neutron, os.path.join(settings["cloud_dir"], "ports.json"))
+    servers.append(serve(_image_app(settings, glance), settings["ports"]["image"], "image"))
 
     wait_for_port(settings["ports"]["keystone"], 120)
 
@@ -369,10 +400,29 @@ def run_nova(settings: dict) -> None:
         open(nova_settings["prepared_marker"], "w").close()
 
     app = wsgi_app.init_application("osapi_compute", "nova-api")
+    _check_overrides(settings, conf, "nova.conf")
     servers.append(serve(app, settings["ports"]["nova"], "nova"))
     LOG.info("nova services up: n-api, n-cond, n-sch, n-cpu, placement (host %s)", conf.host)
     mark_ready(settings, "nova")
     _wait_forever()
+
+
+def _check_overrides(settings: dict, conf, file: str) -> None:
+    """Say which of local.conf's options the service does not know (oslo.config ignores
+    them silently: a typo would otherwise look like a setting that has no effect)."""
+    from oslo_config import cfg
+
+    for o in settings.get("overrides") or []:
+        if o["file"] != file:
+            continue
+        try:
+            getattr(conf if o["section"] == "DEFAULT" else getattr(conf, o["section"]), o["option"])
+        except (cfg.NoSuchOptError, cfg.NoSuchGroupError, AttributeError):
+            LOG.warning("%s: [%s] %s is not an option of %s: it has no effect (a typo?)",
+                        o["where"], o["section"], o["option"], file)
+        else:
+            LOG.info("%s: [%s] %s = %r (from local.conf)", o["where"], o["section"], o["option"],
+                     getattr(conf if o["section"] == "DEFAULT" else getattr(conf, o["section"]), o["option"]))
 
 
 def _prepare_nova_db(nova_settings: dict) -> None:
@@ -390,13 +440,65 @@ def _prepare_nova_db(nova_settings: dict) -> None:
 CIRROS_ID = "155d900f-4e14-4e4c-a73d-069cbf4541e6"  # GlanceFixture.image1
 CIRROS_NAME = "cirros-0.6.3-x86_64-disk"
 
-def _sqlite_serialized_writes() -> None:
-    """Every SQLite transaction of the process takes the write lock when it begins
-    (BEGIN IMMEDIATE) and waits up to 30 s for it. nova's threads (API requests, builds,
-    heartbeats) otherwise fail with 'database is locked' when a read transaction must
-    become a write one while another thread writes: SQLite cannot wait in that case."""
+def _sqlite_pooled_connections() -> None:
+    """Keep SQLite connections open between transactions, as a MySQL deployment's pool
+    does: oslo.db gives SQLite file databases a NullPool, so every transaction opened a
+    new connection (five per `servers/detail`) and ran oslo.db's connect hooks again.
+    Must run before the first engine is made."""
+    from oslo_db.sqlalchemy import engines
+    from sqlalchemy import pool
+
+    registry = engines._init_connection_args.reg["sqlite"]["*"]  # oslo.db's functions for sqlite
+
+    def pooled(url, engine_args, kw):
+        if engine_args.get("poolclass") is pool.NullPool:
+            engine_args["poolclass"] = pool.QueuePool
+            engine_args["pool_size"] = 10
+            engine_args["max_overflow"] = -1  # beyond 10, connections are closed on return
+            engine_args.setdefault("connect_args", {})["check_same_thread"] = False
+
+    registry.append(pooled)  # runs after oslo.db's own
+
+
+def _sqlite_transactions() -> None:
+    """SQLite transactions that cannot fail with 'database is locked'.
+
+    A transaction of one of oslo.db's writer contexts begins with BEGIN IMMEDIATE (it
+    takes the write lock at once, waiting up to 30 s for it): with oslo.db's deferred
+    BEGIN, a read transaction that has to become a write one while another thread
+    writes fails at once, SQLite cannot wait in that case. Reader contexts (which never
+    write) keep the deferred BEGIN: in WAL mode they read a snapshot and wait for nobody,
+    so an API listing is not queued behind 50 builds. Anything outside oslo.db's
+    contexts is treated as a writer."""
+    import contextlib
+
+    from oslo_db.sqlalchemy import enginefacade
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
+
+    modes = threading.local()  # the stack of outermost transaction modes of this thread
+    readers = (enginefacade._READER, enginefacade._ASYNC_READER)
+
+    def tracking(method):
+        original = getattr(enginefacade._TransactionContext, method)
+
+        @contextlib.contextmanager
+        def scope(self, savepoint=False, context=None):
+            outermost = self.session is None and self.connection is None
+            stack = modes.__dict__.setdefault("stack", [])
+            if outermost:
+                stack.append(self.mode)
+            try:
+                with original(self, savepoint, context) as resource:
+                    yield resource
+            finally:
+                if outermost:
+                    stack.pop()
+
+        setattr(enginefacade._TransactionContext, method, scope)
+
+    tracking("_session")
+    tracking("_connection")
 
     @event.listens_for(Engine, "connect")
     def _connect(dbapi_connection, record):
@@ -407,9 +509,13 @@ def _sqlite_serialized_writes() -> None:
     # unless conn.info says a transaction is open
     @event.listens_for(Engine, "begin")
     def _begin(connection):
-        if connection.dialect.name == "sqlite" and "in_transaction" not in connection.info:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-            connection.info["in_transaction"] = True
+        if connection.dialect.name != "sqlite" or "in_transaction" in connection.info:
+            return
+        stack = getattr(modes, "stack", None)
+        if stack and stack[-1] in readers:
+            return  # oslo.db's deferred BEGIN
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.info["in_transaction"] = True
 
 
 def _sqlite_wal(cloud_dir: str) -> None:
@@ -463,65 +569,29 @@ def _placement_app(settings: dict):
     return deploy.loadapp(config)
 
 
-def _image_app(glance, port: int):
-    """A read-only glance v2 endpoint over the GlanceFixture's images."""
-    import datetime
+def _sibling(name: str):
+    """A module beside this file, loaded by path (the launcher imports nothing from
+    debuglab, and this folder is not on the lab python's path)."""
+    import importlib.util
 
-    def as_v2(image: dict) -> dict:
-        out = {}
-        for key, value in image.items():
-            if isinstance(value, datetime.datetime):
-                value = value.strftime("%Y-%m-%dT%H:%M:%SZ")
-            if key == "properties":
-                continue
-            out[key] = value
-        out.update({key: str(val) for key, val in (image.get("properties") or {}).items()})
-        out.setdefault("visibility", "public")
-        out.pop("is_public", None)
-        out.pop("deleted", None)
-        out.pop("deleted_at", None)
-        out["self"] = f"/v2/images/{image['id']}"
-        out["file"] = f"/v2/images/{image['id']}/file"
-        out["schema"] = "/v2/schemas/image"
-        out.setdefault("tags", [])
-        return out
+    spec = importlib.util.spec_from_file_location(f"debuglab_cloud_{name}",
+                                                  os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                               f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
-    def app(environ, start_response):
-        path = environ.get("PATH_INFO", "").rstrip("/")
-        query = dict(part.split("=", 1) for part in environ.get("QUERY_STRING", "").split("&") if "=" in part)
-        from urllib.parse import unquote
 
-        query = {k: unquote(v) for k, v in query.items()}
-        status, body = "200 OK", None
-        base = f"http://127.0.0.1:{port}"
-        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
-            status, body = "405 Method Not Allowed", {"error": "this image endpoint is read-only"}
-        elif path in ("", "/v2", "/versions"):
-            status = "300 Multiple Choices" if path == "" else "200 OK"
-            body = {"versions": [{"id": "v2.16", "status": "CURRENT",
-                                  "links": [{"rel": "self", "href": f"{base}/v2/"}]}]}
-        elif path == "/v2/images":
-            images = [as_v2(i) for i in glance.images.values()]
-            for key in ("name", "id", "status", "visibility"):
-                if key in query:
-                    wanted = query[key][3:].split(",") if query[key].startswith("in:") else [query[key]]
-                    images = [i for i in images if str(i.get(key)) in wanted]
-            body = {"images": images, "first": "/v2/images", "schema": "/v2/schemas/images"}
-        elif path.startswith("/v2/images/"):
-            image = glance.images.get(path.split("/")[3])
-            if image is None:
-                status, body = "404 Not Found", {"error": "image not found"}
-            else:
-                body = as_v2(image)
-        elif path.startswith("/v2/schemas/"):
-            body = {"name": path.rsplit("/", 1)[1], "properties": {}, "additionalProperties": {"type": "string"}}
-        else:
-            status, body = "404 Not Found", {"error": "not found"}
-        data = json.dumps(body).encode()
-        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-        return [data]
+def _image_app(settings: dict, glance):
+    """The image service (images.py) over nova's GlanceFixture, kept in the cloud's
+    folder, tokens checked by keystonemiddleware with nova's [keystone_authtoken]."""
+    from keystonemiddleware import auth_token
 
-    return app
+    images = _sibling("images")
+    store = images.ImageStore(glance, os.path.join(settings["cloud_dir"], "images.json"),
+                              os.path.join(settings["cloud_dir"], "images"))
+    return images.make_app(store, settings["ports"]["image"], lambda app: auth_token.AuthProtocol(app, {}))
 
 
 def _wait_forever() -> None:
