@@ -19,14 +19,15 @@ import os
 import shutil
 import sys
 from pathlib import Path
-
-import nbformat
-from nbformat import v4
+from typing import TYPE_CHECKING
 
 from debuglab.catalog import Bug, Catalog
 from debuglab.errors import DebuglabError
 from debuglab.kit import Kit
 from debuglab.workspace import Workspace
+
+if TYPE_CHECKING:
+    import nbformat
 
 KERNEL_NAME = "debuglab"
 KERNEL_DISPLAY = "debuglab (nova lab venv)"
@@ -82,6 +83,8 @@ def _default_lab(depth: int) -> str:
 
 
 def _notebook(prefix: str, cells: list) -> nbformat.NotebookNode:
+    from nbformat import v4  # imported here: nbformat costs ~1 s on every CLI start
+
     nb = v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY, "language": "python"},
@@ -94,10 +97,14 @@ def _notebook(prefix: str, cells: list) -> nbformat.NotebookNode:
 
 
 def _md(text: str):
+    from nbformat import v4
+
     return v4.new_markdown_cell(text.strip("\n"))
 
 
 def _code(text: str, tags: tuple[str, ...] = ()):
+    from nbformat import v4
+
     cell = v4.new_code_cell(text.strip("\n"))
     if tags:
         cell.metadata["tags"] = list(tags)
@@ -223,6 +230,8 @@ def welcome_notebook() -> nbformat.NotebookNode:
 
 
 def dumps(nb: nbformat.NotebookNode) -> str:
+    import nbformat
+
     nbformat.validate(nb)
     return nbformat.writes(nb) + "\n"
 
