@@ -520,11 +520,12 @@ def _sqlite_transactions() -> None:
 
 def _sqlite_wal(cloud_dir: str) -> None:
     """Write-ahead logging on every database: concurrent requests and builds then wait for
-    one another instead of failing with 'database is locked'."""
+    one another instead of failing with 'database is locked'. Only this process's databases:
+    Keystone's own process may still be bootstrapping its database on a first start."""
     import glob
     import sqlite3
 
-    for path in glob.glob(os.path.join(cloud_dir, "*.sqlite")):
+    for path in glob.glob(os.path.join(cloud_dir, "nova_*.sqlite")) + [os.path.join(cloud_dir, "placement.sqlite")]:
         conn = sqlite3.connect(path, timeout=30)
         try:
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
