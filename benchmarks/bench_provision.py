@@ -7,16 +7,21 @@ Prints the medians and the two ratios the issue asks for:
   parallel ratio = wall(N hosts, first run) / wall(1 host, first run)    (target <= 2)
   second run     = wall(N hosts, nothing changed) / N, seconds per host   (target < 3 s)
 
-Caveat: the simulated hosts share this machine's cores. A first run is CPU work on each
-host (copying nova, git, pip), so on a 2-core machine N hosts cost about N times the
-CPU of one; on real VMs each host brings its own cores. The controller-side part (SSH,
-the kit upload, waiting) is what fabric parallelises, and the printed CPU figure says how
-much of the wall time was spent on this machine's cores by the simulated hosts.
+and where each host's time goes: the mean seconds of each step (from provision's own
+progress events), for 1 host and for N, and the CPU seconds this controller process
+used (SSH, the uploads) next to those the whole machine used.
+
+Caveat: the simulated hosts share this machine's cores and its one disk. A first run is
+mostly work on each host (copying nova's ~9,700 files, git, pip), so on a 2-core machine
+N hosts cost about N times the CPU and I/O of one; on real VMs each host brings its own
+cores and disk. The controller-side part (SSH, the kit upload, waiting) is what fabric
+parallelises.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import shutil
 import statistics
@@ -34,8 +39,10 @@ from debuglab.kit import Kit, cache_dir  # noqa: E402
 from debuglab.provision import engine, inventory  # noqa: E402
 
 
-def provision_once(lab: sshhosts.SshHosts, template: Path, hosts: list, tmp: Path, tag: str) -> tuple[float, float, float]:
-    """Fresh DevStack trees on `hosts`, then provision twice; (first s, second s, cpu s)."""
+def provision_once(lab: sshhosts.SshHosts, template: Path, hosts: list, tmp: Path, tag: str,
+                   steps: dict[str, list[float]]) -> tuple[float, float, float, float]:
+    """Fresh DevStack trees on `hosts`, then provision twice; (first s, second s, machine
+    cpu s, controller cpu s). The first run's step durations go into `steps`."""
     for host in hosts:
         shutil.rmtree(host.home, ignore_errors=True)
         host.home.mkdir()
@@ -43,10 +50,16 @@ def provision_once(lab: sshhosts.SshHosts, template: Path, hosts: list, tmp: Pat
     path = tmp / f"class-{tag}.toml"
     path.write_text(sshhosts.devstack_inventory(hosts, lab.known_hosts, lab.user_key))
     inv = inventory.load(path)
-    cpu0 = _children_cpu()
+    cpu0, own0 = _children_cpu(), time.process_time()
     start = time.monotonic()
-    results = engine.provision(inv, parallel=len(hosts))
+    events: dict = collections.defaultdict(list)
+    results = engine.provision(inv, parallel=len(hosts),
+                               on_event=lambda host, text: events[host].append((time.monotonic(), text)))
     first = time.monotonic() - start
+    own = time.process_time() - own0
+    for seen in events.values():
+        for (t, text), (t_next, _) in zip(seen, seen[1:]):
+            steps[text.split(" (")[0]].append(t_next - t)
     bad = [r for r in results if not r.ok]
     if bad:
         raise SystemExit(f"provision failed: {bad[0].host.student}: {bad[0].error}")
@@ -55,7 +68,7 @@ def provision_once(lab: sshhosts.SshHosts, template: Path, hosts: list, tmp: Pat
     second = time.monotonic() - start
     if any(r.changed or not r.ok for r in results):
         raise SystemExit("the second run changed something")
-    return first, second, _children_cpu() - cpu0
+    return first, second, _children_cpu() - cpu0, own
 
 
 def _children_cpu() -> float:
@@ -82,9 +95,10 @@ def main() -> None:
             mode = "network namespaces" if lab.hosts[0].netns else "127.0.0.1 ports"
             print(f"{args.hosts} sshd hosts ({mode}), {os.cpu_count()} cores here, {args.runs} runs each")
             one, many = [], []
+            steps1, stepsn = collections.defaultdict(list), collections.defaultdict(list)
             for i in range(args.runs):
-                one.append(provision_once(lab, template, lab.hosts[:1], tmp, f"1-{i}"))
-                many.append(provision_once(lab, template, lab.hosts, tmp, f"n-{i}"))
+                one.append(provision_once(lab, template, lab.hosts[:1], tmp, f"1-{i}", steps1))
+                many.append(provision_once(lab, template, lab.hosts, tmp, f"n-{i}", stepsn))
     m1 = statistics.median(r[0] for r in one)
     mn = statistics.median(r[0] for r in many)
     s1 = statistics.median(r[1] for r in one)
@@ -95,8 +109,16 @@ def main() -> None:
     print(f"{f'{args.hosts} hosts in parallel, first run':<40} median {mn:6.2f} s   runs: {', '.join(f'{r[0]:.2f}' for r in many)}")
     print(f"{'1 host, second run (nothing changed)':<40} median {s1:6.2f} s")
     print(f"{f'{args.hosts} hosts, second run (nothing changed)':<40} median {sn:6.2f} s")
+    own1 = statistics.median(r[3] for r in one)
+    ownn = statistics.median(r[3] for r in many)
     print(f"machine CPU seconds, both runs: 1 host {cpu1:.1f} s, {args.hosts} hosts {cpun:.1f} s "
           "(other processes on the machine included)")
+    print(f"controller process CPU seconds, first run: 1 host {own1:.2f} s, {args.hosts} hosts {ownn:.2f} s")
+    print(f"{'step (first run), mean seconds per host':<62} {'1 host':>8} {f'{args.hosts} hosts':>9}")
+    for step in steps1:
+        if step != "done":
+            print(f"  {step[:60]:<60} {statistics.mean(steps1[step]):8.2f} "
+                  f"{statistics.mean(stepsn.get(step) or [0]):9.2f}")
     print(f"parallel ratio  {args.hosts} hosts / 1 host (first run): {mn / m1:.2f}x   (target <= 2x)")
     print(f"second run per host: {sn / args.hosts:.2f} s   (target < 3 s)")
 

@@ -235,6 +235,9 @@ def devstack_template(root: Path, nova_sdist: Path, project) -> Path:
         subprocess.run(["git", "-C", nova, *args], check=True, capture_output=True, env=env)
 
     git("init", "-q", "-b", "master")
+    # as nova's own .gitignore does in a DevStack clone: the egg-info is built, not tracked
+    (nova / ".git" / "info").mkdir(parents=True, exist_ok=True)
+    (nova / ".git" / "info" / "exclude").write_text("*.egg-info/\n")
     readme = nova / "README.rst"
     text = readme.read_text()
     readme.write_text(text + "\nupstream history, first commit\n")
@@ -242,6 +245,9 @@ def devstack_template(root: Path, nova_sdist: Path, project) -> Path:
     git("commit", "-q", "-m", "Import nova 34.0.0")
     readme.write_text(text)
     git("commit", "-q", "-am", "Second commit: local DevStack tweak")
+    # what DevStack's `pip install -e /opt/stack/nova` leaves in the checkout (ignored by git)
+    (nova / "nova.egg-info").mkdir(exist_ok=True)
+    (nova / "nova.egg-info" / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: nova\nVersion: 34.0.0\n")
     subprocess.run([DEVSTACK_PYTHON if Path(DEVSTACK_PYTHON).exists() else "python3", "-m", "venv", root / "venv"],
                    check=True, capture_output=True)
     return root

@@ -64,6 +64,12 @@ def git(checkout: Path, *args: str) -> str:
                           capture_output=True, text=True).stdout
 
 
+def git_dir(repository: Path, *args) -> str:
+    """git on a repository without its work tree (DevStack's, set aside)."""
+    return subprocess.run(["git", "-c", "safe.directory=*", "--git-dir", repository, *map(str, args)], check=True,
+                          capture_output=True, text=True).stdout
+
+
 def write_inventory(path: Path, lab, hosts, **kw) -> Path:
     path.write_text(sshhosts.devstack_inventory(hosts, lab.known_hosts, lab.user_key, **kw))
     return path
@@ -90,7 +96,7 @@ def test_provision_devstack_hosts(provisioned, hosts, kit):
     template_head = git(hosts.template / "stack" / "nova", "rev-parse", "HEAD")
     for host in hosts.hosts[:2]:
         nova = host.home / "opt" / "stack" / "nova"
-        original = host.home / "opt" / "stack" / ".debuglab" / "original" / "nova"
+        original = host.home / "opt" / "stack" / ".debuglab" / "original" / "nova.git"
         # the student's baseline: one commit, clean, every bug planted
         assert git(nova, "log", "--format=%s").splitlines() == ["Lab baseline"]
         assert git(nova, "status", "--porcelain") == ""
@@ -98,10 +104,15 @@ def test_provision_devstack_hosts(provisioned, hosts, kit):
             check = subprocess.run(["git", "apply", "--check", "--reverse", bug.inject_patch], cwd=nova,
                                    capture_output=True, text=True)
             assert check.returncode == 0, f"{bug.id} not planted: {check.stderr}"
-        # DevStack's own repository kept aside, untouched: same history, same HEAD, clean
-        assert git(original, "rev-parse", "HEAD") == template_head
-        assert len(git(original, "log", "--format=%H").splitlines()) == 2
-        assert git(original, "status", "--porcelain") == ""
+        # DevStack's own repository kept aside, untouched: same history, same HEAD, and its
+        # index still matches DevStack's files exactly
+        assert git_dir(original, "rev-parse", "HEAD") == template_head
+        assert len(git_dir(original, "log", "--format=%H").splitlines()) == 2
+        assert git_dir(original, "--work-tree", hosts.template / "stack" / "nova", "status", "--porcelain") == ""
+        # the files stayed where DevStack installed them: its build files are still there,
+        # and are no part of the student's baseline
+        assert (nova / "nova.egg-info" / "PKG-INFO").is_file()
+        assert "nova.egg-info/PKG-INFO" not in git(nova, "ls-files")
         # remote-pdb on loopback, a fixed port per unit
         dropin = host.home / "etc/systemd/system/devstack@n-sch.service.d/debuglab.conf"
         text = dropin.read_text()
@@ -122,7 +133,6 @@ def test_second_run_changes_nothing(provisioned, hosts):
     assert result.output.count("(unchanged)") == 2
     for host in hosts.hosts[:2]:
         assert len((host.home / "restarts.log").read_text().splitlines()) == 1
-    assert provisioned["second_s"] < 3 * 2, f"second run took {provisioned['second_s']:.1f} s"
 
 
 def test_collect_reads_work_without_touching_the_index(provisioned, hosts, tmp_path):
@@ -193,8 +203,9 @@ def test_new_bug_set_saves_work_and_rebaselines(provisioned, hosts, tmp_path, ki
     assert subprocess.run(["git", "apply", "--check", "--reverse", planted[0].inject_patch], cwd=nova).returncode == 0
     assert subprocess.run(["git", "apply", "--check", planted[1].inject_patch], cwd=nova,
                           capture_output=True).returncode == 0  # no longer planted
-    original = host.home / "opt/stack/.debuglab/original/nova"
-    assert git(original, "status", "--porcelain") == ""
+    original = host.home / "opt/stack/.debuglab/original/nova.git"
+    assert git_dir(original, "--work-tree", hosts.template / "stack" / "nova", "status", "--porcelain") == ""
+    assert (nova / "nova.egg-info" / "PKG-INFO").is_file()  # DevStack's build files survive a re-baseline
 
 
 def test_bad_hosts_fail_alone(hosts, tmp_path):
@@ -308,37 +319,3 @@ def test_tunnel_forwards_over_real_ssh(hosts, tmp_path):
         server.kill()
         server.wait()
         here.close()
-
-
-def test_lab_profile_builds_a_workspace_on_the_host(hosts, tmp_path):
-    """A `lab` host runs `debuglab lab create` (the host shares this machine's warm cache);
-    the mini-cloud is not started here (cloud_command = "")."""
-    host = hosts.hosts[3]
-    debuglab = Path(sys.executable).parent / "debuglab"
-    inv = tmp_path / "class.toml"
-    inv.write_text(f'''[class]
-known_hosts = "{hosts.known_hosts}"
-key_file = "{hosts.user_key}"
-bugs = ["num-instances-off-by-one"]
-[lab]
-dir = "~/lab"
-debuglab = "{debuglab}"
-cloud_command = ""
-min_free_gb = 1
-[[host]]
-address = "{host.spec}"
-profile = "lab"
-student = "labby"
-''')
-    result = invoke("provision", inv)
-    assert result.exit_code == 0, result.output
-    lab = host.home / "lab"
-    assert "num-instances-off-by-one" in (lab / "lab.toml").read_text()
-    assert git(lab / "stack/nova", "log", "--format=%s").strip() == "Lab baseline"
-    result = invoke("provision", inv)
-    assert result.exit_code == 0 and "(unchanged)" in result.output
-    (lab / "stack/nova/nova/new_file.py").write_text("X = 1\n")
-    result = invoke("collect", inv, "--dest", tmp_path / "subs")
-    assert result.exit_code == 0, result.output
-    assert "nova/new_file.py" in (tmp_path / "subs/labby/nova.patch").read_text()
-    assert (tmp_path / "subs/labby/python-novaclient.patch").read_text() == ""

@@ -1,11 +1,11 @@
-"""`class up/down` pieces that need no cloud: credentials, the roster, the inventory it
-writes, and a 401 from a real HTTP endpoint. Booting against the mini-cloud is not
-tested yet (the mini-cloud is not integrated)."""
+"""`class up/down`: credentials, the roster and the inventory it writes without a cloud;
+then against the mini-cloud (a real nova API behind real Keystone, nova's fake virt
+driver): booting and deleting exactly the class's servers, a server that really goes
+to ERROR (nova's scheduler finds no host for a flavor too big for what is left of the
+fake compute node), a real quota refusal, and a real 401 from Keystone."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 
 import pytest
@@ -46,38 +46,12 @@ def test_roster_and_inventory_round_trip(tmp_path):
     assert [(h.student, h.user, h.hostname) for h in inv.hosts] == [("alice", "stack", "203.0.113.5")]
 
 
-class _Refuse(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):  # keystone's answer to wrong credentials
-        body = b'{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}'
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def test_a_401_is_a_clear_message():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        creds = classroom.Credentials("password", {
-            "auth_url": f"http://127.0.0.1:{server.server_port}/v3", "username": "u", "password": "wrong",
-            "project_name": "demo", "user_domain_name": "Default", "project_domain_name": "Default"})
-        nova = classroom.nova_client(creds)
-        with pytest.raises(classroom.CloudError, match=r"refused the credentials \(401\)"):
-            classroom.down(nova, "c0ffee")
-    finally:
-        server.shutdown()
-
-
 # ---- against the mini-cloud: real Keystone, real nova API (fake compute driver) --------
 
 @pytest.fixture(scope="module")
-def minicloud(lab):
+def minicloud(lab_under_test):
     """The mini-cloud of the session's lab on free ports; stopped at the end."""
+    lab = lab_under_test
     import random
 
     cloud = pytest.importorskip("debuglab.cloud.supervisor")
@@ -141,3 +115,115 @@ def test_class_up_and_down_on_the_mini_cloud(minicloud, tmp_path, monkeypatch):
     wrong = classroom.Credentials(creds.auth_type, {**creds.auth, "password": "wrong"}, creds.region)
     with pytest.raises(classroom.CloudError, match=r"\(401\)"):
         classroom.down(classroom.nova_client(wrong), class_id)
+
+
+def _cli():
+    from debuglab.cli import _Group
+    from debuglab.provision import commands
+
+    return _Group("debuglab", commands={"class": commands.class_group})
+
+
+def _class_up(*args):
+    from click.testing import CliRunner
+
+    return CliRunner().invoke(_cli(), ["class", "up", "--cloud", "devstack", "--image", "cirros-0.6.3-x86_64-disk",
+                                       "--network", "none", "--timeout", "180", *map(str, args)],
+                              catch_exceptions=False)
+
+
+def _ours(nova, class_id: str) -> dict:
+    return {s.name: s for s in nova.servers.list() if (s.metadata or {}).get(classroom.CLASS_KEY) == class_id}
+
+
+def _down_and_wait(nova, out, class_id: str) -> str:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(_cli(), ["class", "down", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    deadline = time.monotonic() + 60
+    while _ours(nova, class_id):
+        assert time.monotonic() < deadline, "servers not deleted"
+        time.sleep(0.5)
+    return result.output
+
+
+def _free_ram_mb(admin) -> int:
+    """What placement says the fake compute node can still give (total x ratio - reserved - used)."""
+    from keystoneauth1 import adapter
+
+    placement = adapter.Adapter(admin.client.session, service_type="placement",
+                                default_microversion="1.0")
+    [rp] = placement.get("/resource_providers").json()["resource_providers"]
+    inv = placement.get(f"/resource_providers/{rp['uuid']}/inventories").json()["inventories"]["MEMORY_MB"]
+    used = placement.get(f"/resource_providers/{rp['uuid']}/usages").json()["usages"].get("MEMORY_MB", 0)
+    return int((inv["total"] - inv["reserved"]) * inv["allocation_ratio"]) - used
+
+
+@pytest.mark.slow
+def test_an_error_server_is_retried_once_then_reported_with_its_fault(minicloud, tmp_path, monkeypatch):
+    monkeypatch.chdir(minicloud.parent)
+    admin = classroom.nova_client(classroom.credentials("devstack-admin", files=(minicloud,)))
+    nova = classroom.nova_client(classroom.credentials("devstack", files=(minicloud,)))
+    # two of these fit on the fake compute node, a third does not: nova's scheduler
+    # answers NoValidHost and the server goes to ERROR, as on a full cloud
+    ram = int(_free_ram_mb(admin) * 0.4)
+    flavor = admin.flavors.create("debuglab-test-big", ram=ram, vcpus=1, disk=1)
+    out = tmp_path / "class.toml"
+    try:
+        result = _class_up("--flavor", "debuglab-test-big", "--count", 3, "--out", out)
+        assert result.exit_code == 1, result.output
+        text = " ".join(result.output.split())
+        assert "2 of 3 server(s) ACTIVE" in text
+        assert "ERROR twice: No valid host was found" in text  # retried once, then given up
+        class_id, _ = classroom.class_id_of(out)
+        servers = _ours(nova, class_id)  # the first ERROR server was deleted before the retry
+        assert sorted(s.status for s in servers.values()) == ["ACTIVE", "ACTIVE", "ERROR"]
+        [failed] = [name for name, s in servers.items() if s.status == "ERROR"]
+        student = failed.rsplit("-", 1)[1]
+        assert f"{student}: ERROR twice" in text  # named per student; the other two are up
+        assert f"# {student}: server" in out.read_text()  # and left out of the inventory
+        # class down deletes all three, the ERROR one too
+        assert "deleted 3 server(s)" in _down_and_wait(nova, out, class_id)
+    finally:
+        for server in _ours(nova, classroom.class_id_of(out)[0]).values() if out.is_file() else ():
+            nova.servers.delete(server.id)
+        admin.flavors.delete(flavor.id)
+
+
+@pytest.mark.slow
+def test_a_quota_refusal_says_how_many_were_booted(minicloud, tmp_path, monkeypatch):
+    monkeypatch.chdir(minicloud.parent)
+    admin = classroom.nova_client(classroom.credentials("devstack-admin", files=(minicloud,)))
+    nova = classroom.nova_client(classroom.credentials("devstack", files=(minicloud,)))
+    project = nova.client.session.get_project_id()
+    used = len(nova.servers.list())  # servers other tests (or runs) left count too
+    admin.quotas.update(project, instances=used + 2)  # through the real API, as an admin would
+    out = tmp_path / "class.toml"
+    try:
+        result = _class_up("--flavor", "m1.tiny", "--count", 3, "--out", out)
+        assert result.exit_code == 1, result.output
+        text = " ".join(result.output.split())
+        assert "the project's quota let 2 of 3 be created and refused 1 (student03;" in text
+        assert "Quota exceeded for instances" in text
+        class_id, _ = classroom.class_id_of(out)
+        assert sorted(_ours(nova, class_id)) == [f"debuglab-{class_id}-student01", f"debuglab-{class_id}-student02"]
+        assert "deleted 2 server(s)" in _down_and_wait(nova, out, class_id)
+    finally:
+        admin.quotas.delete(project)  # back to the defaults
+        for server in _ours(nova, classroom.class_id_of(out)[0]).values() if out.is_file() else ():
+            nova.servers.delete(server.id)
+
+
+@pytest.mark.slow
+def test_a_wrong_password_is_a_clear_401(minicloud, tmp_path, monkeypatch):
+    import yaml
+
+    clouds = yaml.safe_load(minicloud.read_text())
+    clouds["clouds"]["devstack"]["auth"]["password"] = "not-the-password"
+    (tmp_path / "clouds.yaml").write_text(yaml.safe_dump(clouds))
+    monkeypatch.chdir(tmp_path)
+    result = _class_up("--flavor", "m1.tiny", "--count", 1, "--out", tmp_path / "class.toml")
+    assert result.exit_code == 3, result.output
+    assert "refused the credentials (401)" in result.output and "clouds.yaml" in result.output
+    assert not (tmp_path / "class.toml").exists()

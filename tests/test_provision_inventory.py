@@ -48,7 +48,9 @@ def test_example_inventory_is_valid_and_documents_every_setting(kit, catalog):
     assert dict(inv.devstack.services)["devstack@n-api"] == 4444
     assert inv.lab.cloud_command == "{debuglab} cloud start --dir {dir}"
     text = (kit.root / "instructor" / "class.example.toml").read_text()
-    for field in ("stack_dir", "venv_python", "systemd_dir", "restart_command", "known_hosts", "key_file"):
+    assert inv.lab.notebook_command == "{debuglab} notebook start --dir {dir}"
+    for field in ("stack_dir", "venv_python", "systemd_dir", "restart_command", "known_hosts", "key_file",
+                  "venv", "wheelhouse", "notebook_command"):
         assert field in text
 
 

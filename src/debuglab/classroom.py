@@ -6,8 +6,10 @@ clouds.yaml (./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clou
 or the OS_* variables. Every server is marked with the class's id in its metadata;
 `class down` deletes exactly the servers carrying that mark, nothing else.
 
-Status: written against python-novaclient 18.13 and keystoneauth1 5.x; its end-to-end
-test against the mini-cloud is not written yet (see the provisioning guide).
+A server that goes to ERROR (nova's scheduler found no host, the hypervisor failed) is
+deleted and booted once more; a second ERROR is reported for that student with nova's
+fault message, and the others go on. A quota refusal says how many servers the quota
+let through. Tested against the mini-cloud: a real nova API behind real Keystone.
 """
 
 from __future__ import annotations
@@ -84,14 +86,25 @@ def nova_client(creds: Credentials):
                          endpoint_type=(creds.interface or "public"))
 
 
+class QuotaError(CloudError):
+    """The project's quota refused a server."""
+
+
+class AuthError(CloudError):
+    """Keystone refused the credentials."""
+
+
 def _explain(exc: Exception) -> CloudError:
     from keystoneauth1 import exceptions as ks
     from novaclient import exceptions as nc
 
     if isinstance(exc, (ks.Unauthorized, nc.Unauthorized)):
-        return CloudError(f"the cloud refused the credentials (401): {exc}")
-    if isinstance(exc, (nc.OverLimit, nc.Forbidden)) or "quota" in str(exc).lower():
-        return CloudError(f"the cloud refused for quota or policy: {exc}")
+        return AuthError(f"the cloud refused the credentials (401): check the user, password and project "
+                         f"of the cloud in clouds.yaml (or OS_*): {exc}")
+    if "quota" in str(exc).lower():
+        return QuotaError(f"the project's quota refused it: {exc}")
+    if isinstance(exc, (nc.OverLimit, nc.Forbidden)):
+        return CloudError(f"the cloud refused (policy or limit): {exc}")
     if isinstance(exc, ks.ConnectFailure):
         return CloudError(f"cannot reach the cloud: {exc}")
     return CloudError(f"{type(exc).__name__}: {exc}")
@@ -105,6 +118,8 @@ class Booted:
     ok: bool
     error: str | None = None
     retried: bool = False
+    first_error: str | None = None  # the fault of the first attempt, when it was retried
+    quota: bool = False  # refused by the project's quota
 
 
 def read_roster(path: Path) -> list[str]:
@@ -152,32 +167,38 @@ def up(nova, *, image: str, flavor: str, students: list[str], key_name: str | No
             name=f"debuglab-{class_id}-{student}", image=image_id, flavor=flavor_obj, key_name=key_name,
             nics=nics, meta={CLASS_KEY: class_id, STUDENT_KEY: student})
 
-    pending, results, retried = {}, {}, set()
+    pending, results, retried = {}, {}, {}
     for student in students:
         try:
             pending[student] = boot(student).id
         except Exception as exc:
-            results[student] = Booted(student, None, None, False, _explain(exc).args[0])
+            why = _explain(exc)
+            if isinstance(why, AuthError):
+                raise why from exc
+            results[student] = Booted(student, None, None, False, why.args[0], quota=isinstance(why, QuotaError))
     deadline = time.monotonic() + timeout
     while pending:
         for student, server_id in list(pending.items()):
             server = nova.servers.get(server_id)
             if server.status == "ACTIVE":
-                results[student] = Booted(student, server_id, _address(server), True, retried=student in retried)
+                results[student] = Booted(student, server_id, _address(server), True, retried=student in retried,
+                                          first_error=retried.get(student))
                 del pending[student]
             elif server.status == "ERROR":
-                fault = getattr(server, "fault", {}) or {}
+                fault = (getattr(server, "fault", {}) or {}).get("message", "no fault given")
                 if student in retried:
-                    results[student] = Booted(student, server_id, None, False,
-                                              f"ERROR twice: {fault.get('message', 'no fault given')}", True)
+                    results[student] = Booted(student, server_id, None, False, f"ERROR twice: {fault}", True,
+                                              first_error=retried[student])
                     del pending[student]
                 else:
-                    retried.add(student)
+                    retried[student] = fault
                     nova.servers.delete(server_id)
                     try:
                         pending[student] = boot(student).id
                     except Exception as exc:
-                        results[student] = Booted(student, None, None, False, _explain(exc).args[0], True)
+                        why = _explain(exc)
+                        results[student] = Booted(student, None, None, False, why.args[0], True, first_error=fault,
+                                                  quota=isinstance(why, QuotaError))
                         del pending[student]
         on_progress(len(results), len(students))
         if pending and time.monotonic() > deadline:
@@ -187,6 +208,21 @@ def up(nova, *, image: str, flavor: str, students: list[str], key_name: str | No
         if pending:
             time.sleep(2)
     return class_id, [results[s] for s in students]
+
+
+def summary(booted: list[Booted]) -> str:
+    """One line for the instructor: how many are up, and why the others are not."""
+    ok = sum(1 for b in booted if b.ok)
+    text = f"{ok} of {len(booted)} server(s) ACTIVE"
+    quota = [b for b in booted if b.quota]
+    if quota:
+        text += (f"; the project's quota let {len(booted) - len(quota)} of {len(booted)} be created and refused "
+                 f"{len(quota)} ({', '.join(b.student for b in quota)}; {quota[0].error}): raise it (as admin: "
+                 "openstack quota set --instances N PROJECT) or boot fewer")
+    errored = [b for b in booted if not b.ok and not b.quota]
+    if errored:
+        text += f"; {len(errored)} failed: " + "; ".join(f"{b.student}: {b.error}" for b in errored)
+    return text
 
 
 def write_inventory(path: Path, class_id: str, cloud: str | None, booted: list[Booted], *, user: str,

@@ -6,8 +6,10 @@ inject, gitrepo, upstream, proc). Prints one JSON object on its last line: the a
 or {"error": "..."}.
 
 DevStack hosts keep their state in `<stack_dir>/.debuglab/`:
-  original/<project>   the DevStack checkout as it was, moved aside untouched (the
-                       student's repository borrows its objects: keep it)
+  original/<project>.git  DevStack's repository (the checkout's .git) as it was, moved
+                       aside untouched; the files stay in place (the student's repository
+                       borrows its objects: keep it)
+  <project>.planted.patch  the bugs the live baseline holds (to take them out again)
   state.json           per project: bugs, the patches' hash, the baseline commit
   saved-work/          students' work saved as patches before anything replaced it
 """
@@ -55,33 +57,34 @@ def _has_commit(checkout: Path, commit: str) -> bool:
         return False
 
 
-def _copy_tree(source: Path, dest: Path) -> None:
-    """A full copy (never hard links: a student's in-place edit must not reach the
-    original), without the original's .git; `cp -a` is several times faster than Python."""
-    dest.mkdir(parents=True)
-    entries = [source / name for name in sorted(os.listdir(source)) if name != ".git"]
-    if entries:
-        proc.run(["cp", "-a", "--reflink=auto", "--", *entries, dest], timeout=600)
-
-
 def _init_repo(checkout: Path, original: Path) -> None:
-    """The student's repository, borrowing the unchanged files' objects from the original
-    checkout's object store (read only, through git's alternates) so that committing the
-    baseline writes only the objects the bugs changed."""
+    """The student's repository in the checkout, borrowing the files' objects from
+    DevStack's repository set aside (read only, through git's alternates), so that
+    committing the baseline writes only the objects the bugs changed."""
     gitrepo.git(checkout, "init", "--quiet", "--initial-branch=main")
     exclude = checkout / ".git" / "info" / "exclude"
     exclude.parent.mkdir(parents=True, exist_ok=True)
     exclude.write_text("# debuglab: built files are never part of a change\n" + "\n".join(gitrepo.EXCLUDES) + "\n")
-    objects = original / ".git" / "objects"
+    objects = original / "objects"
     if objects.is_dir():
         (checkout / ".git" / "objects" / "info").mkdir(parents=True, exist_ok=True)
         (checkout / ".git" / "objects" / "info" / "alternates").write_text(f"{objects.resolve()}\n")
 
 
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 def op_baseline(a: dict) -> dict:
-    """Re-baseline each DevStack checkout as the student's one-commit git baseline with
-    the bugs planted; the original checkout is moved aside untouched the first time.
-    Nothing changes when bugs, patches and baseline are as the last run left them."""
+    """Re-baseline each DevStack checkout, in place, as the student's one-commit git
+    baseline with the bugs planted. The first time, DevStack's repository (its `.git`)
+    is moved aside untouched; the files stay where DevStack installed them (its editable
+    install, egg-info and generated files included), so nothing is copied. A new bug set
+    saves the student's work, goes back to the baseline, takes the old bugs out (the
+    patch that planted them is kept beside the state) and plants the new ones. Nothing
+    changes when bugs, patches and baseline are as the last run left them."""
     stack = _path(a["stack_dir"])
     meta = _meta(stack)
     meta.mkdir(parents=True, exist_ok=True)
@@ -90,44 +93,46 @@ def op_baseline(a: dict) -> dict:
     out = {}
     for project, ids in a["projects"].items():
         bugs = catalog.select(ids) if ids else []
-        digest = hashlib.sha256(b"".join(b.inject_patch.read_bytes() for b in bugs)).hexdigest()
-        live, original = stack / project, meta / "original" / project
+        planted = b"".join(b.inject_patch.read_bytes() for b in bugs)
+        digest = hashlib.sha256(planted).hexdigest()
+        live, original = stack / project, meta / "original" / f"{project}.git"
+        applied = meta / f"{project}.planted.patch"  # what the live baseline holds, to take it out again
         entry = state["projects"].get(project)
-        if (entry and entry["bugs"] == sorted(ids) and entry["patches_sha256"] == digest
-                and gitrepo.is_repo(live) and original.is_dir()
-                and _has_commit(live, entry["baseline_commit"])):
+        ours = bool(entry) and gitrepo.is_repo(live) and original.is_dir() and _has_commit(live, entry["baseline_commit"])
+        if ours and entry["bugs"] == sorted(ids) and entry["patches_sha256"] == digest:
             out[project] = {"changed": False, "baseline_commit": entry["baseline_commit"], "saved_work": None}
             continue
-        moved_now = False
-        if not original.is_dir():  # the first run: DevStack's checkout goes aside, untouched
-            if not live.is_dir():
-                raise DebuglabError(f"no {project} checkout at {live}")
-            original.parent.mkdir(parents=True, exist_ok=True)
-            live.rename(original)
-            moved_now = True
-        build = meta / f"{project}.building"
-        try:
-            shutil.rmtree(build, ignore_errors=True)
-            _copy_tree(original, build)
-            _init_repo(build, original)
-            inject.apply_patches(build, [b.inject_patch for b in bugs])
-            commit = gitrepo.commit_baseline(build)
-        except BaseException:
-            shutil.rmtree(build, ignore_errors=True)
-            if moved_now:
-                original.rename(live)
-            raise
-        saved = None
-        if entry and gitrepo.is_repo(live):  # a baseline of ours, maybe with the student's work
+        if not live.is_dir():
+            raise DebuglabError(f"no {project} checkout at {live}")
+        saved, moved_now = None, False
+        if ours:  # our baseline, maybe with the student's work: save it, then back to pristine
             patch = gitrepo.work_patch(live, entry["baseline_commit"])
             if patch.strip():
                 saved = str(gitrepo.write_patch(meta / "saved-work", project, patch))
-        if live.exists():
-            old = meta / f"{project}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            live.rename(old)
-            shutil.rmtree(old, ignore_errors=True)
-        build.rename(live)
+            gitrepo.git(live, "reset", "--quiet", "--hard", entry["baseline_commit"])
+            gitrepo.git(live, "clean", "-fdq")  # the student's new files (saved); ignored build files stay
+            if applied.is_file() and applied.stat().st_size:
+                inject.apply_patches(live, [applied], reverse=True)
+        else:
+            if original.is_dir():  # an earlier run stopped half way: its repository is ours
+                shutil.rmtree(live / ".git", ignore_errors=True)
+            elif (live / ".git").is_dir():  # the first run: DevStack's repository goes aside, untouched
+                original.parent.mkdir(parents=True, exist_ok=True)
+                (live / ".git").rename(original)
+                moved_now = True
+            else:
+                raise DebuglabError(f"{live} is not a git checkout (DevStack clones one): nothing to keep aside")
+            _init_repo(live, original)
+        try:
+            inject.apply_patches(live, [b.inject_patch for b in bugs])
+            _write_atomic(applied, planted)
+            commit = gitrepo.commit_baseline(live)
+        except BaseException:
+            if moved_now:  # leave DevStack's checkout as it was found
+                applied.unlink(missing_ok=True)
+                shutil.rmtree(live / ".git", ignore_errors=True)
+                original.rename(live / ".git")
+            raise
         state["projects"][project] = {"bugs": sorted(ids), "patches_sha256": digest, "baseline_commit": commit,
                                       "original": str(original)}
         _write_state(stack, state)
@@ -205,7 +210,7 @@ def op_tools(a: dict) -> dict:
         return {"changed": False, "versions": have}
     try:
         proc.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", "--no-index",
-                  "--find-links", kit / "wheels", *missing], timeout=600)
+                  "--no-deps", "--find-links", kit / "wheels", *missing], timeout=600)
         how = "wheelhouse"
     except proc.ProcError:
         proc.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--require-hashes",
@@ -214,7 +219,70 @@ def op_tools(a: dict) -> dict:
     return {"changed": True, "installed": missing, "from": how}
 
 
-OPS = {"baseline": op_baseline, "collect": op_collect, "reset": op_reset, "tools": op_tools}
+def _uv(wheelhouse: Path) -> Path:
+    """uv's binary, taken out of the wheelhouse's uv wheel (no index, no pip needed)."""
+    import zipfile
+
+    wheels = sorted(wheelhouse.glob("uv-*.whl"))
+    if not wheels:
+        raise DebuglabError(f"no uv wheel in {wheelhouse}: upload the wheelhouse again")
+    binary = wheelhouse / ".uv" / wheels[-1].name / "uv"
+    if not binary.is_file():
+        with zipfile.ZipFile(wheels[-1]) as zf:
+            member = next((n for n in zf.namelist() if n.endswith(".data/scripts/uv")), None)
+            if member is None:
+                raise DebuglabError(f"{wheels[-1]} holds no uv binary")
+            binary.parent.mkdir(parents=True, exist_ok=True)
+            tmp = binary.with_suffix(".partial")
+            tmp.write_bytes(zf.read(member))
+            tmp.chmod(0o755)
+            tmp.replace(binary)
+    return binary
+
+
+def op_kit_venv(a: dict) -> dict:
+    """debuglab itself in a venv of its own on the host (editable from the uploaded kit,
+    which is swapped in place, so a new kit needs no reinstall), with the packages it
+    needs installed offline from the uploaded wheelhouse. The upstream sdists go into the
+    host's debuglab cache, where `lab create` looks for them. Nothing changes when the
+    venv was built from the same pins, Python and pyproject.toml."""
+    from debuglab.kit import cache_dir
+
+    venv, kit, wheelhouse = _path(a["venv"]), _path(a["kit_dir"]), _path(a["wheelhouse"])
+    reqs = wheelhouse / "kit-venv.txt"
+    if not reqs.is_file():
+        raise DebuglabError(f"no wheelhouse at {wheelhouse} (kit-venv.txt missing): upload it again")
+    cache = cache_dir()
+    sdists = cache / "sdists"
+    for sdist in sorted((wheelhouse / "sdists").glob("*")):
+        if not (sdists / sdist.name).is_file():
+            sdists.mkdir(parents=True, exist_ok=True)
+            tmp = sdists / f".{sdist.name}.partial"
+            shutil.copyfile(sdist, tmp)
+            tmp.replace(sdists / sdist.name)
+    wanted = hashlib.sha256(b"\0".join([reqs.read_bytes(), (kit / "pyproject.toml").read_bytes(),
+                                        sys.version.encode(), str(kit).encode()])).hexdigest()
+    marker = venv / ".debuglab-venv"
+    debuglab = venv / "bin" / "debuglab"
+    if marker.is_file() and marker.read_text().strip() == wanted and debuglab.is_file():
+        return {"changed": False, "debuglab": str(debuglab)}
+    uv = _uv(wheelhouse)
+    env = {"UV_CACHE_DIR": str(cache / "uv"), "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1",
+           "UV_OFFLINE": "1", "UV_FIND_LINKS": str(wheelhouse), "UV_NO_INDEX": "1"}
+    marker.unlink(missing_ok=True)
+    if not (venv / "bin" / "python").exists():
+        proc.run([uv, "venv", "--quiet", "--python", sys.executable, venv], env=env, timeout=300)
+    python = venv / "bin" / "python"
+    proc.run([uv, "pip", "install", "--quiet", "--python", python, "--no-index", "--find-links", wheelhouse,
+              "-r", reqs], env=env, timeout=1800)
+    proc.run([uv, "pip", "install", "--quiet", "--python", python, "--no-index", "--find-links", wheelhouse,
+              "--no-deps", "-e", kit], env=env, timeout=600)
+    marker.write_text(wanted + "\n")
+    return {"changed": True, "debuglab": str(debuglab)}
+
+
+OPS = {"baseline": op_baseline, "collect": op_collect, "reset": op_reset, "tools": op_tools,
+       "kit_venv": op_kit_venv}
 
 
 def main(argv: list[str]) -> int:

@@ -82,7 +82,7 @@ def provision(inventory_path: Path, bug_set: str | None, parallel: int, dry_run:
                                    accept_new_host_keys=accept_new_host_keys, on_event=board.update)
     wall = time.monotonic() - start
     table = Table(title="provision" + (" (dry run)" if dry_run else ""))
-    for column in ("student", "host", "profile", "result", "time", "why / plan"):
+    for column in ("student", "host", "profile", "result", "time", "why / plan / on the host"):
         table.add_column(column)
     for r in results:
         if not r.ok:
@@ -90,13 +90,14 @@ def provision(inventory_path: Path, bug_set: str | None, parallel: int, dry_run:
         elif dry_run:
             result, why = "[green]ok[/]", r.details.get("plan", "")
         else:
-            result, why = ("[green]ok[/]" if r.changed else "[green]ok[/] (unchanged)"), ""
+            result, why = ("[green]ok[/]" if r.changed else "[green]ok[/] (unchanged)"), _on_host(r)
         table.add_row(r.host.student, f"{r.host.hostname}:{r.host.port}", r.host.profile, result,
                       f"{r.seconds:.1f} s", why)
     console.print(table)
     for r in results:
         if r.ok and not dry_run:
-            console.print(f"[green]✓[/] {r.host.student}: {_access(r, inv)}", highlight=False)
+            did = ", ".join(r.details.get("done") or []) or ("changed" if r.changed else "nothing to do")
+            console.print(f"[green]✓[/] {r.host.student} ({did}): {_access(r, inv)}", highlight=False)
     for r in results:
         if not r.ok:
             console.print(f"[red]✗[/] {r.host.student} ({r.host.name}): {r.error}", highlight=False)
@@ -111,6 +112,21 @@ def _first_line(text: str | None, limit: int = 60) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def _on_host(r: engine.HostResult) -> str:
+    """The short form of what listens on the host's loopback."""
+    if r.host.profile == "devstack":
+        ports = sorted(r.details.get("ports", {}).values())
+        return f"remote-pdb {ports[0]}-{ports[-1]}" if ports else ""
+    parts = []
+    cloud = r.details.get("cloud") or {}
+    if cloud.get("running"):
+        parts.append(f"cloud: nova :{cloud['ports']['nova']}, keystone :{cloud['ports']['keystone']}")
+    notebook = r.details.get("notebook") or {}
+    if notebook.get("running"):
+        parts.append(f"JupyterLab :{notebook['port']}")
+    return " · ".join(parts)
+
+
 def _access(r: engine.HostResult, inv: inventory.Inventory) -> str:
     h = r.host
     ssh = f"ssh -p {h.port} {h.user}@{h.hostname}"
@@ -121,7 +137,16 @@ def _access(r: engine.HostResult, inv: inventory.Inventory) -> str:
         if r.details.get("saved_work"):
             text += f" · earlier work saved: {', '.join(r.details['saved_work'])}"
         return text
-    return f"{ssh} · lab {r.details.get('lab')} · forwards: debuglab tunnel {h.student} -i {inv.path}"
+    text = f"{ssh} · lab {r.details.get('lab')}"
+    cloud = r.details.get("cloud") or {}
+    if cloud.get("running"):
+        ep = cloud["endpoints"]
+        text += (f" · mini-cloud on the host's loopback: nova {ep['nova']}, keystone {ep['keystone']}"
+                 f" (source {cloud['openrc']})")
+    notebook = r.details.get("notebook") or {}
+    if notebook.get("running"):
+        text += f" · JupyterLab {notebook['url']}"
+    return text + f" · forwards: debuglab tunnel {h.student} -i {inv.path}"
 
 
 @click.command("collect")
@@ -200,7 +225,7 @@ def tunnel(host: str, inventory_path: Path, port_offset: int, run_it: bool, acce
 COMMANDS = (provision, collect, reset, tunnel)
 
 
-# ---- class up / down (python-novaclient); not yet tested against a cloud ---------------
+# ---- class up / down (python-novaclient) ------------------------------------------------
 
 @click.group("class")
 def class_group() -> None:
@@ -242,13 +267,18 @@ def class_up(cloud, image, flavor, count, roster, key_name, network, user, profi
     for column in ("student", "server", "address", "result"):
         table.add_column(column)
     for b in booted:
-        result = "[green]ACTIVE[/]" + (" (retried)" if b.retried else "") if b.ok else f"[red]failed[/] {b.error}"
+        if b.ok:
+            result = "[green]ACTIVE[/]" + (f" (retried after ERROR: {b.first_error})" if b.retried else "")
+        else:
+            result = f"[red]failed[/] {b.error}" + (f" (first attempt: {b.first_error})" if b.first_error else "")
         table.add_row(b.student, b.server_id or "-", b.address or "-", result)
     console.print(table)
     console.print(f"inventory: {out}  (next: debuglab provision {out} --accept-new-host-keys after checking fingerprints)")
+    console.print(classroom.summary(booted), highlight=False)
     failed = [b for b in booted if not b.ok]
     if failed:
-        raise ProvisionFailed(f"{len(failed)} server(s) failed: {', '.join(b.student for b in failed)}")
+        raise ProvisionFailed(f"{len(failed)} of {len(booted)} server(s) failed: "
+                              f"{', '.join(b.student for b in failed)}")
 
 
 @class_group.command("down")

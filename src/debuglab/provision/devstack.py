@@ -1,5 +1,5 @@
-"""A DevStack host: the student's baseline in /opt/stack/nova with the bugs planted (the
-original checkout kept aside untouched), the debugger tools in DevStack's Python, a
+"""A DevStack host: the student's baseline in /opt/stack/nova with the bugs planted in
+place (DevStack's repository kept aside untouched), the debugger tools in DevStack's Python, a
 systemd drop-in per nova unit so that `breakpoint()` opens remote-pdb on loopback at a
 fixed port, and a restart of the units whose code or environment changed.
 

@@ -20,6 +20,7 @@ from debuglab.provision.errors import (
 )
 from debuglab.provision.inventory import Host, Inventory
 from debuglab.provision.upload import HASH_FILE, remote_path
+from debuglab.provision.wheelhouse import HASH_FILE as WHEELHOUSE_HASH_FILE
 
 _known_hosts_lock = threading.Lock()
 
@@ -127,6 +128,8 @@ class Facts:
     free_gb: float | None
     kit_sha256: str | None
     upstream: str | None  # the nova version the host holds ("missing", "unknown")
+    platform: str | None = None  # sysconfig.get_platform() of that Python: "linux-x86_64"
+    wheelhouse_sha256: str | None = None  # lab hosts: the uploaded wheelhouse's hash
 
 
 def probe_command(host: Host, inv: Inventory) -> str:
@@ -136,19 +139,23 @@ def probe_command(host: Host, inv: Inventory) -> str:
     if host.profile == "devstack":
         stack = remote_path(inv.devstack.stack_dir)
         space = stack
+        # DevStack's own repository is $n/.git, or (once provisioned) set aside as $o
         upstream = (
-            f'o={stack}/.debuglab/original/nova; n={stack}/nova; [ -d "$o" ] && n="$o"; '
-            'if [ -f "$n/PKG-INFO" ]; then echo "upstream=$(sed -n "s/^Version: //p" "$n/PKG-INFO" | head -n1)"; '
-            'elif [ -d "$n/.git" ]; then echo "upstream=$(git -c safe.directory="*" -C "$n" describe --tags --exact-match 2>/dev/null || echo unknown)"; '
+            f'o={stack}/.debuglab/original/nova.git; n={stack}/nova; g="$n/.git"; [ -d "$o" ] && g="$o"; '
+            'if [ ! -d "$n" ]; then echo upstream=missing; '
+            'elif [ -f "$n/PKG-INFO" ]; then echo "upstream=$(sed -n "s/^Version: //p" "$n/PKG-INFO" | head -n1)"; '
+            'elif [ -d "$g" ]; then echo "upstream=$(git -c safe.directory="*" --git-dir="$g" describe --tags --exact-match 2>/dev/null || echo unknown)"; '
             'else echo upstream=missing; fi'
         )
     else:
         lab = remote_path(inv.lab.dir)
         space = lab
         upstream = (f'if [ -f {lab}/lab.toml ]; then echo "upstream=$(sed -n "/^\\[projects.nova\\]/,/^\\[/s/^version = \\"\\(.*\\)\\"/\\1/p" '
-                    f'{lab}/lab.toml | head -n1)"; else echo upstream=none; fi')
+                    f'{lab}/lab.toml | head -n1)"; else echo upstream=none; fi; '
+                    f'echo "wheelhouse=$(cat {remote_path(inv.lab.wheelhouse)}/{WHEELHOUSE_HASH_FILE} 2>/dev/null || echo none)"')
     return "; ".join([
-        f"echo python=$({py} -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null || echo none)",
+        f"echo python=$({py} -c 'import sys, sysconfig; print(\"%d.%d.%d\" % sys.version_info[:3], sysconfig.get_platform())' "
+        "2>/dev/null || echo none)",
         'echo "git=$(git --version 2>/dev/null || echo none)"',
         f'd={space}; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; echo "free_kb=$(df -Pk "$d" | awk \'NR==2{{print $4}}\')"',
         f'echo "kit=$(cat {kit}/{HASH_FILE} 2>/dev/null || echo none)"',
@@ -168,10 +175,12 @@ def parse_facts(text: str) -> Facts:
         return None if v in (None, "", "none") else v
 
     free_kb = some("free_kb")
+    python, _, platform = (some("python") or "").partition(" ")
     return Facts(
-        python=some("python"), git=some("git"),
+        python=python or None, git=some("git"),
         free_gb=int(free_kb) / (1 << 20) if free_kb and free_kb.isdigit() else None,
         kit_sha256=some("kit"), upstream=some("upstream"),
+        platform=platform.strip() or None, wheelhouse_sha256=some("wheelhouse"),
     )
 
 

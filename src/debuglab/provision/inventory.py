@@ -43,8 +43,10 @@ class DevstackSettings:
 @dataclass(frozen=True)
 class LabSettings:
     dir: str = "~/lab"
-    debuglab: str = "debuglab"  # the debuglab command on the host
+    venv: str = "~/debuglab-venv"  # where provision installs debuglab on the host
+    wheelhouse: str = "~/debuglab-wheelhouse"  # the uploaded wheels it installs from, offline
     cloud_command: str = "{debuglab} cloud start --dir {dir}"  # "" to not start the mini-cloud
+    notebook_command: str = "{debuglab} notebook start --dir {dir}"  # "" to not start JupyterLab
     min_free_gb: float = 5.0
 
 
@@ -230,7 +232,8 @@ def load(path: Path, *, catalog: Catalog | None = None) -> Inventory:
 
     lab_table = data.get("lab", {})
     check_keys(lab_table, "lab", 0, {f for f in LabSettings.__dataclass_fields__})
-    lab_kwargs = {k: typed(lab_table, "lab", 0, k, str, None) for k in ("dir", "debuglab", "cloud_command") if k in lab_table}
+    lab_kwargs = {k: typed(lab_table, "lab", 0, k, str, None)
+                  for k in ("dir", "venv", "wheelhouse", "cloud_command", "notebook_command") if k in lab_table}
     if "min_free_gb" in lab_table:
         lab_kwargs["min_free_gb"] = float(typed(lab_table, "lab", 0, "min_free_gb", (int, float), 0))
     lab = LabSettings(**lab_kwargs)

@@ -37,6 +37,13 @@ class Tunnel:
 
 def forwards(host: Host, inv: Inventory, offset: int = 0) -> list[Forward]:
     out = [Forward("L", JUPYTER_PORT + offset, JUPYTER_PORT, "JupyterLab")]
+    if host.profile == "lab":  # the mini-cloud's debugger hooks (debuglab cloud start --debug ...)
+        from debuglab.cloud.config import DEFAULT_DEBUG_PORTS as ports
+
+        out.append(Forward("L", ports["remote-pdb"] + offset, ports["remote-pdb"], "remote-pdb of the mini-cloud"))
+        out.append(Forward("L", ports["debugpy"] + offset, ports["debugpy"], "debugpy of the mini-cloud"))
+        out.append(Forward("R", ports["pycharm"] + offset, ports["pycharm"], "PyCharm debug server (reverse)"))
+        return out
     out += [Forward("L", port + offset, port, f"remote-pdb of {unit}") for unit, port in inv.devstack.services]
     out.append(Forward("L", DEBUGPY_PORT + offset, DEBUGPY_PORT, "debugpy"))
     out.append(Forward("R", PYCHARM_PORT + offset, PYCHARM_PORT, "PyCharm debug server (reverse)"))

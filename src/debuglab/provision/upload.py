@@ -25,7 +25,7 @@ from debuglab.errors import UpstreamError
 from debuglab.kit import Kit, cache_dir
 
 PARTS = ("src", "bugs", "requirements", "labs", "pyproject.toml", "README.md")
-SKIP = re.compile(r"(^|/)(__pycache__|\.pytest_cache|[^/]*\.egg-info)(/|$)|\.py[cod]$")
+SKIP = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.ipynb_checkpoints|[^/]*\.egg-info)(/|$)|\.py[cod]$")
 DEBUG_TOOLS = ("remote-pdb", "pydevd-pycharm", "debugpy")
 TOOLS_REQUIREMENTS = "requirements/debug-tools.txt"
 HASH_FILE = ".kit-sha256"
@@ -111,8 +111,9 @@ def build(kit: Kit | None = None, cache: Path | None = None, *, with_tools: bool
             info.size, info.mode = len(sha) + 1, 0o644
             tar.addfile(info, io.BytesIO(sha.encode() + b"\n"))
         tmp.replace(out)
-        # every change of the kit makes a new bundle: keep the newest three
-        old = sorted(out.parent.glob("kit-*.tar.gz"), key=lambda p: p.stat().st_mtime, reverse=True)[3:]
+        # every change of the kit makes a new bundle (two kinds: with and without the
+        # tools' wheels): keep the newest four
+        old = sorted(out.parent.glob("kit-*.tar.gz"), key=lambda p: p.stat().st_mtime, reverse=True)[4:]
         for stale in old:
             stale.unlink(missing_ok=True)
     return Bundle(out, sha, out.stat().st_size)
@@ -127,26 +128,32 @@ def remote_path(path: str) -> str:
     return shlex.quote(path)
 
 
-def upload(conn, bundle: Bundle, kit_dir: str, current: str | None) -> bool:
-    """Put the bundle on the host unless `current` (its .kit-sha256) already matches.
-    The new kit is unpacked beside the old one and swapped in. True when uploaded."""
+def upload(conn, bundle, dest_dir: str, current: str | None, what: str = "kit") -> bool:
+    """Put `bundle` (a kit Bundle or a Wheelhouse: `.path`, `.sha256`) on the host as
+    `dest_dir` unless `current` (the hash the host holds) already matches. It is unpacked
+    beside the old one and swapped in. True when uploaded."""
     if current == bundle.sha256:
         return False
     from debuglab.provision import hosts
 
-    kit = remote_path(kit_dir.rstrip("/"))
-    # the archive goes beside the kit (the SSH user's own folder), not to a shared /tmp
-    tmp = hosts.run(conn, f"rm -rf {kit}.new && mkdir -p {kit}.new && echo {kit}.upload.tar.gz",
-                    "preparing the kit upload").strip()
+    dest = remote_path(dest_dir.rstrip("/"))
+    # the archive goes beside its folder (the SSH user's own), not to a shared /tmp
+    tmp = hosts.run(conn, f"rm -rf {dest}.new && mkdir -p {dest}.new && echo {dest}.upload.tar",
+                    f"preparing the {what} upload").strip()
     try:
         conn.put(str(bundle.path), tmp)
     except Exception as exc:
         raise hosts.as_host_error(conn.debuglab_host, exc) from exc
     tmp = shlex.quote(tmp)
+    # JupyterLab serves the kit's labs/: notebooks a student saved there are kept aside
+    # (with the kit's own older notebooks, when those changed) before the swap
+    keep = (f"if [ -d {dest}/labs ] && ! diff -rq {dest}/labs {dest}.new/labs >/dev/null 2>&1; then "
+            f"mkdir -p {dest}-saved-notebooks && mv {dest}/labs {dest}-saved-notebooks/$(date +%Y%m%d-%H%M%S); fi && "
+            if what == "kit" else "")
     hosts.run(
         conn,
-        f"tar -xzf {tmp} -C {kit}.new && rm -f {tmp} && rm -rf {kit}.old && "
-        f"{{ [ ! -e {kit} ] || mv {kit} {kit}.old; }} && mv {kit}.new {kit} && rm -rf {kit}.old",
-        "unpacking the kit",
+        f"tar -xf {tmp} -C {dest}.new && rm -f {tmp} && {keep}rm -rf {dest}.old && "
+        f"{{ [ ! -e {dest} ] || mv {dest} {dest}.old; }} && mv {dest}.new {dest} && rm -rf {dest}.old",
+        f"unpacking the {what}",
     )
     return True
