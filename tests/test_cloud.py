@@ -140,6 +140,59 @@ result.update(id=server.id, status=server.status, took=time.monotonic() - t0,
     assert result["token"]
 
 
+BOOT_IN_GROUP = """
+import uuid
+group = nova.server_groups.create(name='rid-' + uuid.uuid4().hex[:8], policy='anti-affinity')
+def boot(name):
+    resp, body = nova.client.post('/servers', body={
+        'server': {'name': name, 'imageRef': '155d900f-4e14-4e4c-a73d-069cbf4541e6', 'flavorRef': '1',
+                   'networks': 'none'},
+        'os:scheduler_hints': {'group': group.id}})
+    server = nova.servers.get(body['server']['id'])
+    t0 = time.monotonic()
+    while server.status == 'BUILD' and time.monotonic() - t0 < 60:
+        time.sleep(0.1)
+        server = nova.servers.get(server.id)
+    return {'id': server.id, 'status': server.status, 'request_id': resp.headers['x-openstack-request-id'],
+            'compute_request_id': resp.headers['x-compute-request-id']}
+result.update(first=boot('rid-first'), second=boot('rid-second'))
+"""
+
+
+def log_lines(ws: Workspace, service: str, needle: str) -> list[str]:
+    return [line for line in CloudPaths(ws).log(service).read_text().splitlines() if needle in line]
+
+
+def test_one_request_id_is_followed_through_the_per_service_logs(cloud):
+    """As with journalctl -u devstack@n-api / n-cond / n-sch / n-cpu: each service's log
+    has oslo.log's context ([req-… user project]), and nova's RPC context keeps the API
+    request's id through conductor, scheduler and compute. Two boots into an
+    anti-affinity group on the one compute: the first builds (n-cpu's lines), the second
+    finds no host (the scheduler's filter line in n-sch, the conductor's in n-cond)."""
+    result = novaclient(cloud, BOOT_IN_GROUP)
+    first, second = result["first"], result["second"]
+    assert (first["status"], second["status"]) == ("ACTIVE", "ERROR"), result
+    for boot in (first, second):
+        assert boot["request_id"].startswith("req-") and boot["request_id"] == boot["compute_request_id"], boot
+        # the API's own request log line, in oslo.log's context format (request, then user and project)
+        api = log_lines(cloud, "n-api", boot["request_id"])
+        assert any(f"[None {boot['request_id']} " in line and '"POST /v2.1/servers"' in line for line in api), api
+
+    built = log_lines(cloud, "n-cpu", first["request_id"])
+    assert any(f"[instance: {first['id']}] Took" in line and "to build instance" in line for line in built), built
+    assert not log_lines(cloud, "n-api", f"[instance: {first['id']}] Took")
+    # placement gets nova's request id as the global one, before its own
+    assert log_lines(cloud, "placement", f"[{first['request_id']} req-")
+
+    filtered = log_lines(cloud, "n-sch", second["request_id"])
+    assert any("ServerGroupAntiAffinityFilter returned 0 hosts" in line for line in filtered), filtered
+    # nova.scheduler.utils, called by the conductor: the conductor's log, not the scheduler's
+    failed = log_lines(cloud, "n-cond", second["request_id"])
+    assert any("nova.scheduler.utils" in line and "No valid host was found" in line for line in failed), failed
+    assert not any("nova.scheduler.utils" in line for line in filtered), filtered
+    assert not log_lines(cloud, "n-cpu", second["request_id"])
+
+
 def test_token_auth_is_real_and_a_bad_token_gets_401(cloud):
     api = settings(cloud).endpoint("nova")
     status, body = http(f"{api}/servers", token="not-a-token")

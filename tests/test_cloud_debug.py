@@ -168,14 +168,70 @@ class DAP:
             self.messages.append(message)
         raise TimeoutError("no such DAP message")
 
-    def response(self, seq: int) -> dict:
-        return self.wait(lambda m: m.get("type") == "response" and m.get("request_seq") == seq)
+    def response(self, seq: int, timeout: float = 60) -> dict:
+        return self.wait(lambda m: m.get("type") == "response" and m.get("request_seq") == seq, timeout)
 
     def event(self, name: str) -> dict:
         return self.wait(lambda m: m.get("type") == "event" and m.get("event") == name)
 
 
+def attach_and_stop_in_nova(cloud, port: int) -> DAP:
+    """A DAP client's whole session: initialize, attach, a breakpoint in nova's flavors
+    controller, a request stopped there (while another is served), continue."""
+    launch = hooks.launch_json(cloud, port)["configurations"][0]
+    dap = initialized_client(port)
+    attach_seq = dap.send("attach", **{k: v for k, v in launch.items() if k not in ("name", "type", "request")})
+    dap.event("initialized")
+    source = cloud.checkout("nova") / FLAVORS
+    line = source.read_text().splitlines().index(DETAIL.rstrip("\n")) + 3  # context = ...
+    bps = dap.response(dap.send("setBreakpoints", source={"path": str(source)}, breakpoints=[{"line": line}]))
+    assert bps["success"] and bps["body"]["breakpoints"][0]["verified"], bps
+    assert dap.response(dap.send("configurationDone"))["success"]
+    assert dap.response(attach_seq)["success"]
+
+    token = novaclient(cloud, "")["token"]
+    api = settings(cloud).endpoint("nova")
+    stopped, box = in_thread(lambda: http(f"{api}/flavors/detail", token=token, timeout=120))
+    event = dap.event("stopped")
+    assert event["body"]["reason"] == "breakpoint"
+    thread_id = event["body"]["threadId"]
+    frames = dap.response(dap.send("stackTrace", threadId=thread_id))["body"]["stackFrames"]
+    assert frames[0]["source"]["path"].endswith(FLAVORS) and frames[0]["line"] == line
+    assert frames[0]["name"] == "detail"
+
+    # other requests are served while one thread is stopped
+    assert http(f"{api}/servers", token=token)[0] == 200
+    assert stopped.is_alive()
+
+    assert dap.response(dap.send("continue", threadId=thread_id))["success"]
+    stopped.join(60)
+    assert box["result"][0] == 200
+    return dap
+
+
+def initialized_client(port: int, timeout: float = 60) -> DAP:
+    """A client whose `initialize` was answered; connecting is retried while nothing (or
+    a dying adapter) is at the port."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            dap = DAP(port)
+            dap.sock.settimeout(10)
+            init = dap.response(dap.send("initialize", adapterID="debugpy", clientID="debuglab-test",
+                                         linesStartAt1=True, columnsStartAt1=True, pathFormat="path"),
+                                timeout=10)
+            assert init["success"], init
+            dap.sock.settimeout(60)
+            return dap
+        except (OSError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_debugpy_answers_dap_and_stops_in_nova_code(cloud):
+    """...and keeps listening after a client that closes its socket without waiting for
+    replies (debugpy's adapter dies then; the hook starts a new one)."""
     (port,) = free_ports(1)
     supervisor.restart(cloud, debug="debugpy", debug_port=port)
     try:
@@ -183,38 +239,21 @@ def test_debugpy_answers_dap_and_stops_in_nova_code(cloud):
         assert launch["justMyCode"] is False and launch["connect"] == {"host": "127.0.0.1", "port": port}
         assert ("127.0.0.1", port) in [s for socks in supervisor.listeners().values() for s in socks]
 
-        dap = DAP(port)
-        init = dap.response(dap.send("initialize", adapterID="debugpy", clientID="debuglab-test",
-                                     linesStartAt1=True, columnsStartAt1=True, pathFormat="path"))
-        assert init["success"], init
-        attach_seq = dap.send("attach", **{k: v for k, v in launch.items() if k not in ("name", "type", "request")})
-        dap.event("initialized")
-        source = cloud.checkout("nova") / FLAVORS
-        line = source.read_text().splitlines().index(DETAIL.rstrip("\n")) + 3  # context = ...
-        bps = dap.response(dap.send("setBreakpoints", source={"path": str(source)}, breakpoints=[{"line": line}]))
-        assert bps["success"] and bps["body"]["breakpoints"][0]["verified"], bps
-        assert dap.response(dap.send("configurationDone"))["success"]
-        assert dap.response(attach_seq)["success"]
-
-        token = novaclient(cloud, "")["token"]
-        api = settings(cloud).endpoint("nova")
-        stopped, box = in_thread(lambda: http(f"{api}/flavors/detail", token=token, timeout=120))
-        event = dap.event("stopped")
-        assert event["body"]["reason"] == "breakpoint"
-        thread_id = event["body"]["threadId"]
-        frames = dap.response(dap.send("stackTrace", threadId=thread_id))["body"]["stackFrames"]
-        assert frames[0]["source"]["path"].endswith(FLAVORS) and frames[0]["line"] == line
-        assert frames[0]["name"] == "detail"
-
-        # other requests are served while one thread is stopped
-        assert http(f"{api}/servers", token=token)[0] == 200
-        assert stopped.is_alive()
-
-        assert dap.response(dap.send("continue", threadId=thread_id))["success"]
-        stopped.join(60)
-        assert box["result"][0] == 200
+        dap = attach_and_stop_in_nova(cloud, port)
         dap.send("disconnect", terminateDebuggee=False)
+        dap.sock.close()  # abruptly: the reply is not waited for
+
+        # a client gone in the middle of its handshake (after a new adapter took over)
+        rude = initialized_client(port)
+        rude.send("attach", justMyCode=False)
+        rude.sock.close()
+        time.sleep(1)
+
+        dap = attach_and_stop_in_nova(cloud, port)  # a third adapter, and all still works
+        dap.response(dap.send("disconnect", terminateDebuggee=False))
         dap.sock.close()
+        log = CloudPaths(cloud).log("nova").read_text()
+        assert f"listening again on 127.0.0.1:{port}" in log and f"debugpy listens on 127.0.0.1:{port} again" in log
     finally:
         supervisor.restart(cloud, debug=None)
 

@@ -77,7 +77,7 @@ def _profiled(app, name: str):
 
 
 def serve(app, port: int, name: str) -> _ThreadingWSGIServer:
-    app = _profiled(app, name)
+    app = _profiled(_tag_wsgi_threads(app, name), name)
     handler = type(f"{name}Handler", (_Handler,), {"logger": logging.getLogger(f"debuglab.wsgi.{name}")})
     server = _ThreadingWSGIServer(("127.0.0.1", port), handler)
     server.set_app(app)
@@ -144,9 +144,43 @@ def setup_debugger(settings: dict) -> None:
     elif kind == "debugpy":
         import debugpy
 
+        # subProcess=False: pydevd would otherwise wrap every python the process spawns,
+        # the adapter relisten() starts included, in a debuggee of the dead adapter
+        debugpy.configure(subProcess=False)
         debugpy.listen(("127.0.0.1", port))
+        threading.Thread(target=_keep_debugpy_listening, args=(port,), name="debugpy-relisten",
+                         daemon=True).start()
         LOG.warning("debugger: debugpy listens on 127.0.0.1:%d; attach VS Code to it "
                     "(breakpoint() does nothing until an IDE is attached)", port)
+
+
+def _keep_debugpy_listening(port: int, interval: float = 0.5) -> None:
+    """Listen again when debugpy's adapter is gone. The adapter (a process of its own)
+    exits when a client closes its socket before a reply was written (a `disconnect`
+    whose reply the client did not wait for, an IDE killed); pydevd then disposes of
+    itself and nothing listens on the port until a restart. debugpy.listen() refuses a
+    second call (`listen.called`), which guards against two live adapters: with pydevd
+    gone there is none, so the guard is reset and a new adapter started."""
+    import debugpy
+    import pydevd
+    from debugpy.server import api as debugpy_api
+
+    threading.current_thread().pydev_do_not_trace = True
+    while True:
+        time.sleep(interval)
+        if pydevd.get_global_debugger() is not None:
+            continue
+        LOG.warning("debugger: debugpy's adapter went away (a client closed its connection without "
+                    "waiting for the reply); listening again on 127.0.0.1:%d", port)
+        debugpy_api.listen.called = False
+        try:
+            debugpy.listen(("127.0.0.1", port))
+        except Exception as exc:  # noqa: BLE001 (say it, try again)
+            LOG.error("debugger: debugpy cannot listen again on 127.0.0.1:%d (%s); "
+                      "`debuglab cloud restart --debug debugpy` brings it back", port, exc)
+            time.sleep(5)
+        else:
+            LOG.warning("debugger: debugpy listens on 127.0.0.1:%d again", port)
 
 
 # --------------------------------------------------------------------------- keystone
@@ -312,7 +346,7 @@ class _FixtureHost:
             nova.conf.CONF.set_override(key, value, group)
 
 
-SERVICE_LOGGERS = {
+SERVICE_LOGGERS = {  # a line from no service's thread goes to the log of its logger's service
     "n-api": ("nova.api", "keystonemiddleware", "debuglab.wsgi.nova", "nova.policy"),
     "n-cond": ("nova.conductor",),
     "n-sch": ("nova.scheduler",),
@@ -320,17 +354,100 @@ SERVICE_LOGGERS = {
     "placement": ("placement", "debuglab.wsgi.placement"),
     "g-api": ("debuglab.wsgi.image",),
 }
+WSGI_SERVICES = {"nova": "n-api", "placement": "placement", "image": "g-api"}
+RPC_SERVICES = {"nova-conductor": "n-cond", "nova-scheduler": "n-sch", "nova-compute": "n-cpu"}
+
+_service_of_thread = threading.local()  # .name: the service whose request or RPC message this thread serves
+
+
+class ServiceLogRouter(logging.Handler):
+    """One log per service, as DevStack's journal has them (the process log holds all).
+
+    In one process the logger's name does not say which service logged a line
+    (nova.scheduler.utils runs in the conductor, nova.compute.api in the API), so a line
+    goes to the service whose work the thread is doing: an API request (set by the WSGI
+    server), an RPC message (set when the service deserializes the message's context), or
+    a task spawned from one of those (nova's spawn_on carries the request context into the
+    new thread, and the context carries the service's name). Other lines (periodic tasks,
+    start-up) go by logger name. The lines have nova.log's format, request ids included."""
+
+    def __init__(self, logs_dir: str, formatter: logging.Formatter):
+        super().__init__()
+        self.files = {}
+        for service in SERVICE_LOGGERS:
+            handler = logging.FileHandler(os.path.join(logs_dir, f"{service}.log"))
+            handler.setFormatter(formatter)
+            self.files[service] = handler
+
+    @staticmethod
+    def service(record: logging.LogRecord) -> str | None:
+        name = getattr(_service_of_thread, "name", None)
+        if name:
+            return name
+        from oslo_context import context as oslo_context
+
+        name = getattr(oslo_context.get_current(), "debuglab_service", None)
+        if name:
+            return name
+        for service, prefixes in SERVICE_LOGGERS.items():
+            if record.name.startswith(prefixes):
+                return service
+        return None
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        handler = self.files.get(self.service(record))
+        if handler is not None:
+            handler.handle(record)
+        return True
+
+    def emit(self, record):  # handle() does the work
+        pass
 
 
 def _per_service_logs(settings: dict) -> None:
-    """One log per service, as DevStack's journal has them (the process log holds all)."""
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
+    """The router, with the formatter of oslo.log's own handler (nova.conf's
+    logging_context_format_string: `[req-… user project]`)."""
+    from oslo_log import formatters
+
     root = logging.getLogger()
-    for service, prefixes in SERVICE_LOGGERS.items():
-        handler = logging.FileHandler(os.path.join(settings["logs_dir"], f"{service}.log"))
-        handler.setFormatter(fmt)
-        handler.addFilter(lambda record, p=prefixes: record.name.startswith(p))
-        root.addHandler(handler)
+    formatter = next((h.formatter for h in root.handlers if isinstance(h.formatter, formatters.ContextFormatter)),
+                     None)
+    if formatter is None:  # oslo.log not set up (never so after init_global_data)
+        import nova.conf
+
+        formatter = formatters.ContextFormatter(project="nova", config=nova.conf.CONF)
+    root.addHandler(ServiceLogRouter(settings["logs_dir"], formatter))
+
+
+def _tag_wsgi_threads(app, name: str):
+    service = WSGI_SERVICES.get(name)
+
+    def tagged(environ, start_response):
+        _service_of_thread.name = service  # a thread per request (ThreadingMixIn)
+        return app(environ, start_response)
+
+    return tagged
+
+
+def _tag_rpc_threads(svc, service: str) -> None:
+    """The thread that handles one of the service's RPC messages, and the message's
+    context (which spawn_on hands on to the threads the handler starts), name the service."""
+    for server in (svc.rpcserver, getattr(svc, "rpcserver_alt", None)):
+        if server is None:
+            continue
+        serializer = server.dispatcher.serializer
+        deserialize = serializer.deserialize_context
+
+        def deserialize_context(ctxt, deserialize=deserialize):
+            _service_of_thread.name = service
+            context = deserialize(ctxt)
+            try:
+                context.debuglab_service = service
+            except AttributeError:
+                pass
+            return context
+
+        serializer.deserialize_context = deserialize_context
 
 
 def run_nova(settings: dict) -> None:
@@ -388,6 +505,7 @@ def run_nova(settings: dict) -> None:
     ]
     for svc in services:
         svc.start()
+        _tag_rpc_threads(svc, RPC_SERVICES[svc.binary])
     for svc in services:
         # heartbeat now, not after the servicegroup's initial delay: a server created
         # right after a restart would otherwise find the compute "not heard from"
