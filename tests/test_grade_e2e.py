@@ -27,6 +27,19 @@ CLI = ("from debuglab.cli import main; from debuglab.grade.commands import check
        "main.add_command(check); main.add_command(grade); main()")
 
 
+@pytest.fixture(scope="module")
+def lab(lab_under_test):
+    """The lab the grader runs with, reachable by the sandbox's own uids as in
+    production: pytest's temp folders are 0700, which would leave the session's lab
+    unreadable to them and the grader on its weaker sandbox (no own uid, real copies).
+    Folders above the lab get o+x (pass through, not list)."""
+    for parent in [lab_under_test.root, *lab_under_test.root.parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+    return lab_under_test
+
+
 def solution(bug_id: str, kind: str) -> Path:
     return ROOT / "instructor" / "solutions" / bug_id / f"{kind}.patch"
 
@@ -77,6 +90,8 @@ def test_reference_and_alternative_fixes_are_fixed(class_grades, kind):
     assert grade.score == grade.max_score == 3
     assert all(v.ran and v.fail_to_pass[0] == v.fail_to_pass[1] > 0 for v in grade.verdicts)
     assert "scrubbed-env" in grade.sandbox and "python-S" in grade.sandbox
+    if os.geteuid() == 0:  # the production sandbox: each job a uid of its own
+        assert "own-uid" in grade.sandbox, grade.sandbox
 
 
 def test_wrong_fixes_are_not_fixed(class_grades):
@@ -127,11 +142,93 @@ def test_rigged_tests_and_runner_files_change_nothing(class_grades):
             "nova/tests/unit/scheduler/filters/test_num_instances_filters.py"} <= listed
 
 
-def _hostile(lab, tmp: Path, name: str, code: str) -> Path:
-    dest = student(lab, tmp, name, solution(BUG, "fix"))
+def _hostile(lab, tmp: Path, name: str, code: str, fix: bool = True) -> Path:
+    dest = student(lab, tmp, name, *([solution(BUG, "fix")] if fix else []))
     target = dest / SCOPE
     target.write_text(code + "\n" + target.read_text())
     return dest
+
+
+FAIL_TO_PASS_NAMES = ("test_filter_num_instances_fails", "test_aggregate_falls_back_to_config",
+                      "test_aggregate_limit_at_limit_is_rejected", "test_host_at_limit_is_rejected",
+                      "test_single_instance_per_host")
+# Targeted faking, with the bug left in place: only the bug's fail_to_pass tests are made
+# to report success, by name, without running.
+FAKES = {
+    "fakes_run": ("import testtools as _tt\n"
+                  f"_NAMES = {FAIL_TO_PASS_NAMES!r}\n"
+                  "_real_run = _tt.TestCase.run\n"
+                  "def _run(self, result=None):\n"
+                  "    if self._testMethodName in _NAMES:\n"
+                  "        result.startTest(self); result.addSuccess(self); result.stopTest(self)\n"
+                  "        return result\n"
+                  "    return _real_run(self, result)\n"
+                  "_tt.TestCase.run = _run"),
+    "fakes_method": ("import sys as _sys, threading as _th, time as _time\n"
+                     "def _noop(self):\n    pass\n"
+                     "_TARGETS = {'nova.tests.unit.debuglab_hidden.test_num_instances_off_by_one': 'NumInstancesLimitTest',\n"
+                     "            'nova.tests.unit.scheduler.filters.test_num_instances_filters': 'TestNumInstancesFilter'}\n"
+                     "def _patch():\n"
+                     "    left, end = dict(_TARGETS), _time.time() + 60\n"
+                     "    while left and _time.time() < end:\n"
+                     "        for mod, cls in list(left.items()):\n"
+                     "            klass = getattr(_sys.modules.get(mod), cls, None)\n"
+                     "            if klass is not None:\n"
+                     f"                for name in {FAIL_TO_PASS_NAMES!r}:\n"
+                     "                    if name in vars(klass):\n"
+                     "                        setattr(klass, name, _noop)\n"
+                     "                del left[mod]\n"
+                     "        _time.sleep(0.0005)\n"
+                     "_th.Thread(target=_patch, daemon=True).start()"),
+    "forges_stream": ("import os as _os, subunit as _su\n"
+                      "for _fd in _os.listdir('/proc/self/fd'):\n"
+                      "    try:\n"
+                      "        _target = _os.readlink(f'/proc/self/fd/{_fd}')\n"
+                      "    except OSError:\n"
+                      "        continue\n"
+                      "    if _target.endswith('.subunit'):\n"
+                      "        _out = _os.fdopen(int(_fd), 'wb', closefd=False)\n"
+                      "        _w = _su.StreamResultToBytes(_out)\n"
+                      "        for _cls in ('nova.tests.unit.debuglab_hidden.test_num_instances_off_by_one.NumInstancesLimitTest',\n"
+                      "                     'nova.tests.unit.scheduler.filters.test_num_instances_filters.TestNumInstancesFilter'):\n"
+                      f"            for _name in {FAIL_TO_PASS_NAMES!r}:\n"
+                      "                _w.status(test_id=f'{_cls}.{_name}', test_status='inprogress')\n"
+                      "                _w.status(test_id=f'{_cls}.{_name}', test_status='success')\n"
+                      "        _out.flush()"),
+}
+FLAVOR = "flavor-disk-ephemeral"
+FLAVOR_VIEW = "nova/api/openstack/compute/views/flavors.py"
+# Code in another bug's scope (nova/compute/api.py) that fixes the flavor bug from there,
+# once the flavor view module is loaded: in a tree with both, the flavor bug's tests pass.
+CROSS = '''
+
+import importlib.abc as _abc, importlib.util as _iu, sys as _sys
+
+
+class _CrossFix(_abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "nova.api.openstack.compute.views.flavors":
+            return None
+        _sys.meta_path.remove(self)
+        spec = _iu.find_spec(name)
+        real_exec = spec.loader.exec_module
+
+        def exec_module(module):
+            real_exec(module)
+            show = module.ViewBuilder.show
+
+            def fixed(self, request, flavor, include_extra_specs=False):
+                body = show(self, request, flavor, include_extra_specs)
+                body["flavor"]["disk"] = flavor["root_gb"]
+                return body
+            module.ViewBuilder.show = fixed
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+if "nova.api.openstack.compute.views.flavors" not in _sys.modules:
+    _sys.meta_path.insert(0, _CrossFix())
+'''
 
 
 HOSTILE = {
@@ -155,10 +252,24 @@ def hostile_grades(lab, tmp_path_factory):
         pytest.skip("no process-count limit here (neither an own uid nor a pids cgroup): no fork loop")
     tmp = tmp_path_factory.mktemp("hostile")
     subs = [submission.from_checkout(_hostile(lab, tmp, name, code), name) for name, code in HOSTILE.items()]
+    subs += [submission.from_checkout(_hostile(lab, tmp, name, code, fix=False), name) for name, code in FAKES.items()]
+    # a hang in one bug's tests, a right fix of another
+    hangs = _hostile(lab, tmp, "hangs_one_fixes_other", HOSTILE["loops"])
+    subprocess.run(["git", "-C", str(hangs), "apply", str(solution(FLAVOR, "fix"))], check=True)
+    # another bug's file fixing the flavor bug; the flavor view itself only tidied
+    cross = student(lab, tmp, "cross")
+    (cross / "nova/compute/api.py").write_text((cross / "nova/compute/api.py").read_text() + CROSS)
+    (cross / FLAVOR_VIEW).write_text((cross / FLAVOR_VIEW).read_text() + "\n# tidied\n")
+    subs += [submission.from_checkout(path, path.name) for path in (hangs, cross)]
     timeout = 60
     start = time.monotonic()
-    grades = grader.grade_many(subs, [BUG], lab.python, options=grader.Options(Limits(timeout=timeout)))
-    return {g.student: g.verdicts[0] for g in grades}, time.monotonic() - start, timeout
+    # 128 processes a job (512 by default): the fork loop's clones each go on importing
+    # the tests, and CI's two cores need not run 512 of them
+    grades = grader.grade_many(subs, [BUG, FLAVOR, "image-min-disk-units"], lab.python,
+                               options=grader.Options(Limits(timeout=timeout, processes=128)))
+    by_student = {g.student: g for g in grades}
+    return ({name: g.verdict(BUG) for name, g in by_student.items()}, time.monotonic() - start, timeout,
+            by_student, cross)
 
 
 def test_os_exit_at_import_is_an_error(hostile_grades):
@@ -167,13 +278,15 @@ def test_os_exit_at_import_is_an_error(hostile_grades):
 
 
 def test_endless_loop_at_import_times_out_as_an_error(hostile_grades):
-    verdicts, seconds, timeout = hostile_grades
+    verdicts, seconds, timeout = hostile_grades[:3]
     assert verdicts["loops"].verdict == ERROR and "timed out" in verdicts["loops"].reason
     assert verdicts["loops"].seconds < timeout + 15
 
 
 def test_fork_loop_gets_a_verdict_and_leaves_nothing_behind(hostile_grades):
-    assert hostile_grades[0]["forks"].verdict in (ERROR, NOT_FIXED)
+    # the clones of a fork loop each go on running tests into the same result file: the
+    # audit then finds results out of sequence (rejected), or the job ends early (error)
+    assert hostile_grades[0]["forks"].verdict in (ERROR, NOT_FIXED, REJECTED)
     from debuglab.grade.sandbox import PIDS_CGROUP, UID_BASE, _pids_of
 
     assert not [p for uid in range(UID_BASE, UID_BASE + 50) for p in _pids_of(uid)]
@@ -182,11 +295,46 @@ def test_fork_loop_gets_a_verdict_and_leaves_nothing_behind(hostile_grades):
 
 def test_patching_unittest_at_import_is_rejected(hostile_grades):
     v = hostile_grades[0]["patches_unittest"]
-    assert v.verdict == REJECTED and "tampered" in v.reason
+    assert v.verdict == REJECTED and "tamper" in v.reason, v.reason
 
 
 def test_megabytes_of_output_are_graded_normally(hostile_grades):
     assert hostile_grades[0]["chatty"].verdict == FIXED
+
+
+@pytest.mark.parametrize("name, reason", [("fakes_run", "tests that did not run as written"),
+                                          ("fakes_method", "tests that did not run as written"),
+                                          ("forges_stream", "results the test worker did not write")])
+def test_targeted_result_faking_is_rejected(hostile_grades, name, reason):
+    """The bug is left in place; the student's module makes exactly its fail_to_pass
+    tests report success without running them (the runner patched for those names, the
+    test methods replaced, or successes written into the result file at import)."""
+    v = hostile_grades[0][name]
+    assert v.verdict == REJECTED and reason in v.reason, v.reason
+    if name != "forges_stream":  # the fake worked on the stream: only the audit stands between
+        assert v.fail_to_pass[0] == v.fail_to_pass[1] == len(FAIL_TO_PASS_NAMES), v.fail_to_pass
+    assert "faked" in v.feedback and "nova.tests" not in v.feedback
+
+
+def test_a_hang_in_one_bug_gives_it_an_error_and_the_other_bug_is_still_graded(hostile_grades):
+    grade = hostile_grades[3]["hangs_one_fixes_other"]
+    assert grade.verdict(BUG).verdict == ERROR and "timed out" in grade.verdict(BUG).reason
+    assert grade.verdict(FLAVOR).verdict == FIXED, grade.verdict(FLAVOR).reason
+
+
+def test_one_bugs_file_never_fixes_another_bug(hostile_grades, lab, tmp_path):
+    """The cross student's compute/api.py fixes the flavor bug in any tree that holds it
+    (shown first, with the runner on their whole checkout); graded, the flavor bug's copy
+    holds only the flavor view's own (harmless) change, so it stays not fixed."""
+    from debuglab import testrun
+    from debuglab.catalog import Catalog
+
+    flavor = Catalog.load(ROOT / "bugs").bugs[FLAVOR]
+    upstream_ids = [i for i in flavor.fail_to_pass if "debuglab_hidden" not in i][:6]
+    whole = testrun.run_tests(lab.python, hostile_grades[4], upstream_ids, work_dir=tmp_path)
+    assert whole.worker_ok and not whole.failing(upstream_ids), "the cross fix does not work: the test proves nothing"
+    graded = hostile_grades[3]["cross"].verdict(FLAVOR)
+    assert graded.verdict == NOT_FIXED and graded.ran, graded.reason
 
 
 def test_cli_grade_checkout_json_with_symlink_and_out_of_scope(lab, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -85,6 +86,7 @@ class Trees:
         self._pristine: dict[str, Path] = {}
         self._baselines: dict[tuple[str, tuple[str, ...]], Path] = {}
         self._n = 0
+        self._stdlib: dict[str, str] | None = None
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -122,8 +124,9 @@ class Trees:
         with self._lock:
             if project_name not in self._pristine:
                 project = self.projects[project_name]
-                cached = cache_dir() / "grade" / f"{project.name}-{project.version}-{self._cache_key(project)}"
-                if self.hard_links and _readable_by_all(cached.parent.parent):
+                root = _grade_cache() if self.hard_links else None
+                cached = (root or self.scratch) / f"{project.name}-{project.version}-{self._cache_key(project)}"
+                if root is not None:
                     if not (cached / "tree").is_dir():
                         building = Path(tempfile.mkdtemp(prefix=".building-", dir=_mkdirs(cached.parent)))
                         os.chmod(building, 0o755)
@@ -180,6 +183,29 @@ class Trees:
                 _drop_bytecode(dest / rel)
         return dest
 
+    def readable_stdlib(self) -> dict[str, str]:
+        """{the base Python's lib folder: a copy a job's uid can read}, when a folder above
+        it is closed to other users (a pyenv Python under /root): the fork server's
+        children import from it what the server did not, once they have dropped to
+        their own uid. Hard links, made once per session; {} when not needed."""
+        with self._lock:
+            if self._stdlib is None:
+                probe = proc.run([self.python, "-S", "-c", "import os, sys; print(os.path.dirname(os.__file__))"],
+                                 timeout=60)
+                lib = Path(probe.output.strip().splitlines()[-1])
+                self._stdlib = {}
+                if not _readable_by_all(lib):
+                    dest = self.scratch / "pylib" / lib.name
+                    dest.mkdir(parents=True)
+                    entries = [p for p in lib.iterdir() if p.name not in ("site-packages", "test", "idlelib",
+                                                                          "tkinter", "turtledemo")]
+                    try:
+                        proc.run(["cp", "-al", *entries, dest], timeout=600)
+                    except DebuglabError:
+                        proc.run(["cp", "-a", *entries, dest], timeout=600)
+                    self._stdlib = {str(lib.parent): str(dest.parent)}  # python311.zip sits beside it
+            return self._stdlib
+
     def run_dir(self, label: str) -> Path:
         with self._lock:
             self._n += 1
@@ -189,6 +215,27 @@ class Trees:
 
     def discard(self, path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _grade_cache() -> Path | None:
+    """Where compiled pristine trees are kept between sessions, readable by the sandbox's
+    uids: the user's cache if other users can reach it, else a folder of our own in
+    /var/tmp (never one that someone else made or can write)."""
+    preferred = cache_dir() / "grade"
+    if _readable_by_all(preferred.parent):
+        return _mkdirs(preferred)
+    shared = Path("/var/tmp" if Path("/var/tmp").is_dir() else tempfile.gettempdir())
+    alt = shared / f"debuglab-grade-cache-{os.getuid()}"
+    try:
+        alt.mkdir(mode=0o755)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    st = alt.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return None
+    return alt
 
 
 def _mkdirs(path: Path) -> Path:

@@ -5,8 +5,11 @@
 3. per touched bug, a fresh grading copy: the injected baseline + those hunks, every test
    file from pristine upstream + the hidden tests + the runner canary;
 4. a bug whose scope was not touched is not-fixed at once, nothing runs;
-5. the bug's test ids (and the canary) run in the sandboxed worker;
-6. every expected id must report success in the subunit stream, the worker must exit 0;
+5. the bug's test ids (and the canary) run in a sandboxed child of the session's fork
+   server, which imported nova once (what no graded scope reaches) and serves every
+   bug of every submission;
+6. every expected id must report success in the subunit stream, the child must exit 0
+   and its stream pass the audit (markers, nonce, sequence, integrity);
 7. a verdict per bug.
 
 Every (submission, bug) run of a class goes into one pool, so all cores stay busy.
@@ -15,8 +18,10 @@ Every (submission, bug) run of a class goes into one pool, so all cores stay bus
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -67,28 +72,86 @@ def _plan(sub: Submission, bugs: list[Bug], catalog_bugs: list[Bug]):
     return decided, todo, scoped.not_applied
 
 
-def _run_bug(trees: Trees, sandbox: Sandbox, sub: Submission, bug: Bug, mine: scope.BugChanges,
-             lab_bugs: tuple[str, ...], options: Options) -> verdict.BugVerdict:
+def _test_module(test_id: str) -> str:
+    """The module of a test id (module.Class.method, maybe with a scenario suffix)."""
+    return test_id.split("(")[0].rsplit(".", 2)[0]
+
+
+def module_name(path: str) -> str | None:
+    """nova/compute/api.py → nova.compute.api; None for a file that is not Python."""
+    if not path.endswith(".py"):
+        return None
+    parts = path[:-3].split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts) or None
+
+
+class Servers:
+    """One fork server per baseline (project and planted bugs) in a grading session,
+    started on first use: it imports, once, every baseline module that no graded bug's
+    scope reaches (the scope's modules are blocked while it does), and forks a
+    sandboxed child per (submission, bug)."""
+
+    def __init__(self, trees: Trees, sandbox: Sandbox, bugs: list[Bug]):
+        self.trees, self.sandbox, self.bugs = trees, sandbox, bugs
+        self._servers: dict[tuple[str, tuple[str, ...]], testrun.Server | DebuglabError] = {}
+        self._lock = threading.Lock()
+
+    def get(self, project: str, lab_bugs: tuple[str, ...]) -> testrun.Server:
+        key = (project, tuple(sorted(lab_bugs)))
+        with self._lock:
+            if key not in self._servers:
+                base = self.trees.baseline(project, lab_bugs)
+                mine = [b for b in self.bugs if b.project == project]
+                canary = canary_ids(self.trees.projects[project])
+                modules = list(dict.fromkeys(_test_module(i) for b in mine for i in (*b.test_ids, *canary)))
+                work = self.trees.run_dir(f"server-{project}")
+                blocked = sorted({m for b in mine for path in b.scope if (m := module_name(path))})
+                plan = {"modules": modules, "blocked": blocked,
+                        "rebase": self.trees.readable_stdlib() if "own-uid" in self.sandbox.features(
+                            self.trees.python) else {}}
+                launch = self.sandbox.launch(self.trees.python)
+                try:
+                    self._servers[key] = testrun.Server(
+                        self.trees.python, base, plan, work, wrapper=launch.wrapper,
+                        python_args=launch.python_args, worker_args=launch.worker_args)
+                except testrun.ServerError as exc:
+                    self._servers[key] = exc
+            server = self._servers[key]
+            if isinstance(server, DebuglabError):
+                raise server
+            return server
+
+    def close(self) -> None:
+        for server in self._servers.values():
+            if isinstance(server, testrun.Server):
+                server.close()
+
+
+def _run_bug(trees: Trees, servers: Servers, sandbox: Sandbox, sub: Submission, bug: Bug,
+             mine: scope.BugChanges, lab_bugs: tuple[str, ...], options: Options) -> verdict.BugVerdict:
     label = f"{sub.student}-{bug.id}"
     start = time.monotonic()
     try:
         tree = trees.copy(bug.project, lab_bugs, mine.patch, label)
     except ApplyError as exc:
         return verdict.rejected(bug, [f"the change does not apply to the lab's baseline: {exc}"], mine.files)
-    run_dir = trees.run_dir(label)
-    prepared = sandbox.prepare(trees.python, run_dir)
     canary = canary_ids(trees.projects[bug.project])
+    claim = None
     try:
-        run = testrun.run_tests(
-            trees.python, tree, [*bug.test_ids, *canary], work_dir=run_dir, name="run",
-            timeout=options.limits.timeout, wrapper=prepared.wrapper, python_args=prepared.python_args,
-            worker_args=prepared.worker_args, env=prepared.env,
-        )
-    except DebuglabError as exc:
-        return verdict.error(bug, f"the test worker could not start: {exc}", files=mine.files,
+        server = servers.get(bug.project, lab_bugs)
+        claim = sandbox.claim(trees.python)
+        job = testrun.Job(tree, [*bug.test_ids, *canary], trees.run_dir(label), options.limits.timeout,
+                          uid=claim.uid, cgroup=claim.cgroup, nproc=claim.nproc, student_files=mine.files)
+        # the server ends the job at its own deadline; this one only guards against a lost server
+        run = server.submit(job).result(timeout=options.limits.timeout + 120)
+    except (DebuglabError, FutureTimeout, OSError) as exc:
+        return verdict.error(bug, f"the test worker could not run: {exc or type(exc).__name__}", files=mine.files,
                              seconds=time.monotonic() - start)
     finally:
-        prepared.release()
+        if claim is not None:
+            claim.release()
     result = verdict.judge(bug, run, canary, mine.files, options.limits.timeout)
     if not options.keep:
         trees.discard(tree)
@@ -128,21 +191,11 @@ def grade_many(
             on_done(sub.student, bug_id, v)
     with Trees(python, catalog_bugs, kit, hard_links="own-uid" in features) as trees:
         ran: dict[tuple[int, str], verdict.BugVerdict] = {}
-        if total:
-            with ThreadPoolExecutor(max_workers=options.jobs or os.cpu_count() or 2) as pool:
-                futures = {}
-                for n, (sub, _, todo, _) in enumerate(plans):
-                    lab_bugs = tuple(sub.lab_bugs) if sub.lab_bugs is not None else tuple(
-                        b.id for b in catalog_bugs if b.project == sub.project)
-                    for bug, mine in todo:
-                        futures[(n, bug.id)] = pool.submit(_run_bug, trees, sandbox, sub, bug, mine, lab_bugs, options)
-                for (n, bug_id), future in futures.items():
-                    try:
-                        v = future.result()
-                    except DebuglabError as exc:  # the grader's own trouble, not the student's
-                        v = verdict.error(next(b for b in bugs if b.id == bug_id), f"the grader failed: {exc}")
-                    ran[(n, bug_id)] = v
-                    on_done(plans[n][0].student, bug_id, v)
+        servers = Servers(trees, sandbox, bugs)
+        try:
+            _run_all(plans, bugs, catalog_bugs, trees, servers, sandbox, options, ran, on_done, total)
+        finally:
+            servers.close()
     grades = []
     for n, (sub, decided, _, not_applied) in enumerate(plans):
         verdicts = tuple(decided.get(b.id) or ran[(n, b.id)] for b in bugs)
@@ -151,6 +204,28 @@ def grade_many(
             seconds=time.monotonic() - started[sub.student], sandbox=features, problem=sub.problem,
         ))
     return grades
+
+
+def _run_all(plans, bugs, catalog_bugs, trees, servers, sandbox, options, ran, on_done, total) -> None:
+    """Every (submission, bug) run of the session, `options.jobs` at a time: each one is
+    a child of the fork server with its own deadline, so a hang in one bug's tests
+    holds one slot until that deadline and never delays the others beyond it."""
+    if not total:
+        return
+    with ThreadPoolExecutor(max_workers=options.jobs or os.cpu_count() or 2) as pool:
+        futures = {}
+        for n, (sub, _, todo, _) in enumerate(plans):
+            lab_bugs = tuple(sub.lab_bugs) if sub.lab_bugs is not None else tuple(
+                b.id for b in catalog_bugs if b.project == sub.project)
+            for bug, mine in todo:
+                futures[(n, bug.id)] = pool.submit(_run_bug, trees, servers, sandbox, sub, bug, mine, lab_bugs, options)
+        for (n, bug_id), future in futures.items():
+            try:
+                v = future.result()
+            except DebuglabError as exc:  # the grader's own trouble, not the student's
+                v = verdict.error(next(b for b in bugs if b.id == bug_id), f"the grader failed: {exc}")
+            ran[(n, bug_id)] = v
+            on_done(plans[n][0].student, bug_id, v)
 
 
 def grade(submission: Submission, bug_ids: list[str] | None, python: Path, **kwargs) -> verdict.Grade:

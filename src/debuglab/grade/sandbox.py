@@ -18,7 +18,7 @@ import shutil
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from debuglab import proc
@@ -86,20 +86,26 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """How one run is launched; `release()` after the run."""
+class Launch:
+    """How the fork server (testrun.Server) is started: a wrapper (no network, rlimits),
+    the interpreter's isolation flags, the worker's site dirs."""
 
     wrapper: tuple[str, ...]
     python_args: tuple[str, ...]
     worker_args: tuple[str, ...]
-    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One job's own uid, pids cgroup and process limit; `release()` after the job."""
+
     uid: int | None
-    features: tuple[str, ...] = field(default=())
-    cgroup: Path | None = None
+    cgroup: Path | None
+    nproc: int | None
 
     def release(self) -> None:
         """End whatever the run left behind (a fork loop's children): every process of
-        the run's own uid, which nothing else uses."""
+        the run's own uid, which nothing else uses, and of its cgroup."""
         for _ in range(20):
             pids = _pids_of(self.uid) if self.uid is not None else []
             if self.cgroup is not None:
@@ -153,6 +159,7 @@ def site_packages(python: Path) -> list[Path]:
 class Sandbox:
     limits: Limits = Limits()
 
+    @functools.cache
     def features(self, python: Path) -> tuple[str, ...]:
         found = ["scrubbed-env", "python-S", "timeout"]
         if can_prlimit():
@@ -165,37 +172,34 @@ class Sandbox:
             found.append("pids-cgroup")
         return tuple(found)
 
-    def prepare(self, python: Path, work_dir: Path) -> Prepared:
+    def launch(self, python: Path) -> Launch:
+        """The fork server runs in the network namespace and under the rlimits of all its
+        jobs; it stays root (when the grader is) only to give each job's child a uid of
+        its own, and runs nothing of a student's itself."""
         features = self.features(python)
-        work_dir.mkdir(parents=True, exist_ok=True)
-        home, tmp = work_dir / "home", work_dir / "tmp"
-        home.mkdir(exist_ok=True)
-        tmp.mkdir(exist_ok=True)
         wrapper: list[str] = []
         if "no-network" in features:
             wrapper += ["unshare", "--net", "--"]
-        cgroup = None
-        if "pids-cgroup" in features:
-            cgroup = PIDS_CGROUP / f"debuglab-{os.getpid()}-{next(_cgroups)}"
-            cgroup.mkdir()
-            (cgroup / "pids.max").write_text(str(self.limits.processes))
-            # every process the worker starts stays in the cgroup: counted, and ended after
-            wrapper += ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cgroup)]
         if "rlimits" in features:
             lim = self.limits
-            wrapper += ["prlimit", f"--as={lim.memory}", f"--nproc={lim.processes}",
-                        f"--fsize={lim.file_size}", "--core=0", "--"]
-        uid = None
-        if "own-uid" in features:
-            with _uid_lock:
-                uid = UID_BASE + next(_uids) % UID_SPAN
-            for path in (work_dir, home, tmp):
-                os.chown(path, uid, uid)
-            wrapper += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+            wrapper += ["prlimit", f"--as={lim.memory}", f"--fsize={lim.file_size}", "--core=0", "--"]
         sites = site_packages(python)
         worker_args: list[str] = []
         for site in sites:
             worker_args += ["--site-packages", str(site)]
-        env = {"HOME": str(home), "TMPDIR": str(tmp)}
         python_args = ("-S", "-E", "-s", "-B") if sites else ("-E", "-s", "-B")
-        return Prepared(tuple(wrapper), python_args, tuple(worker_args), env, uid, features, cgroup)
+        return Launch(tuple(wrapper), python_args, tuple(worker_args))
+
+    def claim(self, python: Path) -> Claim:
+        """A job's uid (own-uid), pids cgroup (pids-cgroup) and process limit (rlimits)."""
+        features = self.features(python)
+        uid = cgroup = None
+        if "own-uid" in features:
+            with _uid_lock:
+                uid = UID_BASE + next(_uids) % UID_SPAN
+        if "pids-cgroup" in features:
+            cgroup = PIDS_CGROUP / f"debuglab-{os.getpid()}-{next(_cgroups)}"
+            cgroup.mkdir()
+            (cgroup / "pids.max").write_text(str(self.limits.processes))
+        nproc = self.limits.processes if "rlimits" in features else None
+        return Claim(uid, cgroup, nproc)

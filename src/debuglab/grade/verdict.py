@@ -4,7 +4,8 @@ fixed        every fail_to_pass and pass_to_pass test reported success
 not-fixed    no change in the bug's scope (nothing ran), or a fail_to_pass test failed
 regression   every fail_to_pass test passed, but a pass_to_pass test failed
 rejected     the change may not be graded: a symlink or binary change in scope, a diff
-             that does not apply, a tampered test runner (the canary)
+             that does not apply, a tampered test runner (the canary), results the
+             worker did not write or tests that did not run as written (the audit)
 error        the run could not finish: timeout, crash, os._exit, a killed worker
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 from debuglab.catalog import Bug
 from debuglab.grade.scope import NotApplied
-from debuglab.testrun import Run
+from debuglab.testrun import Run, audit_stream
 
 FIXED, NOT_FIXED, REGRESSION, REJECTED, ERROR = "fixed", "not-fixed", "regression", "rejected", "error"
 VERDICTS = (FIXED, NOT_FIXED, REGRESSION, REJECTED, ERROR)
@@ -101,6 +102,14 @@ def judge(bug: Bug, run: Run, canary: dict[str, str], files: tuple[str, ...], ti
     base = dict(bug_id=bug.id, title=bug.title, files=files, seconds=run.seconds, ran=True,
                 fail_to_pass=_count(run, bug.fail_to_pass), pass_to_pass=_count(run, bug.pass_to_pass))
     failing = tuple(i for i in bug.test_ids if not run.outcomes[i].passed)
+    audit = audit_stream(run.stream, run.nonce) if run.stream is not None else None
+    if audit is not None and (audit.forged or audit.integrity):
+        what = "; ".join((*audit.forged, *audit.integrity)[:3])
+        kind = "results the test worker did not write" if audit.forged else "tests that did not run as written"
+        return BugVerdict(**base, verdict=REJECTED, reason=f"tampering: {kind}: {what}", failing=failing,
+                          feedback="Your change was not graded: while it ran, test results were faked "
+                                   "or the tests were changed. A fix changes nova's behaviour, never the "
+                                   "tests, their results or the runner.")
     tampered = [i for i, want in canary.items() if want == "fail" and run.outcomes[i].status == "success"]
     if tampered:
         reason = (f"the test runner was tampered with: {len(tampered)} canary test(s) that must fail "
@@ -114,8 +123,10 @@ def judge(bug: Bug, run: Run, canary: dict[str, str], files: tuple[str, ...], ti
         return BugVerdict(**base, verdict=ERROR, reason=reason, failing=failing,
                           feedback=f"Your change could not be tested: the tests {reason}.")
     missing = [i for i in (*bug.test_ids, *canary) if run.outcomes[i].status in ("missing", "inprogress")]
-    if missing or run.returncode != 0:
-        what = f"{len(missing)} test(s) never reported a result" if missing else "every test reported"
+    unfinished = audit is not None and not audit.finished
+    if missing or run.returncode != 0 or unfinished:
+        what = (f"{len(missing)} test(s) never reported a result" if missing
+                else "its closing record is missing" if unfinished else "every test reported")
         reason = f"the test worker exited with code {run.returncode} and {what} (a crash, os._exit or a kill)"
         return BugVerdict(**base, verdict=ERROR, reason=reason, failing=failing,
                           feedback="Your change could not be tested: the test process ended early "
