@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import median_of, show  # noqa: E402
 
+from debuglab import processes  # noqa: E402
 from debuglab.cloud import config, supervisor  # noqa: E402
 from debuglab.workspace import Workspace  # noqa: E402
 
@@ -102,7 +103,7 @@ def rss_mb(ws: Workspace) -> float:
     state = supervisor.read_state(ws)
     total = 0
     for leader in state.pids.values():
-        for pid in supervisor._session_members(leader):
+        for pid in processes.session_members(leader):
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
@@ -116,7 +117,7 @@ def free_ports() -> dict[str, int]:
     chosen: list[int] = []
     while len(chosen) < len(config.DEFAULT_PORTS):
         port = random.randrange(20000, 32000)
-        if port not in chosen and supervisor.port_free(port):
+        if port not in chosen and processes.port_free(port):
             chosen.append(port)
     return dict(zip(config.DEFAULT_PORTS, chosen))
 

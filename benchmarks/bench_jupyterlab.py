@@ -22,8 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import median_of, show  # noqa: E402
 
-from debuglab import jupyterlab  # noqa: E402
-from debuglab.cloud import supervisor  # noqa: E402
+from debuglab import jupyterlab, processes  # noqa: E402
 from debuglab.kit import Kit  # noqa: E402
 from debuglab.workspace import Workspace  # noqa: E402
 
@@ -48,7 +47,7 @@ def bare(ws: Workspace, port: int) -> None:
 
 def stop_bare(_: int) -> None:
     server = _bare.pop("server")
-    supervisor._kill_session(server.pid, 15)
+    processes.kill_session(server.pid, 15)
     server.wait()
 
 
@@ -95,7 +94,7 @@ def main() -> None:
 
     stopped, stop_times = median_of(args.runs, stop_it, running_with_a_kernel)
     show("debuglab notebook stop, one kernel running", stopped, stop_times)
-    assert jupyterlab.read_state(ws) is None and supervisor.port_free(args.port)
+    assert jupyterlab.read_state(ws) is None and processes.port_free(args.port)
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
 

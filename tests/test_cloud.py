@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import proc
+from debuglab import proc, processes
 from debuglab.cloud import config, supervisor
 from debuglab.cloud.config import CloudPaths
 from debuglab.cloud.errors import CloudRunning, CloudStartFailed, CodeError, PortInUse
@@ -36,7 +36,7 @@ def free_ports(n: int) -> list[int]:
     ports: list[int] = []
     while len(ports) < n:
         port = random.randrange(20000, 32000)
-        if port not in ports and supervisor.port_free(port):
+        if port not in ports and processes.port_free(port):
             ports.append(port)
     return ports
 
@@ -101,12 +101,12 @@ def http(url: str, token: str | None = None, timeout: float = 30) -> tuple[int, 
 
 def session_pids(ws: Workspace) -> list[int]:
     state = supervisor.read_state(ws)
-    return [pid for leader in state.pids.values() for pid in supervisor._session_members(leader)]
+    return [pid for leader in state.pids.values() for pid in processes.session_members(leader)]
 
 
 def listening_sockets(pids: list[int]) -> list[tuple[str, int]]:
     """(address, port) of every TCP socket in LISTEN state the processes hold."""
-    table = supervisor.listeners()
+    table = processes.listeners()
     return [sock for pid in pids for sock in table.get(pid, [])]
 
 
@@ -316,7 +316,7 @@ def test_state_survives_restart_and_restart_loads_new_processes(cloud):
     took = time.monotonic() - t0
     new = supervisor.read_state(cloud).pids
     assert not set(old.values()) & set(new.values())
-    assert not any(supervisor._alive(pid) for pid in old.values())
+    assert not any(processes.alive(pid) for pid in old.values())
     after = json.loads(openstack(cloud, "server", "list", "-f", "json"))
     assert {s["ID"]: (s["Name"], s["Status"]) for s in after} == before
     assert took < 60
@@ -353,7 +353,7 @@ def test_a_syntax_error_makes_restart_fail_naming_file_and_line_and_the_cloud_st
         line = target.read_text().splitlines().index("def broken(:") + 1
         assert f"{target}:{line}:" in str(info.value)
         assert supervisor.read_state(cloud) is None
-        assert not any(supervisor._alive(pid) for pid in pids)
+        assert not any(processes.alive(pid) for pid in pids)
     finally:
         restore(cloud, path)
     supervisor.start(cloud)
@@ -371,7 +371,7 @@ def test_a_failed_start_shows_the_log_lines_and_leaves_no_process(cloud):
         assert "Traceback" in str(info.value)
         assert supervisor.read_state(cloud) is None
         leftovers = [p for p in {int(p) for p in os.listdir("/proc") if p.isdigit()} - before
-                     if supervisor._alive(p) and supervisor._is_ours(p)]
+                     if processes.alive(p) and supervisor._is_ours(p)]
         assert leftovers == []
     finally:
         restore(cloud, path)
@@ -399,7 +399,7 @@ def test_a_crash_inside_a_request_gives_500_and_the_cloud_keeps_serving(cloud):
 def test_a_port_in_use_is_named_and_nothing_starts(cloud):
     ports = settings(cloud).ports
     supervisor.stop(cloud)
-    assert not [p for p, socks in supervisor.listeners().items() if any(port in ports.values() for _, port in socks)]
+    assert not [p for p, socks in processes.listeners().items() if any(port in ports.values() for _, port in socks)]
     blocker = socket.socket()
     blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     blocker.bind(("127.0.0.1", ports["placement"]))
@@ -419,7 +419,7 @@ def test_stop_leaves_no_process_behind(cloud):
     assert len(pids) >= 2
     state = supervisor.stop(cloud)
     assert state is not None
-    assert not any(supervisor._alive(pid) for pid in pids)
+    assert not any(processes.alive(pid) for pid in pids)
     assert not CloudPaths(cloud).pidfile.exists()
     assert supervisor.stop(cloud) is None
     assert not any(row.running for row in supervisor.status(cloud))

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from debuglab import processes
 from debuglab.cloud import attach, hooks, supervisor
 from debuglab.cloud.config import CloudPaths
 from tests.test_cloud import cloud, edit, free_ports, http, novaclient, restore, settings  # noqa: F401
@@ -237,7 +238,7 @@ def test_debugpy_answers_dap_and_stops_in_nova_code(cloud):
     try:
         launch = hooks.launch_json(cloud, port)["configurations"][0]
         assert launch["justMyCode"] is False and launch["connect"] == {"host": "127.0.0.1", "port": port}
-        assert ("127.0.0.1", port) in [s for socks in supervisor.listeners().values() for s in socks]
+        assert ("127.0.0.1", port) in [s for socks in processes.listeners().values() for s in socks]
 
         dap = attach_and_stop_in_nova(cloud, port)
         dap.send("disconnect", terminateDebuggee=False)

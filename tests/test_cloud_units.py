@@ -15,6 +15,7 @@ import threading
 import pytest
 from click.testing import CliRunner
 
+from debuglab import processes
 from debuglab.cloud import attach, config, hooks, images, localconf, supervisor
 from debuglab.cloud.commands import attach as attach_command, cloud
 from debuglab.cloud.config import CloudPaths, CloudSettings
@@ -102,7 +103,7 @@ def test_a_stale_pidfile_is_not_a_running_cloud(ws):
                                              "ports": config.DEFAULT_PORTS}))
         assert supervisor.read_state(ws) is None  # neither is a launcher of this kit
         assert not paths.pidfile.exists()
-        assert supervisor._alive(alive_not_ours.pid) and not supervisor._alive(dead.pid)
+        assert processes.alive(alive_not_ours.pid) and not processes.alive(dead.pid)
     finally:
         alive_not_ours.kill()
         alive_not_ours.wait()
@@ -312,7 +313,7 @@ def test_each_breakpoint_listens_on_the_next_free_port_of_the_range():
 
     while True:  # three free ports below the ephemeral range (no client connection lands there)
         first = random.randrange(20000, 32000)
-        if all(supervisor.port_free(p) for p in range(first, first + 3)):
+        if all(processes.port_free(p) for p in range(first, first + 3)):
             break
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", first))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import jupyterlab, notebooks
+from debuglab import jupyterlab, notebooks, processes
 from debuglab.cloud import config, supervisor
 from debuglab.workspace import Workspace
 from tests.test_cloud import free_ports
@@ -134,7 +134,7 @@ def test_start_status_url_stop_against_a_real_jupyterlab(tmp_path):
         assert get(f"{base}/api/contents")[0] == 403
         specs = json.loads(get(f"{base}/api/kernelspecs?token={token}")[1])
         assert specs["default"] == "debuglab" and specs["kernelspecs"]["debuglab"]["spec"]["argv"][0] == str(ws.python)
-        listening = {addr for socks in supervisor.listeners().values() for addr, p in socks if p == port}
+        listening = {addr for socks in processes.listeners().values() for addr, p in socks if p == port}
         assert listening == {"127.0.0.1"}
         assert token.encode() not in Path(f"/proc/{state.pid}/cmdline").read_bytes()  # not in `ps`
         for private in (ws.root / "jupyter" / "token", jupyterlab.log_path(ws)):
@@ -146,7 +146,7 @@ def test_start_status_url_stop_against_a_real_jupyterlab(tmp_path):
         again = debuglab("notebook", "start", "--dir", str(ws.root), "--port", str(other))
         assert again.returncode == 1, again.stdout + again.stderr
         assert f"already runs for {ws.root} (pid {state.pid}, port {port})" in again.stderr
-        assert supervisor.port_free(other) and jupyterlab.read_state(ws).pid == state.pid
+        assert processes.port_free(other) and jupyterlab.read_state(ws).pid == state.pid
         shown = debuglab("notebook", "url", "--dir", str(ws.root))
         assert shown.returncode == 0 and shown.stdout == url + "\n"
 
@@ -163,7 +163,7 @@ def test_start_status_url_stop_against_a_real_jupyterlab(tmp_path):
         stopped = debuglab("notebook", "stop", "--dir", str(ws.root))
     assert stopped.returncode == 0 and f"stopped (pid {state.pid})" in stopped.stdout
     assert lab_processes(ws) == [], "JupyterLab or its kernel outlived `debuglab notebook stop`"
-    assert supervisor.port_free(port) and not jupyterlab.pidfile(ws).exists()
+    assert processes.port_free(port) and not jupyterlab.pidfile(ws).exists()
     assert not (ws.root / "jupyter" / "runtime" / f"kernel-{kernel['id']}.json").exists()
 
     # started again without --port: the same port and the same token
@@ -199,7 +199,7 @@ def test_a_jupyterlab_that_dies_while_starting_is_reported_with_its_log(tmp_path
     assert result.returncode == 3, result.stdout + result.stderr
     assert "JupyterLab exited (code 1) while starting" in result.stderr
     assert 'certfile "/nonexistent/cert.pem" does not exist' in result.stderr
-    assert not jupyterlab.pidfile(ws).exists() and lab_processes(ws) == [] and supervisor.port_free(port)
+    assert not jupyterlab.pidfile(ws).exists() and lab_processes(ws) == [] and processes.port_free(port)
 
 
 def test_the_options_go_after_the_subcommand(tmp_path):

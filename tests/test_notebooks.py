@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from debuglab import notebooks
+from debuglab import notebooks, processes
 from debuglab.catalog import Catalog
 from debuglab.cloud import config, supervisor
 from debuglab.workspace import LAB_TOML, Workspace
@@ -191,16 +191,16 @@ def test_notebook_command_serves_labs_on_loopback_with_a_token(tmp_path):
         with urllib.request.urlopen(req, timeout=30) as resp:
             kernel = json.loads(resp.read())
         assert resp.status == 201 and kernel["name"] == "debuglab"
-        listening = {addr for socks in supervisor.listeners().values() for addr, p in socks if p == port}
+        listening = {addr for socks in processes.listeners().values() for addr, p in socks if p == port}
         assert listening == {"127.0.0.1"}
     finally:
         server.send_signal(signal.SIGINT)  # Ctrl-C: debuglab stops JupyterLab with it
         out, _ = server.communicate(timeout=30)
     assert f"{base}/lab/tree/01-welcome.ipynb?token={token}" in out
     deadline = time.monotonic() + 10
-    while not supervisor.port_free(port) and time.monotonic() < deadline:
+    while not processes.port_free(port) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert supervisor.port_free(port), "JupyterLab outlived debuglab notebook"
+    assert processes.port_free(port), "JupyterLab outlived debuglab notebook"
 
 
 # --------------------------------------------------------------------------- executed against the mini-cloud

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from debuglab import classroom
+from debuglab import classroom, processes
 from debuglab.provision import inventory
 
 
@@ -62,7 +62,7 @@ def minicloud(lab_under_test):
     ports: list[int] = []
     while len(ports) < len(keys):
         port = random.randrange(20000, 32000)
-        if port not in ports and cloud.port_free(port):
+        if port not in ports and processes.port_free(port):
             ports.append(port)
     cloud.start(lab, ports=dict(zip(keys, ports)))
     yield config.CloudPaths(lab).clouds_yaml

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Callable
 
 from debuglab import notebooks
-from debuglab.cloud.supervisor import _alive, _holder, _kill_session, _session_members, listening, port_free
+from debuglab.processes import (alive, kill_session, listening, port_free, port_holder, session_members,
+                                sessions_started_by)
 from debuglab.kit import Kit
 from debuglab.notebooks import NotebookError
 from debuglab.workspace import Workspace
@@ -218,7 +219,7 @@ def read_state(ws: Workspace) -> JupyterLabState | None:
     except (ValueError, TypeError):
         path.unlink(missing_ok=True)
         return None
-    if _alive(state.pid) and _is_ours(ws, state.pid):
+    if alive(state.pid) and _is_ours(ws, state.pid):
         return state
     path.unlink(missing_ok=True)
     return None
@@ -265,7 +266,7 @@ def start(ws: Workspace, *, port: int | None = None, kit: Kit | None = None, tim
     while not port_free(port):  # a server stopped a moment ago may still hold it
         if time.monotonic() > deadline:
             raise JupyterLabPortInUse(
-                f"port {port} on 127.0.0.1 (JupyterLab) is in use by another program{_holder(port)}; "
+                f"port {port} on 127.0.0.1 (JupyterLab) is in use by another program{port_holder(port)}; "
                 f"stop it, or choose another port: `debuglab notebook start --port N` (`debuglab up --notebook-port N`)")
         time.sleep(0.1)
     on_step("registering the debuglab kernel")
@@ -310,29 +311,13 @@ def start(ws: Workspace, *, port: int | None = None, kit: Kit | None = None, tim
     return state
 
 
-def _sessions_started_by(pid: int) -> list[int]:
-    """The sessions led by children of `pid` (JupyterLab's kernels and terminals)."""
-    sids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and int(fields[3]) == int(entry):  # ppid, session id
-            sids.append(int(entry))
-    return sids
-
-
 def _stop_tree(pid: int, timeout: float) -> None:
     """Stop the server (SIGTERM: it shuts its kernels down), then kill whatever is left of
     its session and of the sessions it started."""
-    kernels = _sessions_started_by(pid)
-    _kill_session(pid, timeout)
+    kernels = sessions_started_by(pid)
+    kill_session(pid, timeout)
     for sid in kernels:
-        _kill_session(sid, timeout=5)
+        kill_session(sid, timeout=5)
 
 
 def stop(ws: Workspace, timeout: float = 15) -> JupyterLabState | None:
@@ -369,14 +354,14 @@ def log_tail(ws: Workspace, lines: int = 25) -> str:
 
 def processes(state: JupyterLabState) -> list[int]:
     """Every live process of a running JupyterLab: its session and its kernels' sessions."""
-    pids = _session_members(state.pid)
-    for sid in _sessions_started_by(state.pid):
-        pids += _session_members(sid)
+    pids = session_members(state.pid)
+    for sid in sessions_started_by(state.pid):
+        pids += session_members(sid)
     return sorted(set(pids))
 
 
 def wait(ws: Workspace, state: JupyterLabState, poll: float = 0.5) -> None:
     """Block while the server runs (the foreground `debuglab notebook`)."""
-    while _alive(state.pid):
+    while alive(state.pid):
         time.sleep(poll)
 

@@ -51,7 +51,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from debuglab import notebooks
 from debuglab.kit import Kit

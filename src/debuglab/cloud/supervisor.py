@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,6 +21,8 @@ from debuglab.cloud.config import CloudPaths, CloudSettings
 from debuglab.cloud.errors import (CloudError, CloudNotRunning, CloudRunning, CloudStartFailed, CodeError,
                                    PortInUse)
 from debuglab.errors import ProcError
+from debuglab.processes import (alive, command_line, kill_session, listening, port_free, port_holder,
+                                  wait_port_free)
 from debuglab.workspace import Workspace
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -61,147 +61,8 @@ class ServiceStatus:
 # --------------------------------------------------------------------------- processes
 
 
-def _alive(pid: int) -> bool:
-    """True for a live process (a zombie is dead; our own zombie children are reaped)."""
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    # a multi-threaded process's main thread turns zombie before its other threads have
-    # gone (and with them its sockets): the process lives while any thread does
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return False
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/stat") as fh:
-                state = fh.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state not in ("Z", "X"):
-            return True
-    return False
-
-
 def _is_ours(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return str(LAUNCHER).encode() in cmdline
-
-
-def _session_members(sid: int) -> list[int]:
-    """Every process in the session a launcher leads (debugpy's adapter included)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and _alive(int(entry)):
-            members.append(int(entry))
-    return members
-
-
-def _kill_session(sid: int, timeout: float) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = _session_members(sid)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not any(_alive(pid) for pid in pids):
-                break
-            time.sleep(0.05)
-    for pid in _session_members(sid):
-        _alive(pid)
-
-
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def listeners() -> dict[int, list[tuple[str, int]]]:
-    """pid -> the (address, port) of each TCP socket it listens on (what `ss -tlnp` shows)."""
-    sockets: dict[str, tuple[str, int]] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] != "0A":  # LISTEN
-                continue
-            addr_hex, port_hex = fields[1].split(":")
-            raw = bytes.fromhex(addr_hex)
-            if len(raw) == 4:
-                addr = socket.inet_ntop(socket.AF_INET, raw[::-1])
-            else:
-                words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
-                addr = socket.inet_ntop(socket.AF_INET6, words)
-            sockets[fields[9]] = (addr, int(port_hex, 16))
-    found: dict[int, list[tuple[str, int]]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fds = os.listdir(f"/proc/{entry}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                target = os.readlink(f"/proc/{entry}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:[") and target[8:-1] in sockets:
-                found.setdefault(int(entry), []).append(sockets[target[8:-1]])
-    return found
-
-
-def _holder(port: int) -> str:
-    for pid, socks in listeners().items():
-        if any(p == port for _, p in socks):
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            except OSError:
-                cmd = "?"
-            return f"; it is held by pid {pid} ({cmd[:120]})"
-    return ""
-
-
-def _wait_port_free(port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not port_free(port):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-def listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    return str(LAUNCHER).encode() in command_line(pid)
 
 
 # --------------------------------------------------------------------------- pidfile
@@ -218,7 +79,7 @@ def read_state(ws: Workspace) -> CloudState | None:
     except (ValueError, TypeError):
         paths.pidfile.unlink(missing_ok=True)
         return None
-    if any(_alive(pid) and _is_ours(pid) for pid in state.pids.values()):
+    if any(alive(pid) and _is_ours(pid) for pid in state.pids.values()):
         return state
     paths.pidfile.unlink(missing_ok=True)
     return None
@@ -300,9 +161,9 @@ def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | No
             raise PortInUse(f"port {port} is given to both {PORT_NAMES[used[port]]} and {PORT_NAMES[name]}")
         used[port] = name
     for name, port in settings.ports.items():
-        if not _wait_port_free(port, 2):
+        if not wait_port_free(port, 2):
             raise PortInUse(f"port {port} on 127.0.0.1 ({PORT_NAMES[name]}) is in use by another program"
-                            f"{_holder(port)}; stop it, or start the cloud on other ports (--{name}-port)")
+                            f"{port_holder(port)}; stop it, or start the cloud on other ports (--{name}-port)")
     if settings.debug == "remote-pdb" and not port_free(settings.debug_port):
         raise PortInUse(f"port {settings.debug_port} on 127.0.0.1 (remote-pdb) is in use; choose --debug-port")
 
@@ -336,7 +197,7 @@ def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | No
         _wait_ready(paths, children, offsets, timeout, on_step)
     except BaseException:
         for child in children.values():
-            _kill_session(child.pid, timeout=5)
+            kill_session(child.pid, timeout=5)
             child.wait()
         paths.pidfile.unlink(missing_ok=True)
         raise
@@ -407,8 +268,8 @@ def stop(ws: Workspace, timeout: float = 10) -> CloudState | None:
     if state is None:
         return None
     for name, pid in state.pids.items():
-        if _is_ours(pid) or not _alive(pid):
-            _kill_session(pid, timeout)
+        if _is_ours(pid) or not alive(pid):
+            kill_session(pid, timeout)
     paths.pidfile.unlink(missing_ok=True)
     return state
 
@@ -444,7 +305,7 @@ def status(ws: Workspace) -> list[ServiceStatus]:
     rows = []
     for name, spec in config.SERVICES.items():
         pid = state.pids.get(spec["process"]) if state else None
-        running = bool(pid and _alive(pid))
+        running = bool(pid and alive(pid))
         port = settings.ports[spec["port"]] if spec["port"] else None
         rows.append(ServiceStatus(name, spec["process"], pid if running else None, port, running,
                                   (listening(port) if running else False) if port else None))
