@@ -348,3 +348,53 @@ def test_attach_picks_the_oldest_waiting_session_of_a_live_process(tmp_path):
     assert attach.pick(tmp_path, port=4447).port == 4447
     assert attach.pick(tmp_path, port=4444) is None  # someone is attached to it already
     assert attach.pick(tmp_path / "none") is None
+
+
+# --------------------------------------------------------------------------- the request threads' stack
+
+
+def test_each_request_runs_above_a_frame_that_gives_it_stack_room():
+    """Every request thread of the cloud's WSGI servers starts with the launcher's
+    with_stack_room frame (CPython 3.11's chunk-edge slowdown, launcher.py): the app
+    finds it below itself, holding at least STACK_ROOM_SLOTS locals, and the app's
+    answer and its errors pass through it unchanged."""
+    import urllib.error
+    import urllib.request
+
+    from debuglab.cloud import launcher
+
+    seen = {}
+
+    def app(environ, start_response):
+        frame, names = sys._getframe(), []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            if frame.f_code.co_name == "with_stack_room":
+                seen["slots"] = frame.f_code.co_nlocals
+            frame = frame.f_back
+        seen["names"] = names
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("a student's bug")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"served"]
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = launcher.serve(app, port, "test")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as reply:
+            assert reply.read() == b"served"
+        names = seen["names"]
+        room = names.index("with_stack_room")  # under the app and the handler, over the thread's start
+        assert names.index("app") < names.index("handle") < room
+        assert names[room + 1] == "process_request_thread" and names[-1] == "_bootstrap"
+        assert seen["slots"] >= launcher.STACK_ROOM_SLOTS >= 15_000
+        with pytest.raises(urllib.error.HTTPError) as failed:  # wsgiref's 500; the server lives on
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/boom", timeout=10)
+        assert failed.value.code == 500
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as reply:
+            assert reply.read() == b"served"
+    finally:
+        server.shutdown()
+        server.server_close()
