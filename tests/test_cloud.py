@@ -274,6 +274,85 @@ def test_images_are_created_and_changed_as_on_devstack_and_nova_sees_min_disk(cl
     openstack(cloud, "image", "set", "--min-disk", "9", "cli-img", user="admin")
 
 
+def token_of(ws: Workspace, user: str) -> str:
+    """A project-scoped token of `user` (in the project of that name), from Keystone."""
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "domain": {"name": "Default"}, "password": config.PASSWORD}}},
+        "scope": {"project": {"name": user, "domain": {"name": "Default"}}}}}
+    req = urllib.request.Request(f"{settings(ws).auth_url}/auth/tokens", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.headers["X-Subject-Token"]
+
+
+FIXTURE_PORT = "ce531f90-199f-48c0-816c-13e38010b442"  # one of NeutronFixture's own ports (its test project's)
+
+
+def test_the_openstack_cli_names_networks_and_lists_a_servers_ports_as_on_devstack(cloud):
+    """The network service (neutron v2.0 over nova's NeutronFixture) in the catalog: the
+    CLI resolves `--network private` there, and sees the port nova made for the server."""
+    networks = {n["Name"]: n for n in json.loads(openstack(cloud, "network", "list", "-f", "json"))}
+    assert "private" in networks and networks["private"]["Subnets"], networks
+    name = f"net-cli-vm-{time.time_ns()}"  # unique: a reused lab keeps the servers of earlier runs
+    server = json.loads(openstack(cloud, "server", "create", "--network", "private", "--image",
+                                  "cirros-0.6.3-x86_64-disk", "--flavor", "m1.tiny", "--wait", "-f", "json", name))
+    assert server["status"] == "ACTIVE", server
+    address = server["addresses"]["private"][0]
+    assert address.startswith("192.168.1."), server
+    ports = json.loads(openstack(cloud, "port", "list", "--server", name, "-f", "json"))
+    assert [(p["Status"], [ip["ip_address"] for ip in p["Fixed IP Addresses"]]) for p in ports] == \
+        [("ACTIVE", [address])], ports
+    # project scoping, as neutron's policy: demo owns `private` and sees only its own ports
+    # (no binding details); the admin sees every port, the fixture's own ones too
+    demo, admin = token_of(cloud, "demo"), token_of(cloud, "admin")
+    api = settings(cloud).endpoint("network")
+    status, body = http(f"{api}/v2.0/ports?device_id={server['id']}", token=demo)
+    assert status == 200, body
+    [port] = json.loads(body)["ports"]
+    assert port["network_id"] == networks["private"]["ID"] and "binding:host_id" not in port, port
+    status, body = http(f"{api}/v2.0/networks?name=private&shared=false", token=demo)
+    assert [n["project_id"] for n in json.loads(body)["networks"]] == [port["project_id"]], body
+    status, body = http(f"{api}/v2.0/ports", token=demo)
+    assert FIXTURE_PORT not in {p["id"] for p in json.loads(body)["ports"]}, body
+    status, body = http(f"{api}/v2.0/ports/{FIXTURE_PORT}", token=demo)
+    assert (status, json.loads(body)["NeutronError"]["type"]) == (404, "PortNotFound"), body
+    status, body = http(f"{api}/v2.0/ports?device_id={server['id']}", token=admin)
+    assert json.loads(body)["ports"][0]["binding:host_id"] == "debuglab", body
+    status, body = http(f"{api}/v2.0/ports/{FIXTURE_PORT}", token=admin)
+    assert status == 200, body
+    # the builds of this nova process logged no ERROR but the anti-affinity test's meant
+    # NoValidHost (the first build logged stevedore's failure to load oslo.cache's
+    # memcache_pool plugin, which needs python-memcached, before nova.conf had a [cache])
+    nova_log = CloudPaths(cloud).log("nova").read_text()
+    lines = nova_log[nova_log.rindex("===== debuglab cloud start"):].splitlines()
+    assert any("to build instance" in line for line in lines)
+    errors: dict[str, list[str]] = {}  # one record's lines share "date time pid ERROR logger"
+    for line in lines:
+        if " ERROR " in line:
+            errors.setdefault(" ".join(line.split()[:5]), []).append(line)
+    assert [r[0] for r in errors.values() if not any("NoValidHost" in line for line in r)] == []
+
+
+def test_the_network_service_answers_unknown_names_ids_filters_and_bad_tokens_like_neutron(cloud):
+    unknown = subprocess.run([cloud.venv / "bin" / "openstack", "server", "create", "--network", "no-such-net",
+                              "--image", "cirros-0.6.3-x86_64-disk", "--flavor", "m1.tiny", "never-net-vm"],
+                             capture_output=True, text=True, timeout=120,
+                             env=dict(os.environ, **config.client_env(settings(cloud), "demo")))
+    assert unknown.returncode != 0 and "No Network found for no-such-net" in unknown.stderr, unknown
+    api = settings(cloud).endpoint("network")
+    status, body = http(f"{api}/v2.0/networks", token="not-a-token")
+    assert status == 401, body
+    assert http(f"{api}/v2.0/networks")[0] == 401
+    status, body = http(api)  # version discovery needs no token, as neutron's
+    assert status == 200 and json.loads(body)["versions"][0]["id"] == "v2.0", body
+    token = token_of(cloud, "demo")
+    status, body = http(f"{api}/v2.0/networks/no-such-id", token=token)
+    assert (status, json.loads(body)) == (404, {"NeutronError": {
+        "type": "NetworkNotFound", "message": "Network no-such-id could not be found.", "detail": ""}})
+    status, body = http(f"{api}/v2.0/subnets?colour=blue", token=token)
+    assert status == 400 and "[colour] is invalid attribute for filtering" in body.decode(), body
+
+
 def test_start_while_running_says_so_and_starts_nothing(cloud):
     before = session_pids(cloud)
     with pytest.raises(CloudRunning, match="already runs"):

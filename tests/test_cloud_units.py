@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from debuglab import processes
-from debuglab.cloud import attach, config, hooks, images, localconf, supervisor
+from debuglab.cloud import attach, config, hooks, images, localconf, neutron, supervisor
 from debuglab.cloud.commands import attach as attach_command, cloud
 from debuglab.cloud.config import CloudPaths, CloudSettings
 from debuglab.cloud.errors import CloudError
@@ -32,7 +32,8 @@ def ws(tmp_path) -> Workspace:
 
 
 def test_configuration_files_point_at_the_lab_and_loopback(ws):
-    settings = CloudSettings(ports={"keystone": 15000, "nova": 18774, "placement": 18778, "image": 19292})
+    settings = CloudSettings(ports={"keystone": 15000, "nova": 18774, "placement": 18778, "image": 19292,
+                                    "network": 19696})
     paths = CloudPaths(ws)
     config.write_all(paths, settings)
     nova = configparser.ConfigParser(interpolation=None)
@@ -42,12 +43,15 @@ def test_configuration_files_point_at_the_lab_and_loopback(ws):
     assert nova["database"]["connection"].startswith(f"sqlite:///{ws.root}/cloud/")
     assert nova["keystone_authtoken"]["auth_url"] == "http://127.0.0.1:15000/v3"
     assert nova["api"]["auth_strategy"] == "keystone"
+    # one of dogpile's own backends: nova's default oslo_cache.dict made dogpile load every
+    # plugin, oslo_cache.memcache_pool (no python-memcached) too, and log an ERROR
+    assert (nova["cache"]["enabled"], nova["cache"]["backend"]) == ("True", "dogpile.cache.memory")
     keystone = configparser.ConfigParser(interpolation=None)
     keystone.read(paths.etc / "keystone.conf")
     assert keystone["cache"]["backend"] == "dogpile.cache.memory"
     assert keystone["fernet_tokens"]["key_repository"] == str(ws.root / "cloud" / "fernet-keys")
     launcher = json.loads(paths.settings.read_text())
-    assert launcher["ports"]["nova"] == 18774
+    assert (launcher["ports"]["nova"], launcher["ports"]["network"]) == (18774, 19696)
     assert launcher["nova"]["api_paste"] == str(ws.checkout("nova") / "etc" / "nova" / "api-paste.ini")
     every_url = (paths.etc / "nova.conf").read_text() + (paths.etc / "placement.conf").read_text()
     assert "0.0.0.0" not in every_url and "localhost" not in every_url
@@ -74,6 +78,7 @@ def test_openrc_follows_devstacks_source_openrc_user_project(ws):
     ("nova/conductor/manager.py", ["n-cond"]),
     ("nova/api/openstack/compute/views/flavors.py", ["n-api"]),
     ("nova/objects/instance.py", ["n-api", "n-cond", "n-sch", "n-cpu"]),
+    ("nova/tests/fixtures/neutron.py", ["q-svc"]),
 ])
 def test_status_file_names_the_service_running_it(ws, path, services):
     assert supervisor.services_running_file(ws, path) == (path, services)
@@ -301,6 +306,83 @@ def test_image_json_patch_follows_glance():
         assert info.value.status.startswith(status), (ops, info.value.status)
     shown = images.as_v2(image)
     assert shown["hw_b"] == "3" and "properties" not in shown and shown["file"] == "/v2/images/x/file"
+
+
+# --------------------------------------------------------------------------- the network service's rules
+
+
+NETWORKS = {"net-a": {"id": "net-a", "name": "private", "project_id": "demo", "shared": False, "mtu": 1450},
+            "net-s": {"id": "net-s", "name": "shared", "project_id": "admin", "shared": True, "mtu": 1500},
+            "net-x": {"id": "net-x", "name": "theirs", "project_id": "alt", "shared": False, "mtu": 1450}}
+
+
+def test_network_filters_follow_neutron():
+    nets = list(NETWORKS.values())
+
+    def pick(query):
+        return [n["id"] for n in neutron.select("networks", nets, neutron.parse_query(query))]
+
+    assert pick("name=private") == ["net-a"]
+    assert pick("name=private&name=shared") == ["net-a", "net-s"]  # a key given twice: any of its values
+    assert pick("shared=True") == pick("shared=true") == ["net-s"]
+    assert pick("shared=false&project_id=demo") == ["net-a"]
+    assert pick("mtu=1450") == ["net-a", "net-x"] and pick("mtu=abc") == []
+    assert pick("fields=id&fields=name") == ["net-a", "net-s", "net-x"]  # controls are no filters
+    assert pick("tags=red") == [] and pick("not-tags=red") == ["net-a", "net-s", "net-x"]
+    for bad, message in (("colour=blue", "[colour] is invalid attribute for filtering"),
+                         ("shared=maybe", "'maybe' cannot be converted to boolean")):
+        with pytest.raises(neutron.NeutronError) as info:
+            pick(bad)
+        assert info.value.status.startswith("400") and message in str(info.value), bad
+    ports = [{"id": "p1", "device_id": "vm1", "fixed_ips": [{"ip_address": "10.0.0.3", "subnet_id": "s1"}],
+              "security_groups": ["sg1"]},
+             {"id": "p2", "device_id": "vm2", "fixed_ips": [{"ip_address": "10.0.0.4", "subnet_id": "s1"}],
+              "security_groups": []}]
+
+    def pick_port(query):
+        return [p["id"] for p in neutron.select("ports", ports, neutron.parse_query(query))]
+
+    assert pick_port("device_id=vm2") == ["p2"]
+    assert pick_port("fixed_ips=ip_address%3D10.0.0.3") == ["p1"]
+    assert pick_port("fixed_ips=subnet_id%3Ds1") == ["p1", "p2"]
+    assert pick_port("security_groups=sg1") == ["p1"]
+    with pytest.raises(neutron.NeutronError, match="fixed_ips"):
+        pick_port("fixed_ips=mac%3Dx")
+
+
+def test_network_visibility_follows_neutrons_policy():
+    demo, admin = neutron.Caller("demo", ["member", "reader"]), neutron.Caller("admin", ["admin"])
+
+    def seen(caller, collection, items):
+        return [r["id"] for r in items if neutron.visible(collection, r, caller, NETWORKS)]
+
+    assert seen(demo, "networks", NETWORKS.values()) == ["net-a", "net-s"]  # its own and the shared one
+    assert seen(admin, "networks", NETWORKS.values()) == ["net-a", "net-s", "net-x"]
+    subnets = [{"id": "sub-s", "network_id": "net-s", "project_id": "admin"},
+               {"id": "sub-x", "network_id": "net-x", "project_id": "alt"}]
+    assert seen(demo, "subnets", subnets) == ["sub-s"]  # a shared network's subnet, not another project's
+    ports = [{"id": "mine", "project_id": "demo"}, {"id": "other", "tenant_id": "alt", "network_id": "net-s"}]
+    assert seen(demo, "ports", ports) == ["mine"]
+    port = {"id": "p", "project_id": "demo", "binding:host_id": "debuglab", "binding:vif_type": "ovs",
+            "binding:vnic_type": "normal"}
+    shown = neutron.as_shown("ports", port, demo)
+    assert "binding:host_id" not in shown and "binding:vif_type" not in shown and shown["binding:vnic_type"] == "normal"
+    assert neutron.as_shown("ports", port, admin)["binding:host_id"] == "debuglab" and shown["tags"] == []
+    assert neutron.only_fields(port, ["id", "binding:vnic_type"]) == {"id": "p", "binding:vnic_type": "normal"}
+    assert neutron.only_fields(port, []) == port
+
+
+def test_network_pages_are_sorted_and_linked_like_neutrons():
+    nets = [{"id": f"n{i}", "name": f"z{9 - i}"} for i in range(5)]
+    page = neutron.page("networks", nets, neutron.parse_query("limit=2"), "http://127.0.0.1:9696")
+    assert [n["id"] for n in page["networks"]] == ["n0", "n1"]
+    assert page["networks_links"] == [{"rel": "next", "href": "http://127.0.0.1:9696/v2.0/networks?limit=2&marker=n1"}]
+    last = neutron.page("networks", nets, neutron.parse_query("limit=2&marker=n3"), "")
+    assert [n["id"] for n in last["networks"]] == ["n4"] and "networks_links" not in last
+    by_name = neutron.page("security-groups", nets, neutron.parse_query("sort_key=name&sort_dir=asc"), "")
+    assert [n["name"] for n in by_name["security_groups"]] == ["z5", "z6", "z7", "z8", "z9"]
+    with pytest.raises(neutron.NeutronError, match="Limit must be an integer"):
+        neutron.page("networks", nets, neutron.parse_query("limit=many"), "")
 
 
 # --------------------------------------------------------------------------- one remote-pdb session per breakpoint

@@ -50,12 +50,13 @@ def print_cloud(ws: Workspace, state: supervisor.CloudState) -> None:
     table.add_row("compute (nova API)", settings.endpoint("nova"), "n-api.log")
     table.add_row("placement", settings.endpoint("placement"), "placement.log")
     table.add_row("image (glance v2 stand-in)", settings.endpoint("image"), "g-api.log")
+    table.add_row("network (neutron v2.0 stand-in, read-only)", settings.endpoint("network"), "q-svc.log")
     table.add_row("conductor, scheduler, compute", "(fake:/ message bus)",
                   "n-cond.log, n-sch.log, n-cpu.log")
     console.print(table)
     console.print(f"credentials: [bold]source {paths.openrc}[/] (demo) or [bold]source {paths.openrc} admin admin[/]; "
                   f"clouds.yaml: {paths.clouds_yaml} (clouds devstack, devstack-admin)")
-    console.print(f"try: openstack server create --image cirros-0.6.3-x86_64-disk --flavor m1.tiny --wait vm1")
+    console.print(f"try: openstack server create --image cirros-0.6.3-x86_64-disk --flavor m1.tiny --network private --wait vm1")
     console.print(f"debugger: {hooks.instructions(ws, settings)}", highlight=False)
     overrides = localconf.read(paths.local_conf)
     if overrides:

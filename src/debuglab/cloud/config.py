@@ -12,7 +12,7 @@ from pathlib import Path
 from debuglab.cloud import localconf
 from debuglab.workspace import Workspace
 
-DEFAULT_PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "image": 9292}
+DEFAULT_PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "image": 9292, "network": 9696}
 DEBUG_KINDS = ("remote-pdb", "pycharm", "debugpy")
 DEFAULT_DEBUG_PORTS = {"remote-pdb": 4444, "pycharm": 5678, "debugpy": 5679}
 REGION = "RegionOne"
@@ -30,6 +30,7 @@ SERVICES = {
               "code": ("nova/compute/", "nova/virt/", "nova/network/")},
     "placement": {"process": "nova", "port": "placement", "code": ("placement/",)},
     "g-api": {"process": "nova", "port": "image", "code": ()},
+    "q-svc": {"process": "nova", "port": "network", "code": ("nova/tests/fixtures/neutron.py",)},
 }
 
 
@@ -165,6 +166,15 @@ vif_plugging_timeout = 0
 vif_plugging_is_fatal = False
 instance_usage_audit = False
 heal_instance_info_cache_interval = -1
+
+[cache]
+# nova's own caches (availability zones, EC2 ids) in process memory, as the one-process
+# cloud needs. Without [cache] nova asks dogpile for oslo_cache.dict, which dogpile finds
+# by loading every dogpile.cache entry point, oslo_cache.memcache_pool too: its missing
+# python-memcached logged an ERROR at the first build. dogpile.cache.memory is one of
+# dogpile's own backends, loaded by name.
+enabled = True
+backend = dogpile.cache.memory
 
 [api]
 auth_strategy = keystone

@@ -12,7 +12,8 @@ written by debuglab.cloud.config. Two processes make the cloud:
   fake virt driver) and placement (its own app), sharing the in-memory `fake:/`
   message bus; glance and neutron stood in for by nova's own fixtures, with a small
   glance v2 endpoint over the glance fixture (images.py) so that clients can resolve,
-  create and change images.
+  create and change images, and a read-only neutron v2.0 endpoint over the neutron
+  fixture (neutron.py) so that they can name networks and list ports.
 """
 
 from __future__ import annotations
@@ -282,7 +283,7 @@ def _keystone_bootstrap(settings: dict) -> None:
     roles = {"admin": boot.admin_role_id, "member": boot.member_role_id, "service": boot.service_role_id,
              "reader": boot.reader_role_id}
 
-    def grant(user_name: str, password: str, project_name: str, role_names: list[str]) -> None:
+    def grant(user_name: str, password: str, project_name: str, role_names: list[str]) -> str:
         b = bootstrapper()
         b.default_domain_id = boot.default_domain_id
         b.project_name = project_name
@@ -296,15 +297,18 @@ def _keystone_bootstrap(settings: dict) -> None:
                     user_id=b.admin_user_id, project_id=b.project_id, role_id=roles[role])
             except exception.Conflict:
                 pass
+        return b.project_id
 
-    grant("demo", users["demo"], "demo", ["member"])
+    projects = {"admin": boot.project_id, "demo": grant("demo", users["demo"], "demo", ["member"])}
     grant("nova", users["nova"], "service", ["admin", "service"])
     grant("placement", users["placement"], "service", ["admin", "service"])
+    _write_json(os.path.join(settings["cloud_dir"], PROJECTS_FILE), projects)
 
     catalog = providers.catalog_api
     for stype, name, port, path in (("compute", "nova", ports["nova"], "/v2.1"),
                                     ("placement", "placement", ports["placement"], ""),
-                                    ("image", "glance", ports["image"], "")):
+                                    ("image", "glance", ports["image"], ""),
+                                    ("network", "neutron", ports["network"], "")):
         endpoint_url = f"http://127.0.0.1:{port}{path}"
         hints = driver_hints.Hints()
         hints.add_filter("type", stype)
@@ -330,6 +334,16 @@ def _keystone_bootstrap(settings: dict) -> None:
             ref = {"id": uuid.uuid4().hex, "interface": interface, "url": endpoint_url,
                    "service_id": service_id, "enabled": True, "region_id": region}
             catalog.create_endpoint(endpoint_id=ref["id"], endpoint_ref=ref)
+
+
+PROJECTS_FILE = "projects.json"  # Keystone's project ids by name, for the nova process
+
+
+def _write_json(path: str, data) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
 
 
 class mock_load_backends:  # noqa: N801 (a context manager)
@@ -379,8 +393,9 @@ SERVICE_LOGGERS = {  # a line from no service's thread goes to the log of its lo
     "n-cpu": ("nova.compute", "nova.virt", "nova.network"),
     "placement": ("placement", "debuglab.wsgi.placement"),
     "g-api": ("debuglab.wsgi.image",),
+    "q-svc": ("debuglab.wsgi.network", "debuglab.network"),
 }
-WSGI_SERVICES = {"nova": "n-api", "placement": "placement", "image": "g-api"}
+WSGI_SERVICES = {"nova": "n-api", "placement": "placement", "image": "g-api", "network": "q-svc"}
 RPC_SERVICES = {"nova-conductor": "n-cond", "nova-scheduler": "n-sch", "nova-compute": "n-cpu"}
 
 _service_of_thread = threading.local()  # .name: the service whose request or RPC message this thread serves
@@ -514,10 +529,11 @@ def run_nova(settings: dict) -> None:
     glance = host.useFixture(nova_fixtures.GlanceFixture(host))
     glance.images[CIRROS_ID]["name"] = CIRROS_NAME  # as DevStack names its one image
     neutron = host.useFixture(nova_fixtures.NeutronFixture(host))
-    _sibling("network").PortStore(neutron, os.path.join(settings["cloud_dir"], "ports.json"))
+    port_store = _sibling("network").PortStore(neutron, os.path.join(settings["cloud_dir"], "ports.json"))
     servers.append(serve(_image_app(settings, glance), settings["ports"]["image"], "image"))
 
-    wait_for_port(settings["ports"]["keystone"], 120)
+    wait_for_port(settings["ports"]["keystone"], 120)  # after its bootstrap, which wrote PROJECTS_FILE
+    servers.append(serve(_network_app(settings, neutron, port_store.lock), settings["ports"]["network"], "network"))
 
     from nova import service
     from nova.compute import rpcapi as compute_rpcapi
@@ -546,7 +562,7 @@ def run_nova(settings: dict) -> None:
     app = wsgi_app.init_application("osapi_compute", "nova-api")
     _check_overrides(settings, conf, "nova.conf")
     servers.append(serve(app, settings["ports"]["nova"], "nova"))
-    LOG.info("nova services up: n-api, n-cond, n-sch, n-cpu, placement (host %s)", conf.host)
+    LOG.info("nova services up: n-api, n-cond, n-sch, n-cpu, placement, g-api, q-svc (host %s)", conf.host)
     mark_ready(settings, "nova")
     _wait_forever()
 
@@ -737,6 +753,21 @@ def _image_app(settings: dict, glance):
     store = images.ImageStore(glance, os.path.join(settings["cloud_dir"], "images.json"),
                               os.path.join(settings["cloud_dir"], "images"))
     return images.make_app(store, settings["ports"]["image"], lambda app: auth_token.AuthProtocol(app, {}))
+
+
+def _network_app(settings: dict, neutron, lock):
+    """The network service (neutron.py) over nova's NeutronFixture, its network, subnets
+    and security group given to the demo project (as DevStack creates `private` there),
+    tokens checked by keystonemiddleware with nova's [keystone_authtoken]."""
+    from keystonemiddleware import auth_token
+
+    network = _sibling("neutron")
+    with open(os.path.join(settings["cloud_dir"], PROJECTS_FILE)) as fh:
+        projects = json.load(fh)
+    with lock:
+        network.give_to_project(neutron, projects["demo"])
+    return network.make_app(network.FixtureView(neutron, lock), settings["ports"]["network"],
+                            lambda app: auth_token.AuthProtocol(app, {}))
 
 
 def _wait_forever() -> None:

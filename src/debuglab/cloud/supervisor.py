@@ -27,7 +27,8 @@ from debuglab.workspace import Workspace
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 PROCESSES = ("keystone", "nova")
-PORT_NAMES = {"keystone": "Keystone", "nova": "nova API", "placement": "placement", "image": "image endpoint"}
+PORT_NAMES = {"keystone": "Keystone", "nova": "nova API", "placement": "placement", "image": "image endpoint",
+              "network": "network endpoint"}
 # run the launcher by path without putting this package's folder first on sys.path
 _BOOT = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 Step = Callable[[str], None]
@@ -339,7 +340,7 @@ def services_running_file(ws: Workspace, path: str) -> tuple[str, list[str]]:
     return rel, services
 
 
-LOG_NAMES = ("keystone", "nova", "n-api", "n-cond", "n-sch", "n-cpu", "placement", "g-api")
+LOG_NAMES = ("keystone", "nova", "n-api", "n-cond", "n-sch", "n-cpu", "placement", "g-api", "q-svc")
 
 
 def logs(ws: Workspace, service: str = "nova", lines: int = 50) -> str:
