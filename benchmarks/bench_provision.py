@@ -66,8 +66,10 @@ def provision_once(lab: sshhosts.SshHosts, template: Path, hosts: list, tmp: Pat
     start = time.monotonic()
     results = engine.provision(inv, parallel=len(hosts))
     second = time.monotonic() - start
-    if any(r.changed or not r.ok for r in results):
-        raise SystemExit("the second run changed something")
+    changed = [r for r in results if r.changed or not r.ok]
+    if changed:
+        raise SystemExit(f"the second run changed something on {changed[0].host.student}: "
+                         f"{changed[0].error or changed[0].details}")
     return first, second, _children_cpu() - cpu0, own
 
 

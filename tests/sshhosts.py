@@ -258,6 +258,9 @@ def install_devstack(template: Path, home: Path) -> None:
     opt = home / "opt"
     opt.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-a", template / "stack", opt / "stack"], check=True)
+    # a copy has new inodes and ctimes: refresh the index's stat data, as DevStack's
+    # `git clone` leaves it matching the files it wrote
+    subprocess.run(["git", "-C", opt / "stack" / "nova", "update-index", "-q", "--refresh"], check=False)
     (opt / "stack" / "data").mkdir()
     subprocess.run(["cp", "-a", template / "venv", opt / "stack" / "data" / "venv"], check=True)
 

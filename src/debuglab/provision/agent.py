@@ -60,7 +60,10 @@ def _has_commit(checkout: Path, commit: str) -> bool:
 def _init_repo(checkout: Path, original: Path) -> None:
     """The student's repository in the checkout, borrowing the files' objects from
     DevStack's repository set aside (read only, through git's alternates), so that
-    committing the baseline writes only the objects the bugs changed."""
+    committing the baseline writes only the objects the bugs changed. A copy of that
+    repository's index comes too: its stat data says which files are as DevStack's
+    clone wrote them, so `git add` hashes only the others (the planted bugs) instead of
+    all ~9,700 files (1.4 s of CPU on a nova checkout)."""
     gitrepo.git(checkout, "init", "--quiet", "--initial-branch=main")
     exclude = checkout / ".git" / "info" / "exclude"
     exclude.parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +72,10 @@ def _init_repo(checkout: Path, original: Path) -> None:
     if objects.is_dir():
         (checkout / ".git" / "objects" / "info").mkdir(parents=True, exist_ok=True)
         (checkout / ".git" / "objects" / "info" / "alternates").write_text(f"{objects.resolve()}\n")
+        index = original / "index"
+        # a split index keeps its entries in a second file: start from no index then
+        if index.is_file() and not any(original.glob("sharedindex.*")):
+            shutil.copyfile(index, checkout / ".git" / "index")
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -126,7 +133,11 @@ def op_baseline(a: dict) -> dict:
         try:
             inject.apply_patches(live, [b.inject_patch for b in bugs])
             _write_atomic(applied, planted)
-            commit = gitrepo.commit_baseline(live)
+            try:
+                commit = gitrepo.commit_baseline(live)
+            except proc.ProcError:  # an index the borrowed objects do not match: hash every file
+                (live / ".git" / "index").unlink(missing_ok=True)
+                commit = gitrepo.commit_baseline(live)
         except BaseException:
             if moved_now:  # leave DevStack's checkout as it was found
                 applied.unlink(missing_ok=True)
