@@ -47,8 +47,9 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer
 
 # CPython 3.11 keeps a thread's Python frames in chunks of 16 KiB, allocates a chunk
 # (mmap) when a call does not fit in the current one and frees it (munmap) when that
-# call returns (python/cpython#142183; 3.13 and 3.14 got a fix in 2026, 3.11 and 3.12 never will). A loop that
-# calls a function right at a chunk's edge pays two syscalls and fresh pages per call:
+# call returns (python/cpython#142183; 3.13 and 3.14 got a fix in 2026, 3.11 and 3.12
+# never will). A loop that calls a function right at a chunk's edge pays two syscalls
+# and fresh pages per call:
 # nova's API stack is deep enough that building each Instance object for
 # GET /servers/detail sat on that edge and took 3x longer than the same code run
 # shallow. A frame with STACK_ROOM_SLOTS unused locals makes the interpreter allocate
@@ -58,6 +59,8 @@ STACK_ROOM_SLOTS = 15_400
 
 
 def _stack_room_function():
+    """with_stack_room(fn, *args) = fn(*args), from a frame of STACK_ROOM_SLOTS locals
+    (assigned in a branch that never runs: they only have to exist)."""
     names = ", ".join(f"_{i}" for i in range(STACK_ROOM_SLOTS))
     source = f"def with_stack_room(fn, *args):\n    if fn is None:\n        {names} = ()\n    return fn(*args)\n"
     namespace: dict = {}
