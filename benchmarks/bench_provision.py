@@ -34,7 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 import sshhosts  # noqa: E402
+from common import machine_cpu_seconds  # noqa: E402
 
 from debuglab import upstream  # noqa: E402
 from debuglab.kit import Kit, cache_dir  # noqa: E402
@@ -53,14 +55,14 @@ def provision_once(lab: sshhosts.SshHosts, template: Path, hosts: list, tmp: Pat
     path = tmp / f"class-{tag}.toml"
     path.write_text(sshhosts.devstack_inventory(hosts, lab.known_hosts, lab.user_key))
     inv = inventory.load(path)
-    cpu0, own0 = _children_cpu(), time.process_time()
+    cpu0, own0 = machine_cpu_seconds(), time.process_time()
     start = time.monotonic()
     events: dict = collections.defaultdict(list)
     results = engine.provision(inv, parallel=len(hosts),
                                on_event=lambda host, text: events[host].append((time.monotonic(), text)))
     first = time.monotonic() - start
     own = time.process_time() - own0
-    machine_first = _children_cpu() - cpu0
+    machine_first = machine_cpu_seconds() - cpu0
     for seen in events.values():
         for (t, text), (t_next, _) in zip(seen, seen[1:]):
             steps[text.split(" (")[0]].append(t_next - t)
@@ -75,14 +77,6 @@ def provision_once(lab: sshhosts.SshHosts, template: Path, hosts: list, tmp: Pat
         raise SystemExit(f"the second run changed something on {changed[0].host.student}: "
                          f"{changed[0].error or changed[0].details}")
     return first, second, machine_first, own
-
-
-def _children_cpu() -> float:
-    """CPU seconds of every process on this machine (the hosts' work included)."""
-    with open("/proc/stat") as fh:
-        fields = fh.readline().split()[1:]
-    user, nice, system = (int(x) for x in fields[:3])
-    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

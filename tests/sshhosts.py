@@ -17,6 +17,7 @@ The user key and a known_hosts holding every host key are written by `SshHosts`;
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import secrets
 import shutil
@@ -284,3 +285,46 @@ restart_command = "echo {{units}} >> ~/restarts.log"
     for i, h in enumerate(hosts):
         text += f'\n[[host]]\naddress = "{h.spec}"\nprofile = "devstack"\nstudent = "student{i}"\n'
     return text + extra_hosts
+
+
+# ---- a `lab` host ----------------------------------------------------------------------
+
+
+def frozen_kit(kit_root: Path, dest: Path) -> Path:
+    """A copy of the kit's uploaded parts as they are now, for DEBUGLAB_KIT: the bundle's
+    hash must not move between two provisioning runs while the tree is being edited."""
+    from debuglab.provision import upload
+
+    for part in upload.PARTS:
+        source = kit_root / part
+        if source.is_dir():
+            shutil.copytree(source, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(source, dest / part)
+    return dest
+
+
+def lab_inventory(hosts: list[Host], known_hosts: Path, key: Path, bugs: list[str],
+                  students: list[str] | None = None) -> str:
+    """An inventory for `lab` hosts: each builds its lab at ~/lab with the Python 3.11 the
+    kit's wheels need (DEVSTACK_PYTHON); students are student0, student1... unless named."""
+    students = students or [f"student{i}" for i in range(len(hosts))]
+    text = f'''[class]
+known_hosts = "{known_hosts}"
+key_file = "{key}"
+bugs = {json.dumps(bugs)}
+python = "{DEVSTACK_PYTHON}"
+[lab]
+dir = "~/lab"
+min_free_gb = 1
+'''
+    for h, student in zip(hosts, students, strict=True):
+        text += f'[[host]]\naddress = "{h.spec}"\nprofile = "lab"\nstudent = "{student}"\n'
+    return text
+
+
+def host_run(host: Host, argv: list[str], **kw) -> subprocess.CompletedProcess:
+    """argv inside the host's network namespace, as its SSH sessions run (its HOME)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEBUGLAB_", "VIRTUAL_ENV", "UV_"))}
+    env["HOME"] = str(host.home)
+    return subprocess.run(host.exec_argv(argv), capture_output=True, text=True, env=env, **kw)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from debuglab.cli import _Group
-from debuglab.provision import commands, upload
+from debuglab.provision import commands
 
 sys.path.insert(0, str(Path(__file__).parent))
 import sshhosts  # noqa: E402
@@ -47,41 +46,19 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-def host_run(host: sshhosts.Host, argv: list[str], **kw) -> subprocess.CompletedProcess:
-    """argv inside the host's network namespace, as its SSH sessions run (its HOME)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEBUGLAB_", "VIRTUAL_ENV", "UV_"))}
-    env["HOME"] = str(host.home)
-    return subprocess.run(host.exec_argv(argv), capture_output=True, text=True, env=env, **kw)
+host_run = sshhosts.host_run
 
 
 @pytest.fixture(scope="module")
 def labhost(tmp_path_factory, kit):
     root = tmp_path_factory.mktemp("labhost")
     # the kit as it is now, frozen: the bundle's hash must not move between the two runs
-    frozen = root / "kit"
-    for part in upload.PARTS:
-        source = kit.root / part
-        if source.is_dir():
-            shutil.copytree(source, frozen / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(source, frozen / part)
+    frozen = sshhosts.frozen_kit(kit.root, root / "kit")
     with sshhosts.SshHosts(root / "hosts", 1) as ssh, pytest.MonkeyPatch.context() as mp:
         mp.setenv("DEBUGLAB_KIT", str(frozen))
         host = ssh.hosts[0]
         inv = root / "class.toml"
-        inv.write_text(f'''[class]
-known_hosts = "{ssh.known_hosts}"
-key_file = "{ssh.user_key}"
-bugs = {json.dumps(BUGS)}
-python = "{sshhosts.DEVSTACK_PYTHON}"
-[lab]
-dir = "~/lab"
-min_free_gb = 1
-[[host]]
-address = "{host.spec}"
-profile = "lab"
-student = "labby"
-''')
+        inv.write_text(sshhosts.lab_inventory([host], ssh.known_hosts, ssh.user_key, BUGS, ["labby"]))
         venv = host.home / "debuglab-venv"
         try:
             pidfile = host.home / "lab/cloud/cloud.pid"
