@@ -29,18 +29,17 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import sshhosts  # noqa: E402
-from common import machine_cpu_seconds  # noqa: E402
+from common import provision_twice  # noqa: E402
 
 from debuglab import upstream  # noqa: E402
 from debuglab.kit import Kit, cache_dir  # noqa: E402
-from debuglab.provision import engine, inventory  # noqa: E402
+from debuglab.provision import inventory  # noqa: E402
 
 
 def provision_once(lab: sshhosts.SshHosts, template: Path, hosts: list, tmp: Path, tag: str,
@@ -54,29 +53,7 @@ def provision_once(lab: sshhosts.SshHosts, template: Path, hosts: list, tmp: Pat
     os.sync()  # the copies' writeback would otherwise run during the timed provisioning
     path = tmp / f"class-{tag}.toml"
     path.write_text(sshhosts.devstack_inventory(hosts, lab.known_hosts, lab.user_key))
-    inv = inventory.load(path)
-    cpu0, own0 = machine_cpu_seconds(), time.process_time()
-    start = time.monotonic()
-    events: dict = collections.defaultdict(list)
-    results = engine.provision(inv, parallel=len(hosts),
-                               on_event=lambda host, text: events[host].append((time.monotonic(), text)))
-    first = time.monotonic() - start
-    own = time.process_time() - own0
-    machine_first = machine_cpu_seconds() - cpu0
-    for seen in events.values():
-        for (t, text), (t_next, _) in zip(seen, seen[1:]):
-            steps[text.split(" (")[0]].append(t_next - t)
-    bad = [r for r in results if not r.ok]
-    if bad:
-        raise SystemExit(f"provision failed: {bad[0].host.student}: {bad[0].error}")
-    start = time.monotonic()
-    results = engine.provision(inv, parallel=len(hosts))
-    second = time.monotonic() - start
-    changed = [r for r in results if r.changed or not r.ok]
-    if changed:
-        raise SystemExit(f"the second run changed something on {changed[0].host.student}: "
-                         f"{changed[0].error or changed[0].details}")
-    return first, second, machine_first, own
+    return provision_twice(inventory.load(path), len(hosts), steps)
 
 
 def main() -> None:

@@ -42,10 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import sshhosts  # noqa: E402
-from common import machine_cpu_seconds  # noqa: E402
+from common import provision_twice  # noqa: E402
 
 from debuglab.kit import Kit  # noqa: E402
-from debuglab.provision import engine, inventory, upload, wheelhouse  # noqa: E402
+from debuglab.provision import inventory, upload, wheelhouse  # noqa: E402
 
 BUGS = ["num-instances-off-by-one"]
 VENV = "debuglab-venv"  # LabSettings.venv, under each host's HOME
@@ -116,31 +116,12 @@ def provision_once(lab: sshhosts.SshHosts, hosts: list[sshhosts.Host], tmp: Path
     path = tmp / f"class-{tag}.toml"
     path.write_text(sshhosts.lab_inventory(hosts, lab.known_hosts, lab.user_key, BUGS))
     inv = inventory.load(path)
-    events: dict = collections.defaultdict(list)
     t0 = time.monotonic()
 
     def on_event(host, text: str) -> None:
-        events[host].append((time.monotonic(), text))
         print(f"  {time.monotonic() - t0:7.1f} s  {host.student}: {text}", file=sys.stderr, flush=True)
 
-    cpu0 = machine_cpu_seconds()
-    start = time.monotonic()
-    results = engine.provision(inv, parallel=len(hosts), on_event=on_event)
-    first = time.monotonic() - start
-    cpu = machine_cpu_seconds() - cpu0
-    bad = [r for r in results if not r.ok]
-    if bad:
-        raise SystemExit(f"provision failed: {bad[0].host.student}: {bad[0].error}")
-    for seen in events.values():
-        for (t, text), (t_next, _) in zip(seen, seen[1:]):
-            steps[text.split(" (")[0]].append(t_next - t)
-    start = time.monotonic()
-    results = engine.provision(inv, parallel=len(hosts))
-    second = time.monotonic() - start
-    changed = [r for r in results if r.changed or not r.ok]
-    if changed:
-        raise SystemExit(f"the second run changed something on {changed[0].host.student}: "
-                         f"{changed[0].error or changed[0].details.get('done')}")
+    first, second, cpu, _ = provision_twice(inv, len(hosts), steps, on_event)
     mem = {host.name: memory(host) for host in hosts}
     with ThreadPoolExecutor(len(hosts)) as pool:
         for host, left in zip(hosts, pool.map(stop_host, hosts)):

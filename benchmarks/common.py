@@ -35,3 +35,40 @@ def machine_cpu_seconds() -> float:
         fields = fh.readline().split()[1:]
     user, nice, system = (int(x) for x in fields[:3])
     return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+
+
+def provision_twice(inv, parallel: int, steps: dict, on_event=None) -> tuple[float, float, float, float]:
+    """`debuglab provision` of the inventory, then again: (first run s, second run s,
+    machine CPU s and this process's CPU s of the first run). The first run's step
+    durations (from provision's own progress events) are appended to `steps`; a failed
+    host in the first run, or anything the second run changes, ends the benchmark."""
+    import collections
+
+    from debuglab.provision import engine
+
+    events: dict = collections.defaultdict(list)
+
+    def record(host, text: str) -> None:
+        events[host].append((time.monotonic(), text))
+        if on_event:
+            on_event(host, text)
+
+    cpu0, own0 = machine_cpu_seconds(), time.process_time()
+    start = time.monotonic()
+    results = engine.provision(inv, parallel=parallel, on_event=record)
+    first = time.monotonic() - start
+    own, cpu = time.process_time() - own0, machine_cpu_seconds() - cpu0
+    bad = [r for r in results if not r.ok]
+    if bad:
+        raise SystemExit(f"provision failed: {bad[0].host.student}: {bad[0].error}")
+    for seen in events.values():
+        for (t, text), (t_next, _) in zip(seen, seen[1:]):
+            steps[text.split(" (")[0]].append(t_next - t)
+    start = time.monotonic()
+    results = engine.provision(inv, parallel=parallel)
+    second = time.monotonic() - start
+    changed = [r for r in results if r.changed or not r.ok]
+    if changed:
+        raise SystemExit(f"the second run changed something on {changed[0].host.student}: "
+                         f"{changed[0].error or changed[0].details.get('done')}")
+    return first, second, cpu, own
