@@ -267,13 +267,17 @@ def install_devstack(template: Path, home: Path) -> None:
 
 
 def devstack_inventory(hosts: list[Host], known_hosts: Path, key: Path, extra_hosts: str = "", klass: str = "") -> str:
-    """An inventory for devstack hosts shaped by install_devstack. The unit restart goes
-    through a recording command, since these hosts have no systemd."""
+    """An inventory for devstack hosts shaped by install_devstack. The unit restart and
+    the notebooks' journal go through recording commands, since these hosts have no
+    systemd or journald. The hosts' python3 is the Python 3.11 the kit's wheels need
+    (DEVSTACK_PYTHON, of which the stand-in DevStack venv is made)."""
+    python = f'python = "{DEVSTACK_PYTHON}"' if "python" not in klass and Path(DEVSTACK_PYTHON).exists() else ""
     text = f'''[class]
 bugs = "all"
 known_hosts = "{known_hosts}"
 key_file = "{key}"
 connect_timeout = 5
+{python}
 {klass}
 [devstack]
 stack_dir = "~/opt/stack"
@@ -281,6 +285,8 @@ venv_python = "~/opt/stack/data/venv/bin/python"
 systemd_dir = "~/etc/systemd/system"
 sudo = ""
 restart_command = "echo {{units}} >> ~/restarts.log"
+journal_command = "tail -n {{lines}} ~/journal/{{unit}}.log"
+clouds_yaml = "~/clouds.yaml"
 '''
     for i, h in enumerate(hosts):
         text += f'\n[[host]]\naddress = "{h.spec}"\nprofile = "devstack"\nstudent = "student{i}"\n'

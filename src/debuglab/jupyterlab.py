@@ -1,7 +1,9 @@
 """JupyterLab as a background service of the lab, like the mini-cloud: `labs/` served on
 127.0.0.1 with the lab's `debuglab` kernel, one token kept in the lab, a pidfile, a log.
 
-Everything lives in <lab>/jupyter/: `token` (0600, made once; the server reads it through
+On a DevStack host (`--devstack STACK_DIR`) the same server serves `labs/devstack/`
+with the `debuglab-devstack` kernel (debuglab.devstack_site), its state in
+<stack_dir>/.debuglab/jupyter/. Everything lives in <lab>/jupyter/: `token` (0600, made once; the server reads it through
 JUPYTER_TOKEN_FILE, so it never shows in `ps`), `jupyterlab.json` (the pidfile),
 `jupyterlab.log` (0600, like the token: it records what the student opened), `options.json`
 (the last port), `config/` (JupyterLab's config and user settings: ~/.jupyter is
@@ -36,7 +38,10 @@ from debuglab.processes import (alive, kill_session, listening, port_free, port_
                                 sessions_started_by)
 from debuglab.kit import Kit
 from debuglab.notebooks import NotebookError
+from debuglab.devstack_site import DevstackSite
 from debuglab.workspace import Workspace
+
+Target = Workspace | DevstackSite  # a lab, or a DevStack host (its state in <stack_dir>/.debuglab/jupyter)
 
 DEFAULT_PORT = 8888  # what `debuglab tunnel` forwards
 Step = Callable[[str], None]
@@ -88,23 +93,23 @@ class JupyterLabStatus:
 # --------------------------------------------------------------------------- paths, token
 
 
-def _dir(ws: Workspace) -> Path:
+def _dir(ws: Target) -> Path:
     return notebooks.jupyter_dir(ws)
 
 
-def pidfile(ws: Workspace) -> Path:
+def pidfile(ws: Target) -> Path:
     return _dir(ws) / "jupyterlab.json"
 
 
-def log_path(ws: Workspace) -> Path:
+def log_path(ws: Target) -> Path:
     return _dir(ws) / "jupyterlab.log"
 
 
-def token_path(ws: Workspace) -> Path:
+def token_path(ws: Target) -> Path:
     return _dir(ws) / "token"
 
 
-def _options_path(ws: Workspace) -> Path:
+def _options_path(ws: Target) -> Path:
     return _dir(ws) / "options.json"
 
 
@@ -114,7 +119,7 @@ def _private(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def lab_token(ws: Workspace) -> str:
+def lab_token(ws: Target) -> str:
     """The lab's JupyterLab token: made once (0600 from the first byte), then kept."""
     path = token_path(ws)
     try:
@@ -134,7 +139,7 @@ def lab_token(ws: Workspace) -> str:
     return token
 
 
-def last_port(ws: Workspace) -> int:
+def last_port(ws: Target) -> int:
     """The port of the last start, or 8888."""
     try:
         return int(json.loads(_options_path(ws).read_text())["port"])
@@ -142,7 +147,7 @@ def last_port(ws: Workspace) -> int:
         return DEFAULT_PORT
 
 
-def url(ws: Workspace, port: int, token: str | None = None) -> str:
+def url(ws: Target, port: int, token: str | None = None) -> str:
     """The address to open: the welcome notebook, with the token."""
     return f"http://127.0.0.1:{port}/lab/tree/{notebooks.WELCOME}?token={token or lab_token(ws)}"
 
@@ -155,20 +160,20 @@ def ssh_forward(port: int) -> str:
 # --------------------------------------------------------------------------- the command
 
 
-def jupyterlab_command(ws: Workspace, kit: Kit, port: int) -> tuple[list[str], dict[str, str]]:
+def jupyterlab_command(ws: Target, kit: Kit, port: int) -> tuple[list[str], dict[str, str]]:
     """The argv and environment that serve `labs/` with JupyterLab on 127.0.0.1 with the
     lab's token file and kernel."""
     lab_bin = Path(sys.executable).parent / "jupyter-lab"
     if not lab_bin.is_file():
         raise NotebookError(f"{lab_bin}: JupyterLab is not installed; reinstall the kit with `pip install -e .`")
-    labs = kit.root / "labs"
+    labs = notebooks.labs_dir(ws, kit)
     if not labs.is_dir():
         raise NotebookError(f"{labs}: the kit has no notebooks folder; is {kit.root} a debuglab checkout?")
     argv = [
         str(lab_bin), "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={labs}",
-        f"--MappingKernelManager.default_kernel_name={notebooks.KERNEL_NAME}",
+        f"--MappingKernelManager.default_kernel_name={notebooks.kernel_name(ws)}",
         # a lab host may be offline, and a student has a notebook to read: no news, no update checks
         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
@@ -186,7 +191,7 @@ def jupyterlab_command(ws: Workspace, kit: Kit, port: int) -> tuple[list[str], d
     return argv, env
 
 
-def _quiet_settings(ws: Workspace) -> None:
+def _quiet_settings(ws: Target) -> None:
     """JupyterLab's first-run question about Jupyter news, answered "no" once for the lab
     (a student may change it in Settings; an existing answer is kept)."""
     path = (_dir(ws) / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
@@ -199,7 +204,7 @@ def _quiet_settings(ws: Workspace) -> None:
 # --------------------------------------------------------------------------- pidfile
 
 
-def _is_ours(ws: Workspace, pid: int) -> bool:
+def _is_ours(ws: Target, pid: int) -> bool:
     """A JupyterLab started for this lab (not a recycled pid)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -209,7 +214,7 @@ def _is_ours(ws: Workspace, pid: int) -> bool:
     return b"jupyter-lab" in cmdline and f"{notebooks.LAB_ENV}={ws.root}".encode() in environ
 
 
-def read_state(ws: Workspace) -> JupyterLabState | None:
+def read_state(ws: Target) -> JupyterLabState | None:
     """The running JupyterLab's state, or None (a stale pidfile is removed)."""
     path = pidfile(ws)
     try:
@@ -254,7 +259,7 @@ def _log_since(path: Path, offset: int, lines: int = 25) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:]) or "(the log is empty)"
 
 
-def start(ws: Workspace, *, port: int | None = None, kit: Kit | None = None, timeout: float = 90,
+def start(ws: Target, *, port: int | None = None, kit: Kit | None = None, timeout: float = 90,
           on_step: Step = lambda t: None) -> JupyterLabState:
     """Start JupyterLab in the background; return once it answers with the lab's token."""
     running = read_state(ws)
@@ -273,7 +278,7 @@ def start(ws: Workspace, *, port: int | None = None, kit: Kit | None = None, tim
     notebooks.register_kernel(ws)
     kit = kit or Kit.default()
     argv, env = jupyterlab_command(ws, kit, port)
-    labs = str(kit.root / "labs")
+    labs = str(notebooks.labs_dir(ws, kit))
     token = lab_token(ws)
     for sub in ("config", "runtime", "workspaces"):
         (_dir(ws) / sub).mkdir(parents=True, exist_ok=True)
@@ -320,7 +325,7 @@ def _stop_tree(pid: int, timeout: float) -> None:
         kill_session(sid, timeout=5)
 
 
-def stop(ws: Workspace, timeout: float = 15) -> JupyterLabState | None:
+def stop(ws: Target, timeout: float = 15) -> JupyterLabState | None:
     """Stop the lab's JupyterLab and its kernels; None if it was not running."""
     state = read_state(ws)
     if state is None:
@@ -330,14 +335,14 @@ def stop(ws: Workspace, timeout: float = 15) -> JupyterLabState | None:
     return state
 
 
-def status(ws: Workspace) -> JupyterLabStatus:
+def status(ws: Target) -> JupyterLabStatus:
     state = read_state(ws)
     if state is None:
         return JupyterLabStatus(False, None, last_port(ws), False, log_path(ws))
     return JupyterLabStatus(True, state.pid, state.port, listening(state.port), log_path(ws))
 
 
-def running_url(ws: Workspace) -> str:
+def running_url(ws: Target) -> str:
     """The address of the running JupyterLab (raises JupyterLabNotRunning)."""
     state = read_state(ws)
     if state is None:
@@ -346,7 +351,7 @@ def running_url(ws: Workspace) -> str:
     return url(ws, state.port)
 
 
-def log_tail(ws: Workspace, lines: int = 25) -> str:
+def log_tail(ws: Target, lines: int = 25) -> str:
     path = log_path(ws)
     size = path.stat().st_size if path.exists() else 0
     return _log_since(path, max(0, size - 200 * lines), lines)
@@ -360,7 +365,7 @@ def processes(state: JupyterLabState) -> list[int]:
     return sorted(set(pids))
 
 
-def wait(ws: Workspace, state: JupyterLabState, poll: float = 0.5) -> None:
+def wait(ws: Target, state: JupyterLabState, poll: float = 0.5) -> None:
     """Block while the server runs (the foreground `debuglab notebook`)."""
     while alive(state.pid):
         time.sleep(poll)

@@ -311,11 +311,11 @@ class LabCheck:
         return self.error is None
 
 
-def technique_labs(kit: Kit | None = None) -> list[Path]:
-    """The kit's technique labs, labs/NN-name.ipynb, in order (not the bug notebooks: their
-    check cell would reveal a hint)."""
-    kit = kit or Kit.default()
-    return sorted((kit.root / "labs").glob("[0-9][0-9]-*.ipynb"))
+def technique_labs(kit: Kit | None = None, folder: Path | None = None) -> list[Path]:
+    """The kit's technique labs, labs/NN-name.ipynb (or those of `folder`, such as
+    labs/devstack), in order (not the bug notebooks: their check cell would reveal a hint)."""
+    folder = folder or (kit or Kit.default()).root / "labs"
+    return sorted(folder.glob("[0-9][0-9]-*.ipynb"))
 
 
 def check(ws: Workspace, paths: list[Path], *, timeout: float = DEFAULT_TIMEOUT,

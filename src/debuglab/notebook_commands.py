@@ -33,20 +33,32 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from debuglab import jupyterlab, labrun
+from debuglab import jupyterlab, labrun, notebooks
 from debuglab.console import console, err, steps
+from debuglab.devstack_site import DevstackSite
+from debuglab.kit import Kit
 from debuglab.workspace import Workspace
 
 DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("lab"), show_default=True,
                    help="The lab workspace.")
+DEVSTACK = click.option("--devstack", "stack_dir", type=click.Path(path_type=Path), default=None,
+                        help="On a DevStack host: its stack folder (/opt/stack), provisioned by "
+                             "`debuglab provision`; serves labs/devstack/ with DevStack's python. Replaces --dir.")
 PORT = click.option("--port", type=click.IntRange(1, 65535), default=None,
                     help=f"JupyterLab's port on 127.0.0.1 (default: the last start's, else {jupyterlab.DEFAULT_PORT}).")
 
 
-def print_jupyterlab(ws: Workspace, state: jupyterlab.JupyterLabState) -> None:
+def _target(root: Path, stack_dir: Path | None) -> jupyterlab.Target:
+    """The lab at --dir, or the DevStack host at --devstack."""
+    return DevstackSite.open(stack_dir) if stack_dir is not None else Workspace.open(root)
+
+
+def print_jupyterlab(ws: jupyterlab.Target, state: jupyterlab.JupyterLabState) -> None:
     """Where JupyterLab is, how to reach it from a laptop; the URL comes last."""
+    kernel = ("[bold]debuglab-devstack[/] (DevStack's python)" if isinstance(ws, DevstackSite)
+              else "[bold]debuglab[/] (the lab venv)")
     console.print(f"JupyterLab (pid {state.pid}) serves {state.root_dir} with the kernel "
-                  f"[bold]debuglab[/] (the lab venv); log: {jupyterlab.log_path(ws)}", highlight=False)
+                  f"{kernel}; log: {jupyterlab.log_path(ws)}", highlight=False)
     console.print(f"from a laptop: [bold]{jupyterlab.ssh_forward(state.port)}[/] "
                   "(or `debuglab tunnel STUDENT` for a class host), then open there:", highlight=False)
     console.print(f"open [bold]{jupyterlab.url(ws, state.port)}[/]", highlight=False)
@@ -54,9 +66,10 @@ def print_jupyterlab(ws: Workspace, state: jupyterlab.JupyterLabState) -> None:
 
 @click.group("notebook", invoke_without_command=True)
 @DIR
+@DEVSTACK
 @PORT
 @click.pass_context
-def notebook(ctx: click.Context, root: Path, port: int | None) -> None:
+def notebook(ctx: click.Context, root: Path, stack_dir: Path | None, port: int | None) -> None:
     """JupyterLab on 127.0.0.1 with a token, on labs/, with the lab's kernel.
 
     Without a subcommand: serve it in the foreground until Ctrl-C."""
@@ -67,7 +80,7 @@ def notebook(ctx: click.Context, root: Path, port: int | None) -> None:
             raise click.UsageError(f"put {', '.join(given)} after the subcommand: "
                                    f"debuglab notebook {ctx.invoked_subcommand} {' '.join(given)} ...")
         return
-    ws = Workspace.open(root)
+    ws = _target(root, stack_dir)
     with steps("starting JupyterLab") as on_step:
         state = jupyterlab.start(ws, port=port, on_step=on_step)
 
@@ -92,11 +105,12 @@ def notebook(ctx: click.Context, root: Path, port: int | None) -> None:
 
 @notebook.command()
 @DIR
+@DEVSTACK
 @PORT
 @click.option("--timeout", type=float, default=90, show_default=True, help="Seconds to wait for it to answer.")
-def start(root: Path, port: int | None, timeout: float) -> None:
+def start(root: Path, stack_dir: Path | None, port: int | None, timeout: float) -> None:
     """Start JupyterLab in the background and print its URL."""
-    ws = Workspace.open(root)
+    ws = _target(root, stack_dir)
     with steps("starting JupyterLab") as on_step:
         state = jupyterlab.start(ws, port=port, timeout=timeout, on_step=on_step)
     print_jupyterlab(ws, state)
@@ -104,18 +118,20 @@ def start(root: Path, port: int | None, timeout: float) -> None:
 
 @notebook.command()
 @DIR
-def stop(root: Path) -> None:
+@DEVSTACK
+def stop(root: Path, stack_dir: Path | None) -> None:
     """Stop JupyterLab and its kernels."""
-    ws = Workspace.open(root)
+    ws = _target(root, stack_dir)
     state = jupyterlab.stop(ws)
     console.print("JupyterLab was not running" if state is None else f"JupyterLab stopped (pid {state.pid})")
 
 
 @notebook.command()
 @DIR
-def status(root: Path) -> None:
+@DEVSTACK
+def status(root: Path, stack_dir: Path | None) -> None:
     """Running or not: pid, port, listening, log (exit 1 when not running)."""
-    ws = Workspace.open(root)
+    ws = _target(root, stack_dir)
     st = jupyterlab.status(ws)
     table = Table(title=f"JupyterLab of {ws.root}", title_justify="left")
     for column in ("state", "pid", "port", "log"):
@@ -134,23 +150,25 @@ def status(root: Path) -> None:
 
 @notebook.command()
 @DIR
-def url(root: Path) -> None:
+@DEVSTACK
+def url(root: Path, stack_dir: Path | None) -> None:
     """Print the URL to open (with the token), alone on its line."""
-    click.echo(jupyterlab.running_url(Workspace.open(root)))
+    click.echo(jupyterlab.running_url(_target(root, stack_dir)))
 
 
 @notebook.command("check")
 @DIR
+@DEVSTACK
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--timeout", type=float, default=labrun.DEFAULT_TIMEOUT, show_default=True,
               help="Seconds each cell may run.")
-def check_labs(root: Path, paths: tuple[Path, ...], timeout: float) -> None:
+def check_labs(root: Path, stack_dir: Path | None, paths: tuple[Path, ...], timeout: float) -> None:
     """Run the technique labs (or PATHS) on this lab's kernel, typing each debugger cell's
     commands, as CI does: run it before class (exit 1 when one fails).
 
     Labs that use the cloud need it running (`debuglab cloud start`)."""
-    ws = Workspace.open(root)
-    chosen = list(paths) or labrun.technique_labs()
+    ws = _target(root, stack_dir)
+    chosen = list(paths) or labrun.technique_labs(folder=notebooks.labs_dir(ws, Kit.default()))
     with steps(f"running {len(chosen)} notebook(s) on the kernel of {ws.root}") as on_step:
         results = labrun.check(ws, chosen, timeout=timeout, on_step=on_step)
     table = Table(title=f"notebooks run on {ws.root}", title_justify="left")

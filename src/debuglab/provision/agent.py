@@ -12,6 +12,7 @@ DevStack hosts keep their state in `<stack_dir>/.debuglab/`:
   <project>.planted.patch  the bugs the live baseline holds (to take them out again)
   state.json           per project: bugs, the patches' hash, the baseline commit
   saved-work/          students' work saved as patches before anything replaced it
+  site.toml, jupyter/  what the host's JupyterLab and its DevStack kernel use (debuglab.devstack_site)
 """
 
 from __future__ import annotations
@@ -292,8 +293,42 @@ def op_kit_venv(a: dict) -> dict:
     return {"changed": True, "debuglab": str(debuglab)}
 
 
+def op_site(a: dict) -> dict:
+    """The DevStack host's site file for its JupyterLab, once DevStack's python is known to
+    run the notebooks' kernel: the same minor version as debuglab's venv (whose ipykernel,
+    compiled parts included, the kernel borrows) and ipykernel importable behind DevStack's
+    own packages. Nothing changes when the site file already says this."""
+    from debuglab.devstack_site import DevstackSite
+
+    stack, kit_python = _path(a["stack_dir"]), _path(a["kit_python"])
+    python = _path(a["venv_python"]) if "/" in a["venv_python"] else Path(shutil.which(a["venv_python"]) or a["venv_python"])
+    version = "import sys, sysconfig; print('%d.%d' % sys.version_info[:2], sysconfig.get_paths()['purelib'])"
+    try:
+        ours, purelib = proc.run([kit_python, "-c", version], timeout=60).output.split()[-2:]
+    except proc.ProcError as exc:
+        raise DebuglabError(f"debuglab's venv ({kit_python}) does not run: {exc}") from exc
+    try:
+        theirs = proc.run([python, "-c", version], timeout=60).output.split()[-2]
+    except proc.ProcError as exc:
+        raise DebuglabError(f"DevStack's Python {python} does not run (the inventory's [devstack] venv_python): {exc}") from exc
+    if theirs != ours:
+        raise DebuglabError(f"DevStack's Python is {theirs}, but debuglab's venv and its wheels are for Python {ours}: "
+                            f"the notebooks' kernel cannot load them; provision from a machine with Python {theirs}, "
+                            "or set [devstack] notebook_command = \"\" to go without JupyterLab")
+    check = f"import sys; sys.path.append({purelib!r}); import ipykernel.kernelapp"
+    try:
+        proc.run([python, "-c", check], timeout=120)
+    except proc.ProcError as exc:
+        raise DebuglabError(f"DevStack's Python {python} cannot start the notebooks' kernel (ipykernel from {purelib}, "
+                            f"behind DevStack's own packages): {exc}") from exc
+    site = DevstackSite(stack_dir=stack, python=python, services=tuple((u, int(p)) for u, p in a["services"]),
+                        restart_command=a["restart_command"], journal_command=a["journal_command"],
+                        clouds_yaml=_path(a["clouds_yaml"]))
+    return {"changed": site.write(), "python": theirs, "site": str(site.root / "site.toml")}
+
+
 OPS = {"baseline": op_baseline, "collect": op_collect, "reset": op_reset, "tools": op_tools,
-       "kit_venv": op_kit_venv}
+       "kit_venv": op_kit_venv, "site": op_site}
 
 
 def main(argv: list[str]) -> int:

@@ -114,10 +114,10 @@ def _first_line(text: str | None, limit: int = 60) -> str:
 
 def _on_host(r: engine.HostResult) -> str:
     """The short form of what listens on the host's loopback."""
+    parts = []
     if r.host.profile == "devstack":
         ports = sorted(r.details.get("ports", {}).values())
-        return f"remote-pdb {ports[0]}-{ports[-1]}" if ports else ""
-    parts = []
+        parts = [f"remote-pdb {ports[0]}-{ports[-1]}"] if ports else []
     cloud = r.details.get("cloud") or {}
     if cloud.get("running"):
         parts.append(f"cloud: nova :{cloud['ports']['nova']}, keystone :{cloud['ports']['keystone']}")
@@ -136,10 +136,10 @@ def _access(r: engine.HostResult, inv: inventory.Inventory) -> str:
         text = f"{ssh} · baseline {base} · remote-pdb {ports}"
         if r.details.get("saved_work"):
             text += f" · earlier work saved: {', '.join(r.details['saved_work'])}"
-        return text
-    text = f"{ssh} · lab {r.details.get('lab')}"
+    else:
+        text = f"{ssh} · lab {r.details.get('lab')}"
     cloud = r.details.get("cloud") or {}
-    if cloud.get("running"):
+    if cloud.get("running"):  # a lab host's
         ep = cloud["endpoints"]
         text += (f" · mini-cloud on the host's loopback: nova {ep['nova']}, keystone {ep['keystone']}"
                  f" (source {cloud['openrc']})")

@@ -1,7 +1,9 @@
 """A DevStack host: the student's baseline in /opt/stack/nova with the bugs planted in
 place (DevStack's repository kept aside untouched), the debugger tools in DevStack's Python, a
 systemd drop-in per nova unit so that `breakpoint()` opens remote-pdb on loopback at a
-fixed port, and a restart of the units whose code or environment changed.
+fixed port, and a restart of the units whose code or environment changed. Then, unless
+`notebook_command` is "", JupyterLab on the host's loopback: labs/devstack/ with DevStack's
+python as kernel (debuglab.devstack_site), from a venv of its own.
 
 Only the drop-ins need root: they are written with `sudo tee` from content made here,
 never by the kit's code on the host (which the student can edit) running as root.
@@ -15,7 +17,7 @@ import shlex
 from typing import Callable
 
 from debuglab.catalog import Bug
-from debuglab.provision import hosts
+from debuglab.provision import hosts, labhost
 from debuglab.provision.inventory import DevstackSettings, Host
 from debuglab.provision.upload import remote_path
 
@@ -62,13 +64,49 @@ def provision(conn, host: Host, settings: DevstackSettings, bugs: list[Bug], *,
     if units:
         on_step(f"restarting {len(units)} unit(s)")
         restart(conn, settings, units)
+    done = [f"bugs planted, {len(units)} unit(s) restarted"] if code_changed else (
+        [f"debugger set up, {len(units)} unit(s) restarted"] if units else [])
+    notebook = start_jupyterlab(conn, host, settings, on_step=on_step) if settings.notebook_command else {}
+    done += notebook.get("done", [])
     return {
         "baseline": {p: v["baseline_commit"] for p, v in base.items()},
         "saved_work": [v["saved_work"] for v in base.values() if v["saved_work"]],
-        "changed": code_changed or tools["changed"] or bool(changed_units),
+        "changed": bool(done),
+        "done": done,
         "restarted": units,
         "ports": dict(settings.services),
+        "notebook": notebook.get("state", {"running": False}),
     }
+
+
+def start_jupyterlab(conn, host: Host, settings: DevstackSettings, *, on_step: Callable[[str], None]) -> dict:
+    """debuglab in a venv of its own (offline, from the uploaded wheelhouse), the site file
+    that DevStack's python as kernel needs, and JupyterLab on the host's loopback, started
+    (or restarted when its kit venv or site changed)."""
+    on_step("installing debuglab for JupyterLab (offline, from the wheelhouse)")
+    venv = hosts.agent(conn, "kit_venv", {"venv": settings.venv, "kit_dir": host.kit_dir,
+                                          "wheelhouse": settings.wheelhouse}, "installing debuglab")
+    on_step("checking DevStack's python as the notebooks' kernel")
+    site = hosts.agent(conn, "site", {
+        "stack_dir": settings.stack_dir, "venv_python": settings.venv_python,
+        "kit_python": settings.venv.rstrip("/") + "/bin/python", "services": [list(s) for s in settings.services],
+        "restart_command": settings.restart_command, "journal_command": settings.journal_command,
+        "clouds_yaml": settings.clouds_yaml}, "the notebooks' kernel")
+    state = labhost.read_state(conn, settings)["notebook"]
+    done = ["debuglab installed"] if venv["changed"] else []
+    stack = remote_path(settings.stack_dir)
+    dl = labhost.debuglab_command(settings)
+    if state.get("running") and (venv["changed"] or site["changed"]):
+        on_step("stopping JupyterLab (its kernel changed)")
+        hosts.run(conn, f"{dl} notebook stop --devstack {stack}", "stopping JupyterLab")
+        state = {"running": False}
+    if not state.get("running"):
+        on_step("starting JupyterLab")
+        command = settings.notebook_command.replace("{debuglab}", dl).replace("{stack_dir}", stack)
+        hosts.run(conn, command, "starting JupyterLab")
+        state = labhost.read_state(conn, settings)["notebook"]
+        done.append("JupyterLab started")
+    return {"done": done, "state": state}
 
 
 def write_dropins(conn, settings: DevstackSettings) -> list[str]:

@@ -47,11 +47,15 @@ def provision(inv: Inventory, *, kit: Kit | None = None, parallel: int = 8, dry_
     # the wheelhouse, so their kit is the code alone (~1 MB instead of ~20 MB)
     profiles = {h.profile for h in inv.hosts}
     bundles = {p: upload.build(kit, with_tools=(p == "devstack")) for p in sorted(profiles)}
-    lab_hosts = [h for h in inv.hosts if h.profile == "lab"]
-    if lab_hosts:
-        for host in lab_hosts:
+    # what each host installs from offline: a lab host the kit's and the lab's packages,
+    # a DevStack host (for JupyterLab) the kit's alone
+    wanted = {h: "lab" if h.profile == "lab" else "kit" for h in inv.hosts
+              if h.profile == "lab" or inv.devstack.notebook_command}
+    wheelhouses = {}
+    for kind in sorted(set(wanted.values())):
+        for host in [h for h, k in wanted.items() if k == kind]:
             on_event(host, "building the wheelhouse (once per change of the locks)")
-        wheels = wheelhouse.build(kit)
+        wheelhouses[kind] = wheelhouse.build(kit, with_lab=(kind == "lab"))
     conns = {h: hosts.connection(h, inv, accept_new=accept_new_host_keys) for h in inv.hosts}
     for host in inv.hosts:
         on_event(host, "connecting, checking the host")
@@ -67,7 +71,9 @@ def provision(inv: Inventory, *, kit: Kit | None = None, parallel: int = 8, dry_
             if isinstance(found, HostError):
                 raise found
             hosts.check(host, inv, found, nova_version)
-            if host.profile == "lab":
+            wheels = wheelhouses.get(wanted.get(host))
+            wheels_dir = inv.lab.wheelhouse if host.profile == "lab" else inv.devstack.wheelhouse
+            if wheels is not None:
                 mismatch = wheelhouse.platform_matches(found.python, found.platform, wheels)
                 if mismatch:
                     raise HostCheckFailed(host.label, mismatch)
@@ -75,7 +81,7 @@ def provision(inv: Inventory, *, kit: Kit | None = None, parallel: int = 8, dry_
             if dry_run:
                 bundle = bundles[host.profile]
                 plan = "kit upload" if found.kit_sha256 != bundle.sha256 else "kit up to date"
-                if host.profile == "lab":
+                if wheels is not None:
                     plan += ("; wheelhouse upload" if found.wheelhouse_sha256 != wheels.sha256
                              else "; wheelhouse up to date")
                 on_event(host, "checked (dry run)")
@@ -92,14 +98,13 @@ def provision(inv: Inventory, *, kit: Kit | None = None, parallel: int = 8, dry_
                 step(f"uploading the kit ({bundle.size / 1e6:.1f} MB)")
                 uploaded = upload.upload(conn, bundle, host.kit_dir, found.kit_sha256)
             done = ["kit uploaded"] if uploaded else []
-            if host.profile == "lab" and found.wheelhouse_sha256 != wheels.sha256:
+            if wheels is not None and found.wheelhouse_sha256 != wheels.sha256:
                 step(f"uploading the wheelhouse ({wheels.size / 1e6:.0f} MB)")
-                if upload.upload(conn, wheels, inv.lab.wheelhouse, found.wheelhouse_sha256, "wheelhouse"):
+                if upload.upload(conn, wheels, wheels_dir, found.wheelhouse_sha256, "wheelhouse"):
                     done.append("wheelhouse uploaded")
             if host.profile == "devstack":
                 details = devstack.provision(conn, host, inv.devstack, bugs, on_step=step)
-                if details["changed"]:
-                    done.append(f"updated, {len(details['restarted'])} unit(s) restarted")
+                done += details["done"]
             else:
                 details = labhost.provision(conn, host, inv.lab, [b.id for b in bugs], on_step=step)
                 done += details["done"]

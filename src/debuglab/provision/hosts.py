@@ -129,7 +129,7 @@ class Facts:
     kit_sha256: str | None
     upstream: str | None  # the nova version the host holds ("missing", "unknown")
     platform: str | None = None  # sysconfig.get_platform() of that Python: "linux-x86_64"
-    wheelhouse_sha256: str | None = None  # lab hosts: the uploaded wheelhouse's hash
+    wheelhouse_sha256: str | None = None  # the uploaded wheelhouse's hash (lab hosts; DevStack's JupyterLab)
 
 
 def probe_command(host: Host, inv: Inventory) -> str:
@@ -145,7 +145,8 @@ def probe_command(host: Host, inv: Inventory) -> str:
             'if [ ! -d "$n" ]; then echo upstream=missing; '
             'elif [ -f "$n/PKG-INFO" ]; then echo "upstream=$(sed -n "s/^Version: //p" "$n/PKG-INFO" | head -n1)"; '
             'elif [ -d "$g" ]; then echo "upstream=$(git -c safe.directory="*" --git-dir="$g" describe --tags --exact-match 2>/dev/null || echo unknown)"; '
-            'else echo upstream=missing; fi'
+            'else echo upstream=missing; fi; '
+            f'echo "wheelhouse=$(cat {remote_path(inv.devstack.wheelhouse)}/{WHEELHOUSE_HASH_FILE} 2>/dev/null || echo none)"'
         )
     else:
         lab = remote_path(inv.lab.dir)

@@ -38,6 +38,13 @@ class DevstackSettings:
     restart_command: str = "sudo systemctl daemon-reload && sudo systemctl restart {units}"
     services: tuple[tuple[str, int], ...] = tuple(DEFAULT_SERVICES.items())
     min_free_gb: float = 1.0
+    # JupyterLab on the host: debuglab in a venv of its own (from the uploaded wheelhouse,
+    # DevStack's pins untouched), serving labs/devstack/ with DevStack's python as kernel
+    venv: str = "~/debuglab-venv"
+    wheelhouse: str = "~/debuglab-wheelhouse"
+    notebook_command: str = "{debuglab} notebook start --devstack {stack_dir}"  # "" to not start JupyterLab
+    journal_command: str = "sudo journalctl -u {unit} -n {lines} --no-pager"  # what the notebooks' journal() runs
+    clouds_yaml: str = "/etc/openstack/clouds.yaml"  # DevStack writes it; the notebooks' clients read it
 
 
 @dataclass(frozen=True)
@@ -205,7 +212,8 @@ def load(path: Path, *, catalog: Catalog | None = None) -> Inventory:
     ds_table = data.get("devstack", {})
     check_keys(ds_table, "devstack", 0, {f for f in DevstackSettings.__dataclass_fields__})
     ds_kwargs = {}
-    for key in ("stack_dir", "venv_python", "systemd_dir", "sudo", "restart_command"):
+    for key in ("stack_dir", "venv_python", "systemd_dir", "sudo", "restart_command", "venv", "wheelhouse",
+                "notebook_command", "journal_command", "clouds_yaml"):
         if key in ds_table:
             ds_kwargs[key] = typed(ds_table, "devstack", 0, key, str, None)
     if "min_free_gb" in ds_table:
@@ -228,6 +236,8 @@ def load(path: Path, *, catalog: Catalog | None = None) -> Inventory:
         ds_kwargs["services"] = tuple(services.items())
     if "{units}" not in ds_kwargs.get("restart_command", "{units}"):
         fail(lines.of("devstack", 0, "restart_command"), "'restart_command' must contain {units}")
+    if "{unit}" not in ds_kwargs.get("journal_command", "{unit}"):
+        fail(lines.of("devstack", 0, "journal_command"), "'journal_command' must contain {unit} (and may use {lines})")
     devstack = DevstackSettings(**ds_kwargs)
 
     lab_table = data.get("lab", {})

@@ -19,30 +19,34 @@ from typing import Callable
 
 from debuglab.provision import hosts
 from debuglab.provision.errors import RemoteStepFailed
-from debuglab.provision.inventory import Host, LabSettings
+from debuglab.provision.inventory import DevstackSettings, Host, LabSettings
 from debuglab.provision.upload import remote_path
 
 
-def venv_bin(settings: LabSettings, name: str) -> str:
+def venv_bin(settings: LabSettings | DevstackSettings, name: str) -> str:
     return f"{remote_path(settings.venv.rstrip('/'))}/bin/{name}"
 
 
-def offline_env(settings: LabSettings) -> str:
+def offline_env(settings: LabSettings | DevstackSettings) -> str:
     """The environment under which debuglab on the host installs packages: from the
     wheelhouse only, never an index."""
     return f"UV_FIND_LINKS={remote_path(settings.wheelhouse)} UV_OFFLINE=1 PIP_NO_INDEX=1 " \
            f"PIP_FIND_LINKS={remote_path(settings.wheelhouse)}"
 
 
-def _debuglab(settings: LabSettings) -> str:
+def debuglab_command(settings: LabSettings | DevstackSettings) -> str:
+    """The host's debuglab (its venv), installing only from the uploaded wheelhouse."""
     return f"{offline_env(settings)} {venv_bin(settings, 'debuglab')}"
 
 
-def read_state(conn, settings: LabSettings) -> dict:
-    """provision.labside's report of the lab, its cloud and JupyterLab."""
+def read_state(conn, settings: LabSettings | DevstackSettings) -> dict:
+    """provision.labside's report of the lab, its cloud and JupyterLab (of a DevStack
+    host: its JupyterLab alone)."""
     host: Host = conn.debuglab_host
-    text = hosts.run(conn, f"cd / && {venv_bin(settings, 'python')} -m debuglab.provision.labside "
-                           f"{remote_path(settings.dir)}", "reading the lab's state")
+    where = (f"--devstack {remote_path(settings.stack_dir)}" if isinstance(settings, DevstackSettings)
+             else remote_path(settings.dir))
+    text = hosts.run(conn, f"cd / && {venv_bin(settings, 'python')} -m debuglab.provision.labside {where}",
+                     "reading the lab's state")
     lines = text.strip().splitlines()
     try:
         answer = json.loads(lines[-1])
@@ -54,7 +58,7 @@ def read_state(conn, settings: LabSettings) -> dict:
 
 
 def _command(template: str, settings: LabSettings) -> str:
-    return template.replace("{debuglab}", _debuglab(settings)).replace("{dir}", remote_path(settings.dir))
+    return template.replace("{debuglab}", debuglab_command(settings)).replace("{dir}", remote_path(settings.dir))
 
 
 def provision(conn, host: Host, settings: LabSettings, bug_ids: list[str], *,
@@ -66,7 +70,7 @@ def provision(conn, host: Host, settings: LabSettings, bug_ids: list[str], *,
     done = ["debuglab installed"] if venv["changed"] else []
     on_step("reading the lab's state")
     state = read_state(conn, settings)
-    dl = _debuglab(settings)
+    dl = debuglab_command(settings)
     lab = remote_path(settings.dir)
     wanted = sorted(bug_ids)
     have = state["lab"]["bugs"] if state["lab"] else None

@@ -1,4 +1,5 @@
-"""A lab host's state in one JSON line: `<kit venv>/bin/python -m debuglab.provision.labside LAB`.
+"""A lab host's state in one JSON line: `<kit venv>/bin/python -m debuglab.provision.labside LAB`
+(or, `--devstack STACK_DIR`, the JupyterLab of a DevStack host).
 
 Run on the host with the kit's venv (which provisioning installs), so that a second
 provisioning run learns everything in one SSH round: the lab's bugs and baselines,
@@ -29,11 +30,13 @@ def cloud_state(root: Path) -> dict:
             "debug": settings.debug, "debug_port": settings.debug_port}
 
 
-def notebook_state(root: Path) -> dict:
+def notebook_state(root: Path, *, devstack: bool = False) -> dict:
+    """JupyterLab of the lab at `root`, or (devstack) of the DevStack host whose stack is `root`."""
     from debuglab import jupyterlab
+    from debuglab.devstack_site import DevstackSite
     from debuglab.workspace import Workspace
 
-    ws = Workspace(root)
+    ws = DevstackSite.open(root) if devstack else Workspace(root)
     found = jupyterlab.read_state(ws)
     if found is None:
         return {"running": False}
@@ -59,9 +62,10 @@ def state(root: Path) -> dict:
 def main(argv: list[str]) -> int:
     import os
 
-    root = Path(os.path.expanduser(argv[0])).absolute()
+    devstack = argv[0] == "--devstack"
+    root = Path(os.path.expanduser(argv[-1])).absolute()
     try:
-        answer = state(root)
+        answer = {"notebook": notebook_state(root, devstack=True)} if devstack else state(root)
     except Exception as exc:  # an answer the controller can show, not a traceback on a VM
         answer = {"error": f"{type(exc).__name__}: {exc}"}
     sys.stdout.write("\n" + json.dumps(answer) + "\n")

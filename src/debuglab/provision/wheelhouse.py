@@ -1,4 +1,5 @@
-"""The wheelhouse a `lab` host installs from, so that it needs no package index.
+"""The wheelhouse a `lab` host (and a DevStack host's JupyterLab) installs from, so that
+it needs no package index.
 
 Class VMs often reach no PyPI. A lab host needs two Python environments: the kit's
 venv (debuglab itself and what it imports: click, rich, uv, JupyterLab...) and the lab
@@ -35,7 +36,7 @@ from debuglab.kit import Kit, cache_dir
 HASH_FILE = ".wheelhouse-sha256"
 KIT_REQUIREMENTS = "kit-venv.txt"  # inside the wheelhouse: the kit venv's pins
 SDISTS = "sdists"  # inside the wheelhouse: the upstream sdists, as the host's cache wants them
-FORMAT = b"2"  # of the folder: a new way of building it makes a new wheelhouse
+FORMAT = b"3"  # of the folder: a new way of building it makes a new wheelhouse
 
 
 @dataclass(frozen=True)
@@ -85,15 +86,18 @@ def _pip_wheel(args: list, folder: Path, what: str) -> None:
         raise UpstreamError(f"cannot build the wheelhouse ({what}): {exc}") from exc
 
 
-def build(kit: Kit | None = None, cache: Path | None = None) -> Wheelhouse:
-    """The wheelhouse for the kit's locks as they are now, built once into the cache."""
+def build(kit: Kit | None = None, cache: Path | None = None, *, with_lab: bool = True) -> Wheelhouse:
+    """The wheelhouse for the kit's locks as they are now, built once into the cache.
+    Without the lab (`with_lab=False`, for DevStack hosts, which run DevStack's own nova):
+    the kit venv's wheels alone."""
     kit = kit or Kit.default()
     cache = cache or cache_dir()
     kit_reqs = kit_requirements()
     python = "%d.%d" % sys.version_info[:2]
     platform = sysconfig.get_platform()
-    key = hashlib.sha256(b"\0".join([FORMAT, kit.venv_lock.read_bytes(), kit.upstream_lock.read_bytes(),
-                                     kit_reqs.encode(), python.encode(), platform.encode()])).hexdigest()[:16]
+    lab_parts = [kit.venv_lock.read_bytes(), kit.upstream_lock.read_bytes()] if with_lab else [b"kit only"]
+    key = hashlib.sha256(b"\0".join([FORMAT, *lab_parts, kit_reqs.encode(), python.encode(),
+                                     platform.encode()])).hexdigest()[:16]
     folder = cache / "provision" / f"wheelhouse-{key}"
     archive = folder.with_suffix(".tar")
     if not (folder / ".complete").is_file():
@@ -102,10 +106,13 @@ def build(kit: Kit | None = None, cache: Path | None = None) -> Wheelhouse:
         reqs = folder / KIT_REQUIREMENTS
         reqs.write_text(kit_reqs)
         _pip_wheel(["-r", reqs], folder, "the kit's own venv")
-        _pip_wheel(["--require-hashes", "-r", kit.venv_lock], folder, f"the lab venv, {kit.venv_lock.name}")
-        _sdists_for_built_wheels(kit.venv_lock, folder)
+        # the host installs debuglab editable from the kit: its build backend must be here too
+        _pip_wheel(_build_requires(kit), folder, "the kit's build backend")
+        if with_lab:
+            _pip_wheel(["--require-hashes", "-r", kit.venv_lock], folder, f"the lab venv, {kit.venv_lock.name}")
+            _sdists_for_built_wheels(kit.venv_lock, folder)
         _check_resolves(folder, reqs, "%d.%d.%d" % sys.version_info[:3])
-        for project in upstream.load_lock(kit.upstream_lock).values():
+        for project in upstream.load_lock(kit.upstream_lock).values() if with_lab else ():
             shutil.copy2(upstream.fetch(project, cache), folder / SDISTS / project.sdist)
         (folder / ".complete").write_text(json.dumps({"python": python, "platform": platform,
                                                       "requires_python": _requires_python(folder)}))
@@ -116,6 +123,12 @@ def build(kit: Kit | None = None, cache: Path | None = None) -> Wheelhouse:
     done = json.loads((folder / ".complete").read_text())
     return Wheelhouse(archive, sha, archive.stat().st_size, python, platform,
                       tuple(tuple(x) for x in done["requires_python"]))
+
+
+def _build_requires(kit: Kit) -> list[str]:
+    import tomllib
+
+    return list(tomllib.loads((kit.root / "pyproject.toml").read_text())["build-system"]["requires"])
 
 
 def _lock_entries(lock: Path) -> dict[str, tuple[str, set[str], str]]:
@@ -206,8 +219,8 @@ def _write_archive(folder: Path, archive: Path) -> None:
         tar.addfile(info, io.BytesIO(sha.encode() + b"\n"))
     archive.with_suffix(".sha256").write_text(sha + "\n")
     tmp.replace(archive)
-    # a change of the locks makes a new wheelhouse: keep the newest two
-    for old in sorted(archive.parent.glob("wheelhouse-*.tar"), key=lambda p: p.stat().st_mtime, reverse=True)[2:]:
+    # a change of the locks makes a new wheelhouse: keep the newest four (with and without the lab)
+    for old in sorted(archive.parent.glob("wheelhouse-*.tar"), key=lambda p: p.stat().st_mtime, reverse=True)[4:]:
         shutil.rmtree(old.with_suffix(""), ignore_errors=True)
         old.with_suffix(".sha256").unlink(missing_ok=True)
         old.unlink(missing_ok=True)
@@ -222,10 +235,10 @@ def platform_matches(host_python: str | None, host_platform: str | None, wh: Whe
                if host_python and not SpecifierSet(spec).contains(host_python, prereleases=True)]
     if refused:
         return (f"the host's Python {host_python} is too old for the kit's packages ({'; '.join(refused)}): "
-                "give the lab hosts a newer Python 3.11 (the inventory's `python`)")
+                "give the hosts a newer Python 3.11 (the inventory's `python`)")
     if host_python and ".".join(host_python.split(".")[:2]) != wh.python:
         return (f"the host runs Python {host_python}, but the wheelhouse's binary wheels are for Python {wh.python} "
-                f"(the instructor's machine): use Python {wh.python} on the lab hosts, or run provision from a "
+                f"(the instructor's machine): use Python {wh.python} on the hosts, or run provision from a "
                 f"machine with the hosts' Python")
     if host_platform and host_platform != wh.platform:
         return f"the host is {host_platform}, but the wheelhouse's binary wheels are for {wh.platform}"
