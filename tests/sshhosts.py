@@ -263,7 +263,12 @@ def install_devstack(template: Path, home: Path) -> None:
     # `git clone` leaves it matching the files it wrote
     subprocess.run(["git", "-C", opt / "stack" / "nova", "update-index", "-q", "--refresh"], check=False)
     (opt / "stack" / "data").mkdir()
-    subprocess.run(["cp", "-a", template / "venv", opt / "stack" / "data" / "venv"], check=True)
+    venv = opt / "stack" / "data" / "venv"
+    subprocess.run(["cp", "-a", template / "venv", venv], check=True)
+    # as DevStack's `pip install -e /opt/stack/nova` does: nova importable from the checkout
+    # (nova's own dependencies are not installed in this stand-in venv)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    (site / "__editable__.nova-34.0.0.pth").write_text(f"{opt / 'stack' / 'nova'}\n")
 
 
 def devstack_inventory(hosts: list[Host], known_hosts: Path, key: Path, extra_hosts: str = "", klass: str = "") -> str:

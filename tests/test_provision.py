@@ -10,6 +10,7 @@ given to `~/restarts.log`: the tests read which units a real run would restart t
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -133,6 +134,81 @@ def test_second_run_changes_nothing(provisioned, hosts):
     assert result.output.count("(unchanged)") == 2
     for host in hosts.hosts[:2]:
         assert len((host.home / "restarts.log").read_text().splitlines()) == 1
+
+
+def _get(port: int, path: str, token: str | None = None) -> int:
+    import urllib.error
+    import urllib.request
+
+    headers = {"Authorization": f"token {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers),
+                                    timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_devstack_jupyterlab_runs_devstack_python(provisioned, hosts, tmp_path):
+    """JupyterLab on a DevStack host: on its loopback only, with a 0600 token, reached
+    through `debuglab tunnel`; its kernel is DevStack's python, which imports the
+    student's /opt/stack/nova and sees the units, their ports and the journal command."""
+    host = hosts.hosts[0]
+    stack = host.home / "opt" / "stack"
+    devstack_python = stack / "data" / "venv" / "bin" / "python"
+    site = (stack / ".debuglab" / "site.toml").read_text()
+    assert f'python = "{devstack_python}"' in site and '"devstack@n-sch" = 4448' in site
+    spec = json.loads((stack / ".debuglab/jupyter/kernels/debuglab-devstack/kernel.json").read_text())
+    assert spec["argv"][0] == str(devstack_python)
+    assert spec["env"]["DEBUGLAB_UNITS"].startswith("devstack@n-api=4444,")
+    token_file = stack / ".debuglab" / "jupyter" / "token"
+    assert token_file.stat().st_mode & 0o077 == 0
+    token = token_file.read_text()
+    assert "JupyterLab :8888" in provisioned["first"].output
+    if host.netns is None:
+        pytest.skip("needs a network namespace: the host's loopback must differ from ours")
+    # not on the host's network address: loopback only
+    with pytest.raises(OSError):
+        socket.create_connection((host.address, 8888), timeout=3).close()
+    t = tunnel.tunnel(inventory_mod.load(provisioned["inv"]), "student0", offset=21000)
+    ssh = subprocess.Popen(list(t.argv), stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                status = _get(29888, "/api/kernelspecs", token)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "no forward to JupyterLab"
+                time.sleep(0.2)
+        assert status == 200
+        assert _get(29888, "/api/kernelspecs") == 403  # no token, no answer
+        assert _get(29888, "/api/contents/01-welcome.ipynb", token) == 200  # labs/devstack/ is served
+    finally:
+        ssh.terminate()
+        ssh.wait(5)
+    # a notebook on that kernel, run on the host as the student's JupyterLab runs it
+    nb = host.home / "probe.ipynb"
+    nb.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {
+        "kernelspec": {"name": "debuglab-devstack", "display_name": "d", "language": "python"}}, "cells": [
+        {"cell_type": "code", "id": "c1", "metadata": {}, "outputs": [], "execution_count": None, "source":
+         "import os, sys, nova, subprocess\nprint('PY', sys.executable)\nprint('NOVA', nova.__file__)\n"
+         "print('UNITS', os.environ['DEBUGLAB_UNITS'])\n"
+         "print('J', subprocess.run(os.environ['DEBUGLAB_JOURNAL'].format(unit='devstack@n-api', lines=1),"
+         " shell=True, capture_output=True, text=True).stdout)"}]}))
+    (host.home / "journal").mkdir(exist_ok=True)  # journald cannot run here: the test's journal command reads this
+    (host.home / "journal" / "devstack@n-api.log").write_text("first\nINFO nova.api.openstack.wsgi last line\n")
+    venv_python = host.home / "debuglab-venv" / "bin" / "python"
+    run = sshhosts.host_run(host, [str(venv_python), "-c",
+                            "import sys, json; from debuglab import labrun; from debuglab.devstack_site import DevstackSite;"
+                            f"nb = labrun.run(DevstackSite.open({str(stack)!r}), {str(nb)!r});"
+                            "print(json.dumps(labrun.output(nb.cells[0])))"], timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert f"PY {devstack_python}" in out
+    assert f"NOVA {stack / 'nova' / 'nova' / '__init__.py'}" in out
+    assert "devstack@n-sch=4448" in out
+    assert "J INFO nova.api.openstack.wsgi last line" in out
 
 
 def test_collect_reads_work_without_touching_the_index(provisioned, hosts, tmp_path):

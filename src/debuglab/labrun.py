@@ -54,6 +54,7 @@ from queue import Empty
 from typing import TYPE_CHECKING
 
 from debuglab import notebooks
+from debuglab.devstack_site import DevstackSite
 from debuglab.kit import Kit
 from debuglab.workspace import Workspace
 
@@ -146,14 +147,15 @@ def _client_class():
     class ScriptedClient(NotebookClient):
         """nbclient with the stdin channel on, each input_request answered from the cell's script."""
 
-        def __init__(self, nb, *, kernel_dir: Path, label: str, **kw):
+        def __init__(self, nb, *, kernel_dir: Path, kernel: str, label: str, **kw):
             super().__init__(nb, **kw)
             self._kernel_dir = kernel_dir
+            self._kernel = kernel
             self._label = label
 
         def create_kernel_manager(self):
             specs = KernelSpecManager(kernel_dirs=[str(self._kernel_dir)])
-            self.kernel_name = notebooks.KERNEL_NAME
+            self.kernel_name = self._kernel
             self.km = AsyncKernelManager(kernel_name=self.kernel_name, kernel_spec_manager=specs)
             return self.km
 
@@ -259,7 +261,7 @@ def _timeout_for(default: float):
     return timeout
 
 
-def run(ws: Workspace, notebook: Path | NotebookNode, *, cwd: Path | None = None,
+def run(ws: Workspace | DevstackSite, notebook: Path | NotebookNode, *, cwd: Path | None = None,
         timeout: float = DEFAULT_TIMEOUT, env: dict[str, str] | None = None, name: str | None = None) -> NotebookNode:
     """Execute every cell of `notebook` (a path or a notebook, which is executed in place)
     on the lab's kernel and return the executed notebook; raises a LabRunError naming the
@@ -280,7 +282,7 @@ def run(ws: Workspace, notebook: Path | NotebookNode, *, cwd: Path | None = None
             stdin_script(c)  # malformed scripts fail before the kernel starts
     notebooks.register_kernel(ws)
     client = _client_class()(
-        nb, kernel_dir=notebooks.jupyter_dir(ws) / "kernels", label=label,
+        nb, kernel_dir=notebooks.jupyter_dir(ws) / "kernels", kernel=notebooks.kernel_name(ws), label=label,
         timeout_func=_timeout_for(timeout), shutdown_kernel="immediate",
         resources={"metadata": {"path": str(cwd or folder)}},
     )
@@ -318,7 +320,7 @@ def technique_labs(kit: Kit | None = None, folder: Path | None = None) -> list[P
     return sorted(folder.glob("[0-9][0-9]-*.ipynb"))
 
 
-def check(ws: Workspace, paths: list[Path], *, timeout: float = DEFAULT_TIMEOUT,
+def check(ws: Workspace | DevstackSite, paths: list[Path], *, timeout: float = DEFAULT_TIMEOUT,
           on_step=lambda text: None) -> list[LabCheck]:
     """Run each notebook on this lab's kernel, as CI does; one LabCheck per notebook."""
     import nbformat
