@@ -11,6 +11,10 @@ Usage (scripts: options after the subcommand; `url` prints the address alone):
     debuglab notebook        [--dir LAB] [--port N]  # the same server in the foreground, until Ctrl-C
     debuglab notebook check  [--dir LAB] [PATH...]   # run the technique labs (or PATHs) as CI does
 
+On a DevStack host that `debuglab provision` prepared, `--devstack STACK_DIR` replaces
+--dir: labs/devstack/ with the kernel debuglab-devstack (DevStack's own python), the
+token, pidfile and log in STACK_DIR/.debuglab/jupyter/.
+
 --port defaults to the last start's port, else 8888 (the port `debuglab tunnel` forwards).
 The token is made once and kept in LAB/jupyter/token (0600); the log is
 LAB/jupyter/jupyterlab.log (0600); the pidfile LAB/jupyter/jupyterlab.json.
