@@ -330,8 +330,10 @@ for unit, port in UNITS.items():
 
 DEVSTACK_WELCOME_CHECK = '''\
 # Checks your answers against nova's own route table and the table of units.
-import inspect
-from nova.api.openstack.compute import routes
+import inspect, warnings
+with warnings.catch_warnings():  # importing the API warns that eventlet is deprecated: not your concern here
+    warnings.simplefilter("ignore")
+    from nova.api.openstack.compute import routes
 API_UNIT = "devstack@n-api"  # the unit that runs nova's REST API (its wsgi app)
 served_by = dict(routes.ROUTE_LIST)["/servers/{id}"]["GET"][0].args[0]  # the controller class
 truth = pathlib.Path(inspect.getsourcefile(served_by)).resolve().relative_to(NOVA.resolve()).as_posix()
@@ -403,8 +405,8 @@ def devstack_welcome_notebook() -> nbformat.NotebookNode:
             "`journal(\"devstack@n-api\")` shows it started again.\n"
             "3. Make a request that reaches `show`: in the terminal, `export OS_CLOUD=devstack-admin` and "
             "`openstack server show anything`. It hangs: n-api stopped at your breakpoint.\n"
-            "4. In a second terminal, `nc 127.0.0.1 4444` (or `telnet 127.0.0.1 4444`): the `(Pdb)` prompt of "
-            "n-api. Try `where`, `p id`, `p req.environ['nova.context'].project_id`, `n`, and `c` to let "
+            "4. In a second terminal, `nc 127.0.0.1 4444` (or `telnet 127.0.0.1 4444`; 4444 is n-api's port in "
+            "the table above): the `(Pdb)` prompt of n-api. Try `where`, `p id`, `p req.environ['nova.context'].project_id`, `n`, and `c` to let "
             "the request go on. From your laptop, `debuglab tunnel STUDENT` (your instructor gives you the "
             "command) forwards every unit's port: `nc 127.0.0.1 4444` works there too.\n"
             "5. Clean up: delete the `breakpoint()` line (`git -C /opt/stack/nova diff` shows nothing again) "
@@ -502,8 +504,8 @@ def devstack_bug_notebook(bug: Bug, reproduce: str | None) -> nbformat.NotebookN
         _code(reproduce.strip("\n") if reproduce else DEVSTACK_GENERIC_REPRODUCE, tags=("reproduce",)),
         *_devstack_debug_cells(bug),
         _md("## Check your fix\n\n"
-            "There is no `debuglab check` on a DevStack host. Check it yourself: restart, run the reproduce "
-            "cell again, and the symptom is gone. Your instructor then collects your change (`debuglab "
+            "There is no `debuglab check` on a DevStack host. Check it yourself: restart the unit(s), run the "
+            "reproduce cell again: the symptom should be gone. Your instructor then collects your change (`debuglab "
             "collect`: the `git diff` of each checkout against the class's baseline) and grades it with the "
             "bug's tests. This is exactly what will be collected:"),
         _code(f'!git -C "{{STACK}}/{bug.project}" status --short\n!git -C "{{STACK}}/{bug.project}" diff --stat'),

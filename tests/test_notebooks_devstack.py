@@ -1,0 +1,200 @@
+"""The notebooks a DevStack host serves (labs/devstack/): the committed ones match the
+generator, run on the `debuglab-devstack` kernel and give nothing away; (slow) the welcome
+notebook executed with debuglab.labrun on a real DevstackSite standing in for a DevStack
+host, and a bug notebook reproducing its bug against the session lab's mini-cloud.
+
+The stand-in host is real (its site file, its kernel, DevStack's python played by the lab
+venv's, /opt/stack/nova by a symlink to the lab's checkout, DevStack's clouds.yaml by the
+lab's, which has the same `devstack-admin` cloud) except for systemd and journald, which
+cannot run here: its restart command appends the units to a file, its journal command
+prints a file.
+
+Set DEBUGLAB_TEST_LAB=/path/to/lab to run the slow tests against an existing lab.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import socket
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat import v4
+
+from debuglab import labrun, notebooks, processes
+from debuglab.catalog import LAYERS, Catalog
+from debuglab.cloud import supervisor
+from debuglab.devstack_site import DevstackSite
+from debuglab.provision.inventory import DEFAULT_SERVICES
+from tests.test_notebooks import TECHNIQUE_LAB, all_text, nb_cloud, spoilers  # noqa: F401 (nb_cloud: the module's cloud)
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVSTACK = ROOT / "labs" / notebooks.DEVSTACK_LABS
+JOURNAL_TEXT = "Started devstack@n-api.service - Devstack devstack@n-api.service.\n"
+
+
+def committed() -> list[Path]:
+    return sorted(DEVSTACK.rglob("*.ipynb"))
+
+
+# --------------------------------------------------------------------------- the committed notebooks
+
+
+def test_committed_devstack_notebooks_are_the_generated_ones(kit):
+    generated = {rel: text for rel, text in notebooks.generate(kit).items() if rel.parts[:2] == ("labs", "devstack")}
+    bugs = Catalog.load(kit.bugs_dir).bugs
+    assert set(generated) == {Path("labs/devstack/01-welcome.ipynb")} | \
+        {Path("labs/devstack/bugs") / f"{b}.ipynb" for b in bugs}
+    stale = [str(rel) for rel, text in generated.items()
+             if not (kit.root / rel).is_file() or (kit.root / rel).read_text() != text]
+    extra = [str(p.relative_to(kit.root)) for p in committed() if p.relative_to(kit.root) not in generated
+             and not TECHNIQUE_LAB.match(p.relative_to(kit.root).as_posix())]  # those are written by hand
+    assert not stale, f"stale notebooks {stale}: regenerate with `python -m debuglab.notebooks`"
+    assert not extra, f"notebooks the generator does not make: {extra}"
+    for path in (kit.root / rel for rel in generated):  # (every committed one: tests/test_notebooks.py)
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        assert nb.metadata.kernelspec.name == notebooks.DEVSTACK_KERNEL_NAME, path
+        assert nb.metadata.kernelspec.display_name == notebooks.DEVSTACK_KERNEL_DISPLAY, path
+        for c in nb.cells:
+            if c.cell_type == "code":
+                assert c.outputs == [] and c.execution_count is None, f"{path}: {c.id} has outputs"
+
+
+def test_devstack_bug_notebooks_give_nothing_away(kit):
+    catalog = Catalog.load(kit.bugs_dir)
+    for path in committed():
+        nb = nbformat.read(path, as_version=4)
+        technique = TECHNIQUE_LAB.match(path.relative_to(kit.root).as_posix()) and path.name != notebooks.WELCOME
+        text = all_text(nb) + "\n" + json.dumps([c.metadata for c in nb.cells])
+        assert spoilers(text, catalog, kit.root, allow=("nova.tests",) if technique else ()) == [], path
+    for bug in catalog.bugs.values():
+        nb = nbformat.read(DEVSTACK / "bugs" / f"{bug.id}.ipynb", as_version=4)
+        text = all_text(nb)
+        assert bug.title in text and bug.symptom.strip() in text
+        assert f"check {bug.id}" not in text  # no `debuglab check` on a DevStack host: collect, then grade
+        assert "debuglab collect" in text
+        assert not any("check" in c.metadata.get("tags", []) for c in nb.cells)
+        assert len([c for c in nb.cells if "reproduce" in c.metadata.get("tags", [])]) == 1
+
+
+def test_the_devstack_spoiler_check_catches_a_leak(kit):
+    catalog = Catalog.load(kit.bugs_dir)
+    bug = next(iter(catalog.bugs.values()))
+    for leak in (bug.hints[0], bug.scope[0], bug.fail_to_pass[0]):
+        assert spoilers(all_text(notebooks.devstack_bug_notebook(bug, f"print({leak!r})")), catalog, kit.root), leak
+
+
+def test_every_layer_has_its_units_on_devstack(kit):
+    assert set(notebooks.DEVSTACK_LAYER_UNITS) == set(LAYERS)
+    for layer, units in notebooks.DEVSTACK_LAYER_UNITS.items():
+        assert all(u == notebooks.ALL_UNITS or u in DEFAULT_SERVICES for u in units), layer
+    for bug in Catalog.load(kit.bugs_dir).bugs.values():
+        text = all_text(nbformat.read(DEVSTACK / "bugs" / f"{bug.id}.ipynb", as_version=4))
+        for unit in notebooks.DEVSTACK_LAYER_UNITS[bug.layer]:
+            assert (repr(unit) if unit != notebooks.ALL_UNITS else "list(UNITS)") in text, (bug.id, unit)
+
+
+# --------------------------------------------------------------------------- executed on a stand-in DevStack host
+
+
+@pytest.fixture
+def devstack_host(tmp_path, lab_under_test) -> DevstackSite:
+    """A DevStack host made of the session lab: nova under <tmp>/stack/nova, the lab venv as
+    DevStack's python; systemctl and journalctl replaced by commands that leave a trace."""
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    (stack / "nova").symlink_to(lab_under_test.checkout("nova"))
+    journal = tmp_path / "journal.txt"
+    journal.write_text(JOURNAL_TEXT)
+    site = DevstackSite(
+        stack_dir=stack, python=lab_under_test.python, services=tuple(DEFAULT_SERVICES.items()),
+        restart_command=f"echo {{units}} >> {shlex.quote(str(tmp_path / 'restarted'))}",
+        journal_command=f"echo unit={{unit}} lines={{lines}}; cat {shlex.quote(str(journal))}",
+        clouds_yaml=lab_under_test.root / "clouds.yaml")
+    site.write()
+    assert DevstackSite.open(stack) == site
+    return site
+
+
+def welcome(answer: str, extra: list[str] = ()) -> nbformat.NotebookNode:
+    nb = nbformat.read(DEVSTACK / notebooks.WELCOME, as_version=4)
+    labrun.cell(nb, "answer").source = answer
+    nb.cells += [v4.new_code_cell(source, id=f"test-{n}") for n, source in enumerate(extra, 1)]
+    return nb
+
+
+@pytest.mark.slow
+def test_devstack_welcome_runs_on_a_devstack_site_and_checks_the_exercise(devstack_host, tmp_path):
+    site = devstack_host
+    free = next((p for p in DEFAULT_SERVICES.values() if processes.port_free(p)), None)
+    with socket.socket() as sock:  # a unit stopped at a breakpoint: remote-pdb listens on its port
+        if free:
+            sock.bind(("127.0.0.1", free))
+            sock.listen()
+        expected = {port: "no" if processes.port_free(port) else "yes" for port in DEFAULT_SERVICES.values()}
+        nb = labrun.run(site, welcome(
+            'FILE = "nova/api/openstack/compute/servers.py"\nUNIT = "devstack@n-api"\nPORT = 4444',
+            ['restart("devstack@n-api", "devstack@n-sch")', "restart()", 'journal("devstack@n-cpu", lines=5)']),
+            cwd=DEVSTACK)
+    text = {c.id: labrun.output(c) for c in nb.cells if c.cell_type == "code"}
+    setup = text["welcome-02"]
+    assert f"python: {site.python}\n" in setup, setup
+    assert f"nova is imported from {site.stack_dir}/nova/nova/__init__.py" in setup, setup
+    units = labrun.output(labrun.cell(nb, "welcome-05"))
+    for unit, port in DEFAULT_SERVICES.items():
+        assert re.search(rf"^{re.escape(unit)}\s+{port}\s+{expected[port]}\b", units, re.MULTILINE), units
+    if free:
+        assert expected[free] == "yes"
+    assert f"unit=devstack@n-api lines=10\n{JOURNAL_TEXT}" in text["welcome-08"]
+    checked = labrun.output(labrun.cell(nb, "check"))
+    assert "✓ right: nova/api/openstack/compute/servers.py (class ServersController) runs in devstack@n-api" \
+        in checked and "127.0.0.1:4444" in checked, checked
+    # restart() and journal() ran the site's commands (systemd's and journald's stand-ins)
+    assert (tmp_path / "restarted").read_text().splitlines() == \
+        ["devstack@n-api devstack@n-sch", " ".join(DEFAULT_SERVICES)]
+    assert "$ echo devstack@n-api devstack@n-sch >>" in text["test-1"] and "done" in text["test-1"]
+    assert text["test-3"] == f"unit=devstack@n-cpu lines=5\n{JOURNAL_TEXT}"
+
+    # wrong answers are told apart, and nothing raises
+    wrong = ('FILE = "nova/compute/api.py"\nUNIT = "devstack@n-api"\nPORT = 4444',
+             'FILE = "/dev/null/servers.py"\nUNIT = ""\nPORT = 0',
+             f'FILE = "{site.nova}/nova/api/openstack/compute/servers.py"\nUNIT = "devstack@n-sch"\nPORT = 4448',
+             'FILE = "nova/api/openstack/compute/servers.py"\nUNIT = "devstack@n-api"\nPORT = 4445')
+    says = ("does not define the class", "no answer yet", "does not run nova's REST API", "right file and unit")
+    for answer, said in zip(wrong, says):
+        nb = welcome(answer)
+        nb.cells = [labrun.cell(nb, "welcome-02"), labrun.cell(nb, "answer"), labrun.cell(nb, "check")]
+        checked = labrun.output(labrun.cell(labrun.run(site, nb, cwd=DEVSTACK), "check"))
+        assert checked.strip().splitlines()[-1].startswith("✗") and said in checked, (answer, checked)
+
+
+@pytest.mark.slow
+def test_devstack_flavor_notebook_reproduces_the_symptom_against_the_cloud(nb_cloud, tmp_path):
+    ws = nb_cloud
+    bug_id = "flavor-disk-ephemeral"
+    if bug_id not in ws.bugs():
+        pytest.skip(f"{bug_id} is not planted in {ws.root}")
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    (stack / "nova").symlink_to(ws.checkout("nova"))
+    site = DevstackSite(stack_dir=stack, python=ws.python, services=tuple(DEFAULT_SERVICES.items()),
+                        restart_command="false {units}", journal_command="false {unit}",
+                        clouds_yaml=ws.root / "clouds.yaml")  # the lab's: it has a devstack-admin cloud
+    site.write()
+    path = DEVSTACK / "bugs" / f"{bug_id}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    last = next(n for n, c in enumerate(nb.cells) if "reproduce" in c.metadata.get("tags", []))
+    nb.cells = nb.cells[:last + 1]  # setup, helpers, client, reproduce: not the debug or restart cells
+    nb = labrun.run(site, nb, cwd=path.parent)
+    client = next(labrun.output(c) for c in nb.cells if c.cell_type == "code" and "nova API:" in labrun.output(c))
+    assert f"nova API: {supervisor.read_state(ws).settings.endpoint('nova')}" in client, client
+    shown = labrun.output(labrun.cell(nb, "reproduce"))
+    disk = re.search(r"^Disk\s+(\d+)\s+(\d+)$", shown, re.MULTILINE)
+    assert disk and disk.group(1) == "25" and disk.group(2) != "25", shown  # the symptom
+    assert re.search(r"^Ephemeral\s+3\s+3$", shown, re.MULTILINE), shown
+    small = re.search(r"the API says Disk = (\d+)", shown)
+    assert small and small.group(1) != "20", shown
