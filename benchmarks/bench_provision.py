@@ -11,8 +11,12 @@ and where each host's time goes: the mean seconds of each step (from provision's
 progress events), for 1 host and for N, and the CPU seconds this controller process
 used (SSH, the uploads) next to those the whole machine used.
 
+Each host gets the whole DevStack profile: re-baseline, bugs, debugger tools, drop-ins,
+restarts, and JupyterLab (debuglab's venv from the kit wheelhouse, the site file, the
+server started); the script also prints the memory of each host's JupyterLab.
+
 Caveat: the simulated hosts share this machine's cores and its one disk. A first run is
-mostly CPU work on each host (pip installing the debugger wheels is over half of it), so
+mostly CPU work on each host (installing debuglab's venv and the debugger wheels), so
 on a 2-core machine N hosts cost about N times the CPU of one, and the ratio cannot fall
 below N x (one host's CPU seconds) / (cores x one host's wall seconds): about 3x for 8
 hosts here. The script prints that floor and how close the measured run comes to it;
@@ -35,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import sshhosts  # noqa: E402
-from common import provision_twice  # noqa: E402
+from common import memory, provision_twice  # noqa: E402
 
 from debuglab import upstream  # noqa: E402
 from debuglab.kit import Kit, cache_dir  # noqa: E402
@@ -43,17 +47,21 @@ from debuglab.provision import inventory  # noqa: E402
 
 
 def provision_once(lab: sshhosts.SshHosts, template: Path, hosts: list, tmp: Path, tag: str,
-                   steps: dict[str, list[float]]) -> tuple[float, float, float, float]:
+                   steps: dict[str, list[float]]) -> tuple[float, float, float, float, dict]:
     """Fresh DevStack trees on `hosts`, then provision twice; (first s, second s, machine
-    cpu s of the first run, controller cpu s). The first run's step durations go into `steps`."""
+    cpu s of the first run, controller cpu s, each host's memory after the second run).
+    The first run's step durations go into `steps`."""
     for host in hosts:
+        if host.netns:  # JupyterLab of the last run (its pidfile goes with the home)
+            sshhosts.kill_host_processes(host)
         shutil.rmtree(host.home, ignore_errors=True)
         host.home.mkdir()
         sshhosts.install_devstack(template, host.home)
     os.sync()  # the copies' writeback would otherwise run during the timed provisioning
     path = tmp / f"class-{tag}.toml"
     path.write_text(sshhosts.devstack_inventory(hosts, lab.known_hosts, lab.user_key))
-    return provision_twice(inventory.load(path), len(hosts), steps)
+    first, second, cpu, own = provision_twice(inventory.load(path), len(hosts), steps)
+    return first, second, cpu, own, {host.name: memory(host) for host in hosts if host.netns}
 
 
 def main() -> None:
@@ -103,6 +111,10 @@ def main() -> None:
         if step != "done":
             print(f"  {step[:60]:<60} {statistics.mean(steps1[step]):8.2f} "
                   f"{statistics.mean(stepsn.get(step) or [0]):9.2f}")
+    mem = [kinds.get("JupyterLab") for kinds in many[-1][4].values() if kinds.get("JupyterLab")]
+    if mem:
+        print(f"JupyterLab per DevStack host (server; no kernel running): "
+              f"{statistics.mean(m[1] for m in mem):.0f} MiB RSS, {statistics.mean(m[2] for m in mem):.0f} MiB PSS")
     print(f"parallel ratio  {args.hosts} hosts / 1 host (first run): {mn / m1:.2f}x   (target <= 2x)")
     print(f"second run per host: {sn / args.hosts:.2f} s   (target < 3 s)")
 

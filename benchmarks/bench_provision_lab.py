@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import sshhosts  # noqa: E402
-from common import provision_twice  # noqa: E402
+from common import memory, provision_twice  # noqa: E402
 
 from debuglab.kit import Kit  # noqa: E402
 from debuglab.provision import inventory, upload, wheelhouse  # noqa: E402
@@ -59,46 +59,7 @@ def stop_host(host: sshhosts.Host) -> list[str]:
     if dl.exists():
         for what in ("notebook", "cloud"):
             sshhosts.host_run(host, [str(dl), what, "stop", "--dir", str(host.home / LAB)], timeout=120)
-    leftovers = [f"{pid} {name}" for pid, name in _netns_procs(host)]
-    for pid, _ in _netns_procs(host):
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
-    return leftovers
-
-
-def _netns_procs(host: sshhosts.Host) -> list[tuple[int, str]]:
-    """(pid, command line) of the host's processes, its sshd listener excluded."""
-    out = subprocess.run(["ip", "netns", "pids", host.netns], capture_output=True, text=True).stdout
-    found = []
-    for pid in map(int, out.split()):
-        if host.proc and pid == host.proc.pid:
-            continue
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        found.append((pid, cmd))
-    return found
-
-
-def memory(host: sshhosts.Host) -> dict[str, list[float]]:
-    """kind -> [processes, RSS MiB, PSS MiB] of the host's running processes."""
-    kinds: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0, 0.0])
-    for pid, cmd in _netns_procs(host):
-        kind = ("cloud" if "debuglab/cloud/" in cmd or "debuglab.cloud" in cmd
-                else "JupyterLab" if "jupyter" in cmd else cmd.split(":")[0].split()[0].rsplit("/", 1)[-1])
-        try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-        except OSError:
-            continue
-        kb = {line.split(":")[0]: int(line.split()[1]) for line in rollup[1:] if line.endswith(" kB")}
-        entry = kinds[kind]
-        entry[0] += 1
-        entry[1] += kb.get("Rss", 0) / 1024
-        entry[2] += kb.get("Pss", 0) / 1024
-    return dict(kinds)
+    return sshhosts.kill_host_processes(host)
 
 
 def provision_once(lab: sshhosts.SshHosts, hosts: list[sshhosts.Host], tmp: Path, tag: str,

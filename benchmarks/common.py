@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import statistics
 import time
+from pathlib import Path
 from typing import Callable
 
 
@@ -72,3 +74,23 @@ def provision_twice(inv, parallel: int, steps: dict, on_event=None) -> tuple[flo
         raise SystemExit(f"the second run changed something on {changed[0].host.student}: "
                          f"{changed[0].error or changed[0].details.get('done')}")
     return first, second, cpu, own
+
+
+def memory(host) -> dict[str, list[float]]:
+    """kind -> [processes, RSS MiB, PSS MiB] of the host's running processes."""
+    import sshhosts  # tests/, on sys.path in the provisioning benchmarks
+
+    kinds: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0, 0.0])
+    for pid, cmd in sshhosts.host_processes(host):
+        kind = ("cloud" if "debuglab/cloud/" in cmd or "debuglab.cloud" in cmd
+                else "JupyterLab" if "jupyter" in cmd else cmd.split(":")[0].split()[0].rsplit("/", 1)[-1])
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        kb = {line.split(":")[0]: int(line.split()[1]) for line in rollup[1:] if line.endswith(" kB")}
+        entry = kinds[kind]
+        entry[0] += 1
+        entry[1] += kb.get("Rss", 0) / 1024
+        entry[2] += kb.get("Pss", 0) / 1024
+    return dict(kinds)

@@ -191,6 +191,33 @@ class SshHosts:
         self._veths.clear()
 
 
+def host_processes(host: Host) -> list[tuple[int, str]]:
+    """(pid, command line) of what runs in the host's namespace, its sshd listener excluded."""
+    out = subprocess.run(["ip", "netns", "pids", host.netns], capture_output=True, text=True).stdout
+    found = []
+    for pid in map(int, out.split()):
+        if host.proc and pid == host.proc.pid:
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        found.append((pid, cmd))
+    return found
+
+
+def kill_host_processes(host: Host) -> list[str]:
+    """Kill what runs in the host's namespace but its sshd (JupyterLab, a cloud, sessions
+    left by an earlier run); returns what was killed."""
+    found = host_processes(host)
+    for pid, _ in found:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    return [f"{pid} {cmd}" for pid, cmd in found]
+
+
 def _kill_netns_procs(ns: str) -> None:
     """Processes the tests left in a namespace (listeners, session leftovers)."""
     out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
