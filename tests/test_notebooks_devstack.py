@@ -198,3 +198,51 @@ def test_devstack_flavor_notebook_reproduces_the_symptom_against_the_cloud(nb_cl
     assert re.search(r"^Ephemeral\s+3\s+3$", shown, re.MULTILINE), shown
     small = re.search(r"the API says Disk = (\d+)", shown)
     assert small and small.group(1) != "20", shown
+
+
+@pytest.mark.slow
+def test_devstack_num_instances_notebook_sets_nova_conf_and_restarts_the_scheduler(nb_cloud, tmp_path):
+    """Its DevStack reproduce cell (labs/reproduce/devstack/) sets the scheduler's options
+    with the site's config command and restarts devstack@n-sch. Here the config command is
+    the lab's `debuglab cloud config set` (DevStack's iniset cannot run without DevStack)
+    and the restart restarts the mini-cloud, which writes the nova.conf the cell reads."""
+    ws = nb_cloud
+    bug_id = "num-instances-off-by-one"
+    if bug_id not in ws.bugs():
+        pytest.skip(f"{bug_id} is not planted in {ws.root}")
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    (stack / "nova").symlink_to(ws.checkout("nova"))
+    cli = notebooks.debuglab_cli()
+    restarted = tmp_path / "restarted"
+    site = DevstackSite(
+        stack_dir=stack, python=ws.python, services=tuple(DEFAULT_SERVICES.items()),
+        restart_command=f'echo {{units}} >> {restarted} && "{cli}" cloud restart --dir "{ws.root}"',
+        journal_command="false {unit}", clouds_yaml=ws.root / "clouds.yaml",
+        nova_conf=ws.root / "cloud" / "etc" / "nova.conf",
+        config_command=f'"{cli}" cloud config set --dir "{ws.root}" {{section}} {{option}} {{value}}')
+    site.write()
+    local_conf = ws.root / "local.conf"
+    before = local_conf.read_text() if local_conf.is_file() else None
+    path = DEVSTACK / "bugs" / f"{bug_id}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    last = next(n for n, c in enumerate(nb.cells) if "reproduce" in c.metadata.get("tags", []))
+    nb.cells = nb.cells[:last + 1]
+    try:
+        nb = labrun.run(site, nb, cwd=path.parent)
+    finally:  # the lab's other users get the scheduler they had (at their next start)
+        if before is None:
+            local_conf.unlink(missing_ok=True)
+        else:
+            local_conf.write_text(before)
+    shown = labrun.output(labrun.cell(nb, "reproduce"))
+    assert restarted.read_text().split() == ["devstack@n-sch"], shown  # only the scheduler's unit
+    assert "cloud config set" in shown and "filter_scheduler max_instances_per_host" in shown, shown
+    limit = int(re.search(r"max_instances_per_host = (\d+)", shown).group(1))
+    rows = re.findall(r"^dl\.reproduce-limit-(\d): (\w+)\s+on host (\S+)\s+expected: (\w+)", shown, re.MULTILINE)
+    assert [r[0] for r in rows] == ["1", "2", "3"], shown
+    assert [r[1] for r in rows] == ["ACTIVE"] * 3, shown  # the symptom: the third is not refused
+    assert [r[3] for r in rows] == ["ACTIVE", "ACTIVE", "ERROR"], shown
+    assert int(re.search(r"now runs (\d+) servers; its limit is", shown).group(1)) == limit + 1, shown
+    running = site.nova_conf.read_text()  # the restart loaded the options the cell set
+    assert f"max_instances_per_host = {limit}" in running and "NumInstancesFilter" in running

@@ -158,6 +158,8 @@ def test_devstack_jupyterlab_runs_devstack_python(provisioned, hosts, tmp_path):
     devstack_python = stack / "data" / "venv" / "bin" / "python"
     site = (stack / ".debuglab" / "site.toml").read_text()
     assert f'python = "{devstack_python}"' in site and '"devstack@n-sch" = 4448' in site
+    # DevStack's iniset, from this host's own devstack checkout, on the nova.conf the units read
+    assert f"{stack}/devstack/inc/ini-config && iniset -sudo" in site and "/etc/nova/nova.conf {section}" in site
     spec = json.loads((stack / ".debuglab/jupyter/kernels/debuglab-devstack/kernel.json").read_text())
     assert spec["argv"][0] == str(devstack_python)
     assert spec["env"]["DEBUGLAB_UNITS"].startswith("devstack@n-api=4444,")

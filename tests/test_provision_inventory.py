@@ -49,8 +49,10 @@ def test_example_inventory_is_valid_and_documents_every_setting(kit, catalog):
     assert inv.lab.cloud_command == "{debuglab} cloud start --dir {dir}"
     text = (kit.root / "instructor" / "class.example.toml").read_text()
     assert inv.lab.notebook_command == "{debuglab} notebook start --dir {dir}"
+    assert inv.devstack == inventory.DevstackSettings()  # the example says what the defaults are
     for field in ("stack_dir", "venv_python", "systemd_dir", "restart_command", "known_hosts", "key_file",
-                  "venv", "wheelhouse", "notebook_command"):
+                  "venv", "wheelhouse", "notebook_command", "journal_command", "clouds_yaml", "nova_conf",
+                  "config_command"):
         assert field in text
 
 
@@ -72,6 +74,9 @@ def test_paths_are_relative_to_the_inventory(tmp_path, catalog):
     (lambda t: t.replace('student = "bob"', 'student = "bob"\ncolour = "red"'), 15, ["unknown key 'colour'"]),
     (lambda t: t + '\n[devstack.services]\n"devstack@n-api" = 4444\n"devstack@n-sch" = 4444\n', 19, ["both use port 4444"]),
     (lambda t: t + '\n[devstack]\nrestart_command = "systemctl restart nova"\n', 18, ["must contain {units}"]),
+    (lambda t: t + '\n[devstack]\nsudo = ""\njournal_command = "journalctl -n 5"\n', 19, ["'journal_command' must contain {unit}"]),
+    (lambda t: t + '\n[devstack]\nconfig_command = "iniset /etc/nova/nova.conf {section} {option}"\n', 18,
+     ["'config_command' must contain {section}, {option} and {value}"]),
     (lambda t: t.replace('bugs = "all"', 'bugs = "all'), 2, ["not valid TOML", "line 2"]),
 ])
 def test_errors_name_the_line(tmp_path, catalog, change, line, words):

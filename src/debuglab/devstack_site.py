@@ -38,6 +38,9 @@ class DevstackSite:
     restart_command: str  # "sudo systemctl restart {units}"
     journal_command: str  # "sudo journalctl -u {unit} -n {lines} --no-pager"
     clouds_yaml: Path  # DevStack's /etc/openstack/clouds.yaml
+    nova_conf: Path = Path("/etc/nova/nova.conf")  # what the units read
+    # sets one option of nova_conf: DevStack's own iniset by default
+    config_command: str = "iniset -sudo /etc/nova/nova.conf {section} {option} {value}"
 
     @property
     def root(self) -> Path:
@@ -78,16 +81,20 @@ class DevstackSite:
             raise SiteError(f"{where}: 'restart_command' must contain {{units}}")
         if "{unit}" not in text("journal_command"):
             raise SiteError(f"{where}: 'journal_command' must contain {{unit}}")
+        if not all(f"{{{k}}}" in text("config_command") for k in ("section", "option", "value")):
+            raise SiteError(f"{where}: 'config_command' must contain {{section}}, {{option}} and {{value}}")
         return cls(stack_dir=Path(text("stack_dir")), python=Path(text("python")),
                    services=tuple(services.items()), restart_command=text("restart_command"),
-                   journal_command=text("journal_command"), clouds_yaml=Path(text("clouds_yaml")))
+                   journal_command=text("journal_command"), clouds_yaml=Path(text("clouds_yaml")),
+                   nova_conf=Path(text("nova_conf")), config_command=text("config_command"))
 
     def to_toml(self) -> str:
         # by hand: provisioning writes it with the host's bare python3 (standard library
         # only); a JSON string is a valid TOML basic string
         fields = {"stack_dir": str(self.stack_dir), "python": str(self.python),
                   "restart_command": self.restart_command, "journal_command": self.journal_command,
-                  "clouds_yaml": str(self.clouds_yaml)}
+                  "clouds_yaml": str(self.clouds_yaml), "nova_conf": str(self.nova_conf),
+                  "config_command": self.config_command}
         return ("# written by debuglab provision: what this DevStack host's notebooks use\n"
                 + "".join(f"{key} = {json.dumps(value)}\n" for key, value in fields.items())
                 + "\n[services]  # systemd unit = its remote-pdb port on 127.0.0.1\n"
@@ -122,11 +129,14 @@ def kernel_argv(site: DevstackSite) -> list[str]:
 
 def kernel_env(site: DevstackSite) -> dict[str, str]:
     """What the DevStack notebooks read: the stack, the units and their ports, how to
-    restart a unit and read its journal, DevStack's clouds.yaml."""
+    restart a unit and read its journal, DevStack's clouds.yaml, the nova.conf the units
+    read and how to set one of its options."""
     return {
         "DEBUGLAB_STACK": str(site.stack_dir),
         "DEBUGLAB_UNITS": ",".join(f"{unit}={port}" for unit, port in site.services),
         "DEBUGLAB_RESTART": site.restart_command,
         "DEBUGLAB_JOURNAL": site.journal_command,
         "OS_CLIENT_CONFIG_FILE": str(site.clouds_yaml),
+        "DEBUGLAB_NOVA_CONF": str(site.nova_conf),
+        "DEBUGLAB_CONFIG_SET": site.config_command,
     }

@@ -530,6 +530,11 @@ def generate(kit: Kit | None = None) -> dict[Path, str]:
         snippet = kit.root / "labs" / "reproduce" / f"{bug.id}.py"
         reproduce = snippet.read_text() if snippet.is_file() else None
         out[Path("labs") / "bugs" / f"{bug.id}.ipynb"] = dumps(bug_notebook(bug, reproduce))
+        # a snippet that needs what only a lab has (its local.conf, `debuglab cloud`) has a
+        # DevStack version beside it
+        on_devstack = kit.root / "labs" / "reproduce" / DEVSTACK_LABS / f"{bug.id}.py"
+        if on_devstack.is_file():
+            reproduce = on_devstack.read_text()
         out[devstack / "bugs" / f"{bug.id}.ipynb"] = dumps(devstack_bug_notebook(bug, reproduce))
     return out
 

@@ -323,7 +323,9 @@ def op_site(a: dict) -> dict:
                             f"behind DevStack's own packages): {exc}") from exc
     site = DevstackSite(stack_dir=stack, python=python, services=tuple((u, int(p)) for u, p in a["services"]),
                         restart_command=a["restart_command"], journal_command=a["journal_command"],
-                        clouds_yaml=_path(a["clouds_yaml"]))
+                        clouds_yaml=_path(a["clouds_yaml"]), nova_conf=_path(a["nova_conf"]),
+                        config_command=a["config_command"].replace("{stack_dir}", str(stack))
+                        .replace("{nova_conf}", str(_path(a["nova_conf"]))))
     return {"changed": site.write(), "python": theirs, "site": str(site.root / "site.toml")}
 
 

@@ -91,7 +91,8 @@ def start_jupyterlab(conn, host: Host, settings: DevstackSettings, *, on_step: C
         "stack_dir": settings.stack_dir, "venv_python": settings.venv_python,
         "kit_python": settings.venv.rstrip("/") + "/bin/python", "services": [list(s) for s in settings.services],
         "restart_command": settings.restart_command, "journal_command": settings.journal_command,
-        "clouds_yaml": settings.clouds_yaml}, "the notebooks' kernel")
+        "clouds_yaml": settings.clouds_yaml, "nova_conf": settings.nova_conf,
+        "config_command": settings.config_command}, "the notebooks' kernel")
     state = labhost.read_state(conn, settings)["notebook"]
     done = ["debuglab installed"] if venv["changed"] else []
     stack = remote_path(settings.stack_dir)

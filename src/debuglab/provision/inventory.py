@@ -45,6 +45,10 @@ class DevstackSettings:
     notebook_command: str = "{debuglab} notebook start --devstack {stack_dir}"  # "" to not start JupyterLab
     journal_command: str = "sudo journalctl -u {unit} -n {lines} --no-pager"  # what the notebooks' journal() runs
     clouds_yaml: str = "/etc/openstack/clouds.yaml"  # DevStack writes it; the notebooks' clients read it
+    nova_conf: str = "/etc/nova/nova.conf"  # the units' config, which a bug's reproduce cell may set options in
+    # how a notebook sets one option of nova_conf: DevStack's own iniset ({stack_dir}, {nova_conf} filled in here)
+    config_command: str = ("bash -c '. {stack_dir}/devstack/inc/ini-config && iniset -sudo \"$0\" \"$1\" \"$2\" \"$3\"' "
+                           "{nova_conf} {section} {option} {value}")
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,7 @@ def load(path: Path, *, catalog: Catalog | None = None) -> Inventory:
     check_keys(ds_table, "devstack", 0, {f for f in DevstackSettings.__dataclass_fields__})
     ds_kwargs = {}
     for key in ("stack_dir", "venv_python", "systemd_dir", "sudo", "restart_command", "venv", "wheelhouse",
-                "notebook_command", "journal_command", "clouds_yaml"):
+                "notebook_command", "journal_command", "clouds_yaml", "nova_conf", "config_command"):
         if key in ds_table:
             ds_kwargs[key] = typed(ds_table, "devstack", 0, key, str, None)
     if "min_free_gb" in ds_table:
@@ -238,6 +242,8 @@ def load(path: Path, *, catalog: Catalog | None = None) -> Inventory:
         fail(lines.of("devstack", 0, "restart_command"), "'restart_command' must contain {units}")
     if "{unit}" not in ds_kwargs.get("journal_command", "{unit}"):
         fail(lines.of("devstack", 0, "journal_command"), "'journal_command' must contain {unit} (and may use {lines})")
+    if not all(f"{{{k}}}" in ds_kwargs.get("config_command", "{section}{option}{value}") for k in ("section", "option", "value")):
+        fail(lines.of("devstack", 0, "config_command"), "'config_command' must contain {section}, {option} and {value}")
     devstack = DevstackSettings(**ds_kwargs)
 
     lab_table = data.get("lab", {})
