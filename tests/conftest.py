@@ -100,3 +100,22 @@ def lab_under_test(request) -> workspace.Workspace:
     if path:
         return workspace.Workspace.open(Path(path))
     return request.getfixturevalue("lab")
+
+
+def stand_in_devstack(ws: workspace.Workspace, folder: Path, **settings) -> "DevstackSite":
+    """A DevStack host made of a lab, for the DevStack notebooks: `folder/stack/nova` is the
+    lab's checkout, DevStack's python is the lab venv's, DevStack's clouds.yaml the lab's
+    (it has the same `devstack-admin` cloud), the nova units the default ones. systemd and
+    journald cannot run here: the tests pass `restart_command`, `journal_command` (and
+    whatever else differs) that leave a trace or stand in for them. Its site file is written."""
+    from debuglab.devstack_site import DevstackSite
+    from debuglab.provision.inventory import DEFAULT_SERVICES
+
+    stack = folder / "stack"
+    stack.mkdir()
+    (stack / "nova").symlink_to(ws.checkout("nova"))
+    site = DevstackSite(**{"stack_dir": stack, "python": ws.python, "services": tuple(DEFAULT_SERVICES.items()),
+                           "restart_command": "false {units}", "journal_command": "false {unit}",
+                           "clouds_yaml": ws.root / "clouds.yaml", **settings})
+    site.write()
+    return site

@@ -25,6 +25,7 @@ from debuglab.cloud import supervisor
 from debuglab.cloud.config import CloudPaths
 from debuglab.devstack_site import DevstackSite
 from debuglab.workspace import Workspace
+from tests.conftest import stand_in_devstack
 from tests.test_labs_cloud import LabRun, git_status, project_id, source_line
 from tests.test_notebooks import nb_cloud  # noqa: F401 (the module's cloud)
 
@@ -41,19 +42,14 @@ def free_port() -> int:
 
 
 def stand_in_site(ws: Workspace, folder: Path) -> DevstackSite:
-    """A DevStack site over the session lab (see the module's docstring)."""
-    stack = folder / "stack"
-    stack.mkdir()
-    (stack / "nova").symlink_to(ws.checkout("nova"))
+    """A DevStack host over the session lab whose devstack@n-api is the mini-cloud (see the
+    module's docstring)."""
     port = free_port()
-    cli = notebooks.debuglab_cli()
-    restart = (f'echo {{units}} >> {folder / "restarts.log"} && '
-               f'"{cli}" cloud restart --dir "{ws.root}" --debug remote-pdb --debug-port {port}')
-    site = DevstackSite(stack_dir=stack, python=ws.python, services=(("devstack@n-api", port), ("devstack@n-sch", 4448)),
-                        restart_command=restart, journal_command=f'tail -n {{lines}} "{CloudPaths(ws).log("nova")}"',
-                        clouds_yaml=ws.root / "clouds.yaml")
-    site.write()
-    return site
+    restart = (f'echo {{units}} >> {folder / "restarts.log"} && "{notebooks.debuglab_cli()}" cloud restart '
+               f'--dir "{ws.root}" --debug remote-pdb --debug-port {port}')
+    return stand_in_devstack(ws, folder, services=(("devstack@n-api", port), ("devstack@n-sch", 4448)),
+                             restart_command=restart,
+                             journal_command=f'tail -n {{lines}} "{CloudPaths(ws).log("nova")}"')
 
 
 @contextmanager

@@ -14,7 +14,6 @@ Set DEBUGLAB_TEST_LAB=/path/to/lab to run the slow tests against an existing lab
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import socket
@@ -29,6 +28,7 @@ from debuglab.catalog import LAYERS, Catalog
 from debuglab.cloud import supervisor
 from debuglab.devstack_site import DevstackSite
 from debuglab.provision.inventory import DEFAULT_SERVICES
+from tests.conftest import stand_in_devstack
 from tests.test_notebooks import TECHNIQUE_LAB, all_text, nb_cloud, spoilers  # noqa: F401 (nb_cloud: the module's cloud)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,23 +54,11 @@ def test_committed_devstack_notebooks_are_the_generated_ones(kit):
              and not TECHNIQUE_LAB.match(p.relative_to(kit.root).as_posix())]  # those are written by hand
     assert not stale, f"stale notebooks {stale}: regenerate with `python -m debuglab.notebooks`"
     assert not extra, f"notebooks the generator does not make: {extra}"
-    for path in (kit.root / rel for rel in generated):  # (every committed one: tests/test_notebooks.py)
-        nb = nbformat.read(path, as_version=4)
-        nbformat.validate(nb)
-        assert nb.metadata.kernelspec.name == notebooks.DEVSTACK_KERNEL_NAME, path
-        assert nb.metadata.kernelspec.display_name == notebooks.DEVSTACK_KERNEL_DISPLAY, path
-        for c in nb.cells:
-            if c.cell_type == "code":
-                assert c.outputs == [] and c.execution_count is None, f"{path}: {c.id} has outputs"
+    # kernelspec, outputs and spoilers of every committed notebook: tests/test_notebooks.py
 
 
 def test_devstack_bug_notebooks_give_nothing_away(kit):
     catalog = Catalog.load(kit.bugs_dir)
-    for path in committed():
-        nb = nbformat.read(path, as_version=4)
-        technique = TECHNIQUE_LAB.match(path.relative_to(kit.root).as_posix()) and path.name != notebooks.WELCOME
-        text = all_text(nb) + "\n" + json.dumps([c.metadata for c in nb.cells])
-        assert spoilers(text, catalog, kit.root, allow=("nova.tests",) if technique else ()) == [], path
     for bug in catalog.bugs.values():
         nb = nbformat.read(DEVSTACK / "bugs" / f"{bug.id}.ipynb", as_version=4)
         text = all_text(nb)
@@ -103,20 +91,14 @@ def test_every_layer_has_its_units_on_devstack(kit):
 
 @pytest.fixture
 def devstack_host(tmp_path, lab_under_test) -> DevstackSite:
-    """A DevStack host made of the session lab: nova under <tmp>/stack/nova, the lab venv as
-    DevStack's python; systemctl and journalctl replaced by commands that leave a trace."""
-    stack = tmp_path / "stack"
-    stack.mkdir()
-    (stack / "nova").symlink_to(lab_under_test.checkout("nova"))
+    """A DevStack host made of the session lab; systemctl and journalctl replaced by
+    commands that leave a trace."""
     journal = tmp_path / "journal.txt"
     journal.write_text(JOURNAL_TEXT)
-    site = DevstackSite(
-        stack_dir=stack, python=lab_under_test.python, services=tuple(DEFAULT_SERVICES.items()),
-        restart_command=f"echo {{units}} >> {shlex.quote(str(tmp_path / 'restarted'))}",
-        journal_command=f"echo unit={{unit}} lines={{lines}}; cat {shlex.quote(str(journal))}",
-        clouds_yaml=lab_under_test.root / "clouds.yaml")
-    site.write()
-    assert DevstackSite.open(stack) == site
+    site = stand_in_devstack(
+        lab_under_test, tmp_path, restart_command=f"echo {{units}} >> {shlex.quote(str(tmp_path / 'restarted'))}",
+        journal_command=f"echo unit={{unit}} lines={{lines}}; cat {shlex.quote(str(journal))}")
+    assert DevstackSite.open(site.stack_dir) == site
     return site
 
 
@@ -178,13 +160,7 @@ def test_devstack_flavor_notebook_reproduces_the_symptom_against_the_cloud(nb_cl
     bug_id = "flavor-disk-ephemeral"
     if bug_id not in ws.bugs():
         pytest.skip(f"{bug_id} is not planted in {ws.root}")
-    stack = tmp_path / "stack"
-    stack.mkdir()
-    (stack / "nova").symlink_to(ws.checkout("nova"))
-    site = DevstackSite(stack_dir=stack, python=ws.python, services=tuple(DEFAULT_SERVICES.items()),
-                        restart_command="false {units}", journal_command="false {unit}",
-                        clouds_yaml=ws.root / "clouds.yaml")  # the lab's: it has a devstack-admin cloud
-    site.write()
+    site = stand_in_devstack(ws, tmp_path)  # no restart, no journal: the reproduce cell needs neither
     path = DEVSTACK / "bugs" / f"{bug_id}.ipynb"
     nb = nbformat.read(path, as_version=4)
     last = next(n for n, c in enumerate(nb.cells) if "reproduce" in c.metadata.get("tags", []))
@@ -210,18 +186,12 @@ def test_devstack_num_instances_notebook_sets_nova_conf_and_restarts_the_schedul
     bug_id = "num-instances-off-by-one"
     if bug_id not in ws.bugs():
         pytest.skip(f"{bug_id} is not planted in {ws.root}")
-    stack = tmp_path / "stack"
-    stack.mkdir()
-    (stack / "nova").symlink_to(ws.checkout("nova"))
     cli = notebooks.debuglab_cli()
     restarted = tmp_path / "restarted"
-    site = DevstackSite(
-        stack_dir=stack, python=ws.python, services=tuple(DEFAULT_SERVICES.items()),
-        restart_command=f'echo {{units}} >> {restarted} && "{cli}" cloud restart --dir "{ws.root}"',
-        journal_command="false {unit}", clouds_yaml=ws.root / "clouds.yaml",
+    site = stand_in_devstack(
+        ws, tmp_path, restart_command=f'echo {{units}} >> {restarted} && "{cli}" cloud restart --dir "{ws.root}"',
         nova_conf=ws.root / "cloud" / "etc" / "nova.conf",
         config_command=f'"{cli}" cloud config set --dir "{ws.root}" {{section}} {{option}} {{value}}')
-    site.write()
     local_conf = ws.root / "local.conf"
     before = local_conf.read_text() if local_conf.is_file() else None
     path = DEVSTACK / "bugs" / f"{bug_id}.ipynb"
