@@ -29,6 +29,11 @@ from pathlib import Path
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 SUBNET = "10.213"  # 10.213.<n>.0/30 per host; refused if this machine already uses it
+CPU_CGROUP = Path("/sys/fs/cgroup/cpu")  # cgroup v1's cpu controller (SshHosts.cpu_quota)
+
+
+def cpu_quota_available() -> bool:
+    return os.geteuid() == 0 and (CPU_CGROUP / "cpu.cfs_quota_us").is_file()
 
 
 def sshd_available() -> bool:
@@ -84,6 +89,9 @@ class SshHosts:
     count: int
     use_netns: bool = True
     env: dict[str, str] = field(default_factory=dict)  # extra SetEnv for every session
+    # each host's CPU, in cores (a cgroup v1 CFS quota on its sshd and all it starts), so
+    # that N hosts on this machine behave like N VMs with a CPU of their own; None: no limit
+    cpu_quota: float | None = None
     hosts: list[Host] = field(default_factory=list)
     _veths: list[str] = field(default_factory=list)
     _tag: str = field(default_factory=lambda: secrets.token_hex(2))
@@ -118,6 +126,8 @@ class SshHosts:
         pub = self.user_key.with_suffix(".pub").read_text()
         for n in range(self.count):
             self.hosts.append(self._start_one(n, pub))
+            if self.cpu_quota is not None:
+                self._limit_cpu(self.hosts[-1])
         self.write_known_hosts()
         for host in self.hosts:
             _wait_port(host.address, host.port)
@@ -171,6 +181,19 @@ class SshHosts:
         hosts = self.hosts if hosts is None else hosts
         self.known_hosts.write_text("".join(f"{h.known_hosts_name} {h.host_pub}\n" for h in hosts))
 
+    def _cgroup(self, host: Host) -> Path:
+        return CPU_CGROUP / f"debuglab-sshhosts-{self._tag}-{host.name}"
+
+    def _limit_cpu(self, host: Host) -> None:
+        """The host's sshd into a cpu cgroup of its own: its sessions and whatever they
+        start (JupyterLab, a cloud) inherit it."""
+        group = self._cgroup(host)
+        group.mkdir()
+        period = int((CPU_CGROUP / "cpu.cfs_period_us").read_text())
+        (group / "cpu.cfs_period_us").write_text(str(period))
+        (group / "cpu.cfs_quota_us").write_text(str(int(period * self.cpu_quota)))
+        (group / "cgroup.procs").write_text(str(host.proc.pid))
+
     def stop(self) -> None:
         for host in self.hosts:
             if host.proc and host.proc.poll() is None:
@@ -185,6 +208,20 @@ class SshHosts:
                 subprocess.run(["ip", "netns", "pids", host.netns], capture_output=True)
                 _kill_netns_procs(host.netns)
                 subprocess.run(["ip", "netns", "del", host.netns], capture_output=True)
+        for host in self.hosts:
+            group = self._cgroup(host)
+            if group.is_dir():
+                for pid in (group / "cgroup.procs").read_text().split():
+                    try:
+                        os.kill(int(pid), 9)
+                    except ProcessLookupError:
+                        pass
+                for _ in range(50):  # the killed leave the group a moment later
+                    try:
+                        group.rmdir()
+                        break
+                    except OSError:
+                        time.sleep(0.1)
         for veth in self._veths:  # normally gone with its peer's namespace
             subprocess.run(["ip", "link", "del", veth], capture_output=True)
         self.hosts.clear()
