@@ -211,6 +211,17 @@ def test_devstack_jupyterlab_runs_devstack_python(provisioned, hosts, tmp_path):
     assert f"NOVA {stack / 'nova' / 'nova' / '__init__.py'}" in out
     assert "devstack@n-sch=4448" in out
     assert "J INFO nova.api.openstack.wsgi last line" in out
+    # the instructor's commands on the host: the URL with the token, and a check before class
+    debuglab = str(host.home / "debuglab-venv" / "bin" / "debuglab")
+    url = sshhosts.host_run(host, [debuglab, "notebook", "url", "--devstack", str(stack)], timeout=60)
+    assert url.stdout.strip() == f"http://127.0.0.1:8888/lab/tree/01-welcome.ipynb?token={token}", url.stdout + url.stderr
+    check = sshhosts.host_run(host, [debuglab, "notebook", "check", "--devstack", str(stack), str(nb)], timeout=180)
+    assert check.returncode == 0 and "ok" in check.stdout, check.stdout + check.stderr
+    broken = json.loads(nb.read_text())
+    broken["cells"][0]["source"] = "import nova.no_such_module"
+    nb.write_text(json.dumps(broken))
+    check = sshhosts.host_run(host, [debuglab, "notebook", "check", "--devstack", str(stack), str(nb)], timeout=180)
+    assert check.returncode == 1 and "no_such_module" in check.stdout + check.stderr, check.stdout + check.stderr
 
 
 def test_collect_reads_work_without_touching_the_index(provisioned, hosts, tmp_path):
