@@ -422,6 +422,8 @@ def devstack_welcome_notebook() -> nbformat.NotebookNode:
               'UNIT = ""   # e.g. "devstack@n-sch"\nPORT = 0', tags=("answer",)),
         _code(DEVSTACK_WELCOME_CHECK, tags=("check",)),
         _md("## Next\n\n"
+            "`02-remote-pdb.ipynb` walks through debugging a running unit with a real request: the request "
+            "context, the instance nova read, the policy check.\n\n"
             "Each bug of the class has its notebook in `bugs/`: the story, a cell that reproduces it, and "
             "the unit to debug. When you have fixed one, your instructor collects your change "
             "(`git diff` of the checkout) and grades it."),
