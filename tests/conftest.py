@@ -116,6 +116,7 @@ def stand_in_devstack(ws: workspace.Workspace, folder: Path, **settings) -> "Dev
     (stack / "nova").symlink_to(ws.checkout("nova"))
     site = DevstackSite(**{"stack_dir": stack, "python": ws.python, "services": tuple(DEFAULT_SERVICES.items()),
                            "restart_command": "false {units}", "journal_command": "false {unit}",
-                           "clouds_yaml": ws.root / "clouds.yaml", **settings})
+                           "clouds_yaml": ws.root / "clouds.yaml", "nova_conf": ws.root / "cloud" / "etc" / "nova.conf",
+                           "config_command": "false {section} {option} {value}", **settings})
     site.write()
     return site

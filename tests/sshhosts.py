@@ -205,8 +205,7 @@ class SshHosts:
                     host.proc.wait()
         for host in self.hosts:
             if host.netns:
-                subprocess.run(["ip", "netns", "pids", host.netns], capture_output=True)
-                _kill_netns_procs(host.netns)
+                kill_host_processes(host)  # listeners and session leftovers (sshd is gone already)
                 subprocess.run(["ip", "netns", "del", host.netns], capture_output=True)
         for host in self.hosts:
             group = self._cgroup(host)
@@ -253,16 +252,6 @@ def kill_host_processes(host: Host) -> list[str]:
         except ProcessLookupError:
             pass
     return [f"{pid} {cmd}" for pid, cmd in found]
-
-
-def _kill_netns_procs(ns: str) -> None:
-    """Processes the tests left in a namespace (listeners, session leftovers)."""
-    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
-    for pid in out.split():
-        try:
-            os.kill(int(pid), 9)
-        except (ProcessLookupError, ValueError):
-            pass
 
 
 def _wait_port(address: str, port: int, timeout: float = 10) -> None:

@@ -31,6 +31,7 @@ from debuglab.provision import inventory as inventory_mod
 
 sys.path.insert(0, str(Path(__file__).parent))
 import sshhosts  # noqa: E402
+from tests.test_notebooks import get  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -136,19 +137,6 @@ def test_second_run_changes_nothing(provisioned, hosts):
         assert len((host.home / "restarts.log").read_text().splitlines()) == 1
 
 
-def _get(port: int, path: str, token: str | None = None) -> int:
-    import urllib.error
-    import urllib.request
-
-    headers = {"Authorization": f"token {token}"} if token else {}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers),
-                                    timeout=5) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
 def test_devstack_jupyterlab_runs_devstack_python(provisioned, hosts, tmp_path):
     """JupyterLab on a DevStack host: on its loopback only, with a 0600 token, reached
     through `debuglab tunnel`; its kernel is DevStack's python, which imports the
@@ -175,17 +163,14 @@ def test_devstack_jupyterlab_runs_devstack_python(provisioned, hosts, tmp_path):
     t = tunnel.tunnel(inventory_mod.load(provisioned["inv"]), "student0", offset=21000)
     ssh = subprocess.Popen(list(t.argv), stderr=subprocess.PIPE)
     try:
+        base = "http://127.0.0.1:29888"
         deadline = time.monotonic() + 15
-        while True:
-            try:
-                status = _get(29888, "/api/kernelspecs", token)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "no forward to JupyterLab"
-                time.sleep(0.2)
+        while (status := get(f"{base}/api/kernelspecs?token={token}")[0]) == 0:  # 0: no forward yet
+            assert time.monotonic() < deadline, "no forward to JupyterLab"
+            time.sleep(0.2)
         assert status == 200
-        assert _get(29888, "/api/kernelspecs") == 403  # no token, no answer
-        assert _get(29888, "/api/contents/01-welcome.ipynb", token) == 200  # labs/devstack/ is served
+        assert get(f"{base}/api/kernelspecs")[0] == 403  # no token, no answer
+        assert get(f"{base}/api/contents/01-welcome.ipynb?token={token}")[0] == 200  # labs/devstack/ is served
     finally:
         ssh.terminate()
         ssh.wait(5)

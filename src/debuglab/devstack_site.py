@@ -38,9 +38,8 @@ class DevstackSite:
     restart_command: str  # "sudo systemctl restart {units}"
     journal_command: str  # "sudo journalctl -u {unit} -n {lines} --no-pager"
     clouds_yaml: Path  # DevStack's /etc/openstack/clouds.yaml
-    nova_conf: Path = Path("/etc/nova/nova.conf")  # what the units read
-    # sets one option of nova_conf: DevStack's own iniset by default
-    config_command: str = "iniset -sudo /etc/nova/nova.conf {section} {option} {value}"
+    nova_conf: Path  # /etc/nova/nova.conf: what the units read
+    config_command: str  # sets one option of nova_conf: "... iniset -sudo ... {section} {option} {value}"
 
     @property
     def root(self) -> Path:
@@ -113,9 +112,11 @@ class DevstackSite:
         return True
 
 
-# The kernel: DevStack's python, with ipykernel reachable after everything DevStack has.
-KERNEL_PRELUDE = ("import sys; sys.path.append({site!r}); "
-                  "from ipykernel import kernelapp; kernelapp.launch_new_instance()")
+def kernel_code(site_packages: str, *, launch: bool = True) -> str:
+    """What DevStack's python runs as the kernel: ipykernel reachable after everything
+    DevStack has. `launch=False`: only the imports (provisioning's check that it starts)."""
+    code = f"import sys; sys.path.append({site_packages!r}); from ipykernel import kernelapp"
+    return code + "; kernelapp.launch_new_instance()" if launch else code
 
 
 def kit_site_packages() -> str:
@@ -124,7 +125,7 @@ def kit_site_packages() -> str:
 
 
 def kernel_argv(site: DevstackSite) -> list[str]:
-    return [str(site.python), "-c", KERNEL_PRELUDE.format(site=kit_site_packages()), "-f", "{connection_file}"]
+    return [str(site.python), "-c", kernel_code(kit_site_packages()), "-f", "{connection_file}"]
 
 
 def kernel_env(site: DevstackSite) -> dict[str, str]:

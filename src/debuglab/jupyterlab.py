@@ -1,9 +1,11 @@
 """JupyterLab as a background service of the lab, like the mini-cloud: `labs/` served on
 127.0.0.1 with the lab's `debuglab` kernel, one token kept in the lab, a pidfile, a log.
 
-On a DevStack host (`--devstack STACK_DIR`) the same server serves `labs/devstack/`
-with the `debuglab-devstack` kernel (debuglab.devstack_site), its state in
-<stack_dir>/.debuglab/jupyter/. Everything lives in <lab>/jupyter/: `token` (0600, made once; the server reads it through
+On a DevStack host (`--devstack STACK_DIR`) the same server serves `labs/devstack/` with
+the `debuglab-devstack` kernel (debuglab.devstack_site), its state in
+<stack_dir>/.debuglab/jupyter/ instead of <lab>/jupyter/.
+
+Everything lives in <lab>/jupyter/: `token` (0600, made once; the server reads it through
 JUPYTER_TOKEN_FILE, so it never shows in `ps`), `jupyterlab.json` (the pidfile),
 `jupyterlab.log` (0600, like the token: it records what the student opened), `options.json`
 (the last port), `config/` (JupyterLab's config and user settings: ~/.jupyter is

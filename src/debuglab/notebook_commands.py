@@ -59,10 +59,10 @@ def _target(root: Path, stack_dir: Path | None) -> jupyterlab.Target:
 
 def print_jupyterlab(ws: jupyterlab.Target, state: jupyterlab.JupyterLabState) -> None:
     """Where JupyterLab is, how to reach it from a laptop; the URL comes last."""
-    kernel = ("[bold]debuglab-devstack[/] (DevStack's python)" if isinstance(ws, DevstackSite)
-              else "[bold]debuglab[/] (the lab venv)")
+    name = notebooks.kernel_name(ws)
     console.print(f"JupyterLab (pid {state.pid}) serves {state.root_dir} with the kernel "
-                  f"{kernel}; log: {jupyterlab.log_path(ws)}", highlight=False)
+                  f"[bold]{name}[/] ({notebooks.KERNEL_DISPLAYS[name]}); log: {jupyterlab.log_path(ws)}",
+                  highlight=False)
     console.print(f"from a laptop: [bold]{jupyterlab.ssh_forward(state.port)}[/] "
                   "(or `debuglab tunnel STUDENT` for a class host), then open there:", highlight=False)
     console.print(f"open [bold]{jupyterlab.url(ws, state.port)}[/]", highlight=False)

@@ -41,6 +41,7 @@ KERNEL_DISPLAY = "debuglab (nova lab venv)"
 DEVSTACK_KERNEL_NAME = "debuglab-devstack"  # a DevStack host's: DevStack's own python
 DEVSTACK_KERNEL_DISPLAY = "debuglab (DevStack's python)"
 DEVSTACK_LABS = "devstack"  # labs/devstack/: the notebooks a DevStack host serves
+KERNEL_DISPLAYS = {KERNEL_NAME: KERNEL_DISPLAY, DEVSTACK_KERNEL_NAME: DEVSTACK_KERNEL_DISPLAY}
 LAB_ENV = "DEBUGLAB_LAB"  # the kernel's lab workspace
 CLI_ENV = "DEBUGLAB_CLI"  # the debuglab command the notebooks run
 WELCOME = "01-welcome.ipynb"
@@ -96,7 +97,7 @@ def _notebook(prefix: str, cells: list, kernel: str = KERNEL_NAME) -> nbformat.N
     """`kernel`: KERNEL_NAME (a lab's notebooks) or DEVSTACK_KERNEL_NAME (a DevStack host's)."""
     from nbformat import v4  # imported here: nbformat costs ~1 s on every CLI start
 
-    display = {KERNEL_NAME: KERNEL_DISPLAY, DEVSTACK_KERNEL_NAME: DEVSTACK_KERNEL_DISPLAY}[kernel]
+    display = KERNEL_DISPLAYS[kernel]
     nb = v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"name": kernel, "display_name": display, "language": "python"},

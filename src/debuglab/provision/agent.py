@@ -50,6 +50,11 @@ def _write_state(stack: Path, state: dict) -> None:
     tmp.replace(path)
 
 
+def _interpreter(text: str) -> Path:
+    """A python given as a path (~ expanded) or as a command name on PATH."""
+    return _path(text) if "/" in text else Path(shutil.which(text) or text)
+
+
 def _has_commit(checkout: Path, commit: str) -> bool:
     try:
         gitrepo.git(checkout, "cat-file", "-e", commit + "^{commit}")
@@ -203,7 +208,7 @@ def op_reset(a: dict) -> dict:
 def op_tools(a: dict) -> dict:
     """Install the debugger tools into DevStack's Python unless they are there already:
     from the kit's wheelhouse offline, else from PyPI with the lock's hashes."""
-    python = _path(a["venv_python"]) if "/" in a["venv_python"] else a["venv_python"]
+    python = _interpreter(a["venv_python"])
     kit = _path(a["kit_dir"])
     reqs = kit / "requirements" / "debug-tools.txt"
     wanted = {}
@@ -298,10 +303,10 @@ def op_site(a: dict) -> dict:
     run the notebooks' kernel: the same minor version as debuglab's venv (whose ipykernel,
     compiled parts included, the kernel borrows) and ipykernel importable behind DevStack's
     own packages. Nothing changes when the site file already says this."""
-    from debuglab.devstack_site import DevstackSite
+    from debuglab import devstack_site
 
     stack, kit_python = _path(a["stack_dir"]), _path(a["kit_python"])
-    python = _path(a["venv_python"]) if "/" in a["venv_python"] else Path(shutil.which(a["venv_python"]) or a["venv_python"])
+    python = _interpreter(a["venv_python"])
     version = "import sys, sysconfig; print('%d.%d' % sys.version_info[:2], sysconfig.get_paths()['purelib'])"
     try:
         ours, purelib = proc.run([kit_python, "-c", version], timeout=60).output.split()[-2:]
@@ -315,17 +320,17 @@ def op_site(a: dict) -> dict:
         raise DebuglabError(f"DevStack's Python is {theirs}, but debuglab's venv and its wheels are for Python {ours}: "
                             f"the notebooks' kernel cannot load them; provision from a machine with Python {theirs}, "
                             "or set [devstack] notebook_command = \"\" to go without JupyterLab")
-    check = f"import sys; sys.path.append({purelib!r}); import ipykernel.kernelapp"
     try:
-        proc.run([python, "-c", check], timeout=120)
+        proc.run([python, "-c", devstack_site.kernel_code(purelib, launch=False)], timeout=120)
     except proc.ProcError as exc:
         raise DebuglabError(f"DevStack's Python {python} cannot start the notebooks' kernel (ipykernel from {purelib}, "
                             f"behind DevStack's own packages): {exc}") from exc
-    site = DevstackSite(stack_dir=stack, python=python, services=tuple((u, int(p)) for u, p in a["services"]),
-                        restart_command=a["restart_command"], journal_command=a["journal_command"],
-                        clouds_yaml=_path(a["clouds_yaml"]), nova_conf=_path(a["nova_conf"]),
-                        config_command=a["config_command"].replace("{stack_dir}", str(stack))
-                        .replace("{nova_conf}", str(_path(a["nova_conf"]))))
+    nova_conf = _path(a["nova_conf"])
+    site = devstack_site.DevstackSite(
+        stack_dir=stack, python=python, services=tuple((u, int(p)) for u, p in a["services"]),
+        restart_command=a["restart_command"], journal_command=a["journal_command"],
+        clouds_yaml=_path(a["clouds_yaml"]), nova_conf=nova_conf,
+        config_command=a["config_command"].replace("{stack_dir}", str(stack)).replace("{nova_conf}", str(nova_conf)))
     return {"changed": site.write(), "python": theirs, "site": str(site.root / "site.toml")}
 
 

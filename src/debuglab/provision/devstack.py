@@ -64,8 +64,11 @@ def provision(conn, host: Host, settings: DevstackSettings, bugs: list[Bug], *,
     if units:
         on_step(f"restarting {len(units)} unit(s)")
         restart(conn, settings, units)
-    done = [f"bugs planted, {len(units)} unit(s) restarted"] if code_changed else (
-        [f"debugger set up, {len(units)} unit(s) restarted"] if units else [])
+    done = []
+    if code_changed:
+        done.append(f"bugs planted, {len(units)} unit(s) restarted")
+    elif units:
+        done.append(f"debugger set up, {len(units)} unit(s) restarted")
     notebook = start_jupyterlab(conn, host, settings, on_step=on_step) if settings.notebook_command else {}
     done += notebook.get("done", [])
     return {
