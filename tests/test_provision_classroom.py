@@ -6,6 +6,7 @@ fake compute node), a real quota refusal, and a real 401 from Keystone."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -204,10 +205,15 @@ def test_a_quota_refusal_says_how_many_were_booted(minicloud, tmp_path, monkeypa
         result = _class_up("--flavor", "m1.tiny", "--count", 3, "--out", out)
         assert result.exit_code == 1, result.output
         text = " ".join(result.output.split())
-        assert "the project's quota let 2 of 3 be created and refused 1 (student03;" in text
+        # nova's API counts only servers already in the cell database, and its conductor rechecks: which of
+        # the three is refused is nova's race (in CI once student01, at the recheck), never more than one
+        refused = re.search(r"the project's quota let 2 of 3 be created and refused 1 \((student0[123]);", text)
+        assert refused, text
         assert "Quota exceeded for instances" in text
         class_id, _ = classroom.class_id_of(out)
-        assert sorted(_ours(nova, class_id)) == [f"debuglab-{class_id}-student01", f"debuglab-{class_id}-student02"]
+        up = {f"debuglab-{class_id}-{s}" for s in ("student01", "student02", "student03") if s != refused[1]}
+        assert set(_ours(nova, class_id)) == up  # a server refused at the recheck is deleted, not left in ERROR
+        assert f"# {refused[1]}: " in out.read_text()  # left out of the inventory, with why
         assert "deleted 2 server(s)" in _down_and_wait(nova, out, class_id)
     finally:
         admin.quotas.delete(project)  # back to the defaults

@@ -186,7 +186,14 @@ def up(nova, *, image: str, flavor: str, students: list[str], key_name: str | No
                 del pending[student]
             elif server.status == "ERROR":
                 fault = (getattr(server, "fault", {}) or {}).get("message", "no fault given")
-                if student in retried:
+                if "quota" in fault.lower():
+                    # nova's conductor rechecks the quota once concurrent builds are counted: a retry
+                    # would be refused too, and the ERROR server itself holds a unit of the quota
+                    nova.servers.delete(server_id)
+                    results[student] = Booted(student, None, None, False, f"refused at nova's quota recheck: {fault}",
+                                              first_error=retried.get(student), quota=True)
+                    del pending[student]
+                elif student in retried:
                     results[student] = Booted(student, server_id, None, False, f"ERROR twice: {fault}", True,
                                               first_error=retried[student])
                     del pending[student]
