@@ -1,6 +1,6 @@
-"""The DevStack technique lab (labs/devstack/02-remote-pdb.ipynb) executed end to end on the
-`debuglab-devstack` kernel, its remote-pdb cells driving a real remote-pdb in a running
-nova API.
+"""The DevStack technique labs (labs/devstack/02-remote-pdb.ipynb, 03-ide-debuggers.ipynb)
+executed end to end on the `debuglab-devstack` kernel, their debugger cells driving a real
+remote-pdb, pydevd and debugpy in a running nova API.
 
 A DevStack host's units cannot run here (no systemd, no journald), so the site stands in
 for one: its stack folder holds the session lab's nova checkout, "restarting the unit"
@@ -31,7 +31,8 @@ from tests.test_notebooks import nb_cloud  # noqa: F401 (the module's cloud)
 
 pytestmark = pytest.mark.slow
 
-LAB = Path(__file__).resolve().parents[1] / "labs" / "devstack" / "02-remote-pdb.ipynb"
+LABS = Path(__file__).resolve().parents[1] / "labs" / "devstack"
+LAB = LABS / "02-remote-pdb.ipynb"
 SERVERS_PY = "nova/api/openstack/compute/servers.py"
 
 
@@ -41,12 +42,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def stand_in_site(ws: Workspace, folder: Path) -> DevstackSite:
+def stand_in_site(ws: Workspace, folder: Path, *, remote_pdb: bool = True) -> DevstackSite:
     """A DevStack host over the session lab whose devstack@n-api is the mini-cloud (see the
-    module's docstring)."""
+    module's docstring), with remote-pdb on the unit's port as the drop-in gives it, or
+    (remote_pdb=False) no debugger of the kit's: the code the lab edits brings its own."""
     port = free_port()
+    debugger = f"--debug remote-pdb --debug-port {port}" if remote_pdb else "--no-debug"
     restart = (f'echo {{units}} >> {folder / "restarts.log"} && "{notebooks.debuglab_cli()}" cloud restart '
-               f'--dir "{ws.root}" --debug remote-pdb --debug-port {port}')
+               f'--dir "{ws.root}" {debugger}')
     return stand_in_devstack(ws, folder, services=(("devstack@n-api", port), ("devstack@n-sch", 4448)),
                              restart_command=restart,
                              journal_command=f'tail -n {{lines}} "{CloudPaths(ws).log("nova")}"')
@@ -107,6 +110,66 @@ def test_devstack_remote_pdb_lab_restarts_the_unit_and_attaches_on_its_port(nb_c
         assert servers_py.read_text() == before_text and git_status(nova) == before_status
         assert (tmp_path / "restarts.log").read_text().split() == ["devstack@n-api"] * 2
     finally:  # never leave the breakpoint behind, whatever failed
+        if servers_py.read_text() != before_text:
+            servers_py.write_text(before_text)
+        supervisor.restart(ws, debug=None)
+
+
+def test_devstack_ide_lab_stops_n_api_in_pycharm_and_vs_code_through_code_the_lab_adds(nb_cloud, monkeypatch,
+                                                                                        tmp_path):
+    """The stand-ins for the IDEs are the notebook's own (a pydevd debug server, a DAP
+    client): the test checks what they show against the checkout and Keystone, and that
+    n-api really ran the lines the lab added (it connected, it listened)."""
+    ws = nb_cloud
+    site = stand_in_site(ws, tmp_path, remote_pdb=False)
+    nova = ws.checkout("nova").resolve()
+    servers_py = nova / SERVERS_PY
+    before_text, before_status = servers_py.read_text(), git_status(nova)
+    demo = project_id(ws, "demo")
+    can = source_line(servers_py, "    def detail(self, req):", "context.can(")
+    try:
+        with devstack_notebook(site, LABS / "03-ide-debuggers.ipynb", monkeypatch) as lab:
+            lab.run_until("ds-ide-cleanup")
+            t = lab.text
+            assert f"nova checkout: {nova}" in t["ds-ide-setup"]  # the real path, not the stack's symlink
+            assert re.search(r"pydevd-pycharm \S+ · debugpy \S+", t["ds-ide-setup"])
+            # PyCharm: the settrace lines moved the policy check down by two; n-api connected to the
+            # stand-in server, stopped there, evaluated in the request's frame, and completed
+            assert re.search(rf"^\s*{can + 2}\* .*context\.can\(", t["ds-ide-pycharm-edit"], re.M), t["ds-ide-pycharm-edit"]
+            assert "+        pydevd_pycharm.settrace('127.0.0.1', port=" in t["ds-ide-pycharm-edit"]
+            hit = t["ds-ide-pycharm-hit"]
+            assert re.search(r"answered the handshake, version \d+\.\d+", hit), hit
+            assert f"suspended in detail() at {servers_py}:{can + 2}" in hit, hit
+            assert f"context.project_id = {demo}" in hit
+            assert re.search(r"the request completed: \d+ server\(s\) listed $", hit, re.M), hit
+            # the unit was restarted for each edit and each undo, by its name only
+            assert (tmp_path / "restarts.log").read_text().split() == ["devstack@n-api"] * 3
+            # VS Code: five lines after the imports move the policy check down by five; n-api listened
+            # where the added lines said; the DAP session stopped at the check and evaluated there
+            assert re.search(rf"^\s*{can + 5}\* .*context\.can\(", t["ds-ide-debugpy-edit"], re.M)
+            port = int(re.search(r"debugpy\.listen\(\('127\.0\.0\.1', (\d+)\)\)", t["ds-ide-debugpy-edit"])[1])
+            assert f'"port": {port}' in t["ds-ide-launch-json"]
+            dap = t["ds-ide-dap-session"]
+            assert "breakpoint verified: True" in dap and f"stopped (breakpoint) in detail() at {servers_py}:{can + 5}" in dap, dap
+            assert f"context.project_id = '{demo}'" in dap
+            assert re.search(r"the request completed: \d+ server\(s\) listed $", dap, re.M), dap
+            # the exercise, as a student does it: one more expression, then the answers
+            session = lab.nb.cells[[c.id for c in lab.nb.cells].index("ds-ide-dap-session")].source.replace(
+                '"type(req).__name__"]', '"req.api_version_request.get_string()"]')
+            shown = lab.run("ds-ide-dap-session", session)
+            microversion = re.search(r"req\.api_version_request\.get_string\(\) = '(\d+\.\d+)'", shown)[1]
+            assert "no answer yet" in lab.run("ds-ide-check")
+            right = f'LOCAL_ROOT = "/home/sam/src/nova"\nREMOTE_ROOT = "{nova}"\nMICROVERSION = "{microversion}"'
+            assert "✗ swapped" in lab.answer(
+                f'LOCAL_ROOT = "{nova}"\nREMOTE_ROOT = "/home/sam/src/nova"\nMICROVERSION = "{microversion}"')
+            assert "✗ MICROVERSION" in lab.answer(right.replace(f'"{microversion}"', '"2.1"'))
+            assert "✗ REMOTE_ROOT" in lab.answer(right.replace(f'"{nova}"', '"/opt/stack/nova-old"'))
+            assert "✓ right" in lab.answer(right)
+            cleanup = lab.run("ds-ide-cleanup")
+            assert "servers.py is back as it was" in cleanup and "answers again" in cleanup, cleanup
+        assert servers_py.read_text() == before_text and git_status(nova) == before_status
+        assert (tmp_path / "restarts.log").read_text().split() == ["devstack@n-api"] * 4
+    finally:  # never leave the debugger lines behind, whatever failed
         if servers_py.read_text() != before_text:
             servers_py.write_text(before_text)
         supervisor.restart(ws, debug=None)

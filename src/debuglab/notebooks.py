@@ -424,7 +424,8 @@ def devstack_welcome_notebook() -> nbformat.NotebookNode:
         _code(DEVSTACK_WELCOME_CHECK, tags=("check",)),
         _md("## Next\n\n"
             "`02-remote-pdb.ipynb` walks through debugging a running unit with a real request: the request "
-            "context, the instance nova read, the policy check.\n\n"
+            "context, the instance nova read, the policy check. `03-ide-debuggers.ipynb` connects PyCharm "
+            "and VS Code to `devstack@n-api`, as the 2016 Barcelona hands-on did with PyCharm.\n\n"
             "Each bug of the class has its notebook in `bugs/`: the story, a cell that reproduces it, and "
             "the unit to debug. When you have fixed one, your instructor collects your change "
             "(`git diff` of the checkout) and grades it."),
