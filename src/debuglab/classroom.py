@@ -9,7 +9,10 @@ or the OS_* variables. Every server is marked with the class's id in its metadat
 A server that goes to ERROR (nova's scheduler found no host, the hypervisor failed) is
 deleted and booted once more; a second ERROR is reported for that student with nova's
 fault message, and the others go on. A quota refusal says how many servers the quota
-let through. Tested against the mini-cloud: a real nova API behind real Keystone.
+let through, whether the API refused the server or nova's conductor did at its recheck (the
+API counts only servers already in a cell, so with several builds in flight the recheck
+is where the quota bites; such an ERROR server is deleted, not retried). Tested against
+the mini-cloud: a real nova API behind real Keystone.
 """
 
 from __future__ import annotations
