@@ -144,13 +144,15 @@ def test_devstack_ide_lab_stops_n_api_in_pycharm_and_vs_code_through_code_the_la
             assert re.search(r"the request completed: \d+ server\(s\) listed $", hit, re.M), hit
             # the unit was restarted for each edit and each undo, by its name only
             assert (tmp_path / "restarts.log").read_text().split() == ["devstack@n-api"] * 3
-            # VS Code: five lines after the imports move the policy check down by five; n-api listened
+            # VS Code: six lines after the imports move the policy check down by six; n-api listened
             # where the added lines said; the DAP session stopped at the check and evaluated there
-            assert re.search(rf"^\s*{can + 5}\* .*context\.can\(", t["ds-ide-debugpy-edit"], re.M)
+            assert re.search(rf"^\s*{can + 6}\* .*context\.can\(", t["ds-ide-debugpy-edit"], re.M)
             port = int(re.search(r"debugpy\.listen\(\('127\.0\.0\.1', (\d+)\)\)", t["ds-ide-debugpy-edit"])[1])
+            python = re.search(r"^DevStack's python: (\S+)$", t["ds-ide-setup"], re.M)[1]
+            assert f"+debugpy.configure(python='{python}')" in t["ds-ide-debugpy-edit"]  # not uwsgi's executable
             assert f'"port": {port}' in t["ds-ide-launch-json"]
             dap = t["ds-ide-dap-session"]
-            assert "breakpoint verified: True" in dap and f"stopped (breakpoint) in detail() at {servers_py}:{can + 5}" in dap, dap
+            assert "breakpoint verified: True" in dap and f"stopped (breakpoint) in detail() at {servers_py}:{can + 6}" in dap, dap
             assert f"context.project_id = '{demo}'" in dap
             assert re.search(r"the request completed: \d+ server\(s\) listed $", dap, re.M), dap
             # the exercise, as a student does it: one more expression, then the answers

@@ -212,7 +212,10 @@ def test_a_quota_refusal_says_how_many_were_booted(minicloud, tmp_path, monkeypa
         assert "Quota exceeded for instances" in text
         class_id, _ = classroom.class_id_of(out)
         up = {f"debuglab-{class_id}-{s}" for s in ("student01", "student02", "student03") if s != refused[1]}
-        assert set(_ours(nova, class_id)) == up  # a server refused at the recheck is deleted, not left in ERROR
+        deadline = time.monotonic() + 30  # a server refused at the recheck is deleted, not left in ERROR
+        while set(_ours(nova, class_id)) != up and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert set(_ours(nova, class_id)) == up
         assert f"# {refused[1]}: " in out.read_text()  # left out of the inventory, with why
         assert "deleted 2 server(s)" in _down_and_wait(nova, out, class_id)
     finally:
