@@ -9,10 +9,11 @@ or the OS_* variables. Every server is marked with the class's id in its metadat
 A server that goes to ERROR (nova's scheduler found no host, the hypervisor failed) is
 deleted and booted once more; a second ERROR is reported for that student with nova's
 fault message, and the others go on. A quota refusal says how many servers the quota
-let through, whether the API refused the server or nova's conductor did at its recheck (the
-API counts only servers already in a cell, so with several builds in flight the recheck
-is where the quota bites; such an ERROR server is deleted, not retried). Tested against
-the mini-cloud: a real nova API behind real Keystone.
+let through. With several builds in flight the quota often bites at nova's conductor, which
+rechecks it once the other builds are counted and may refuse more servers than the quota
+needs: those go to ERROR and are booted again like any other, one round of ERROR servers
+deleted before any is booted again, so the class gets what the quota allows. Tested
+against the mini-cloud: a real nova API behind real Keystone.
 """
 
 from __future__ import annotations
@@ -181,6 +182,7 @@ def up(nova, *, image: str, flavor: str, students: list[str], key_name: str | No
             results[student] = Booted(student, None, None, False, why.args[0], quota=isinstance(why, QuotaError))
     deadline = time.monotonic() + timeout
     while pending:
+        to_boot_again = []
         for student, server_id in list(pending.items()):
             server = nova.servers.get(server_id)
             if server.status == "ACTIVE":
@@ -189,27 +191,29 @@ def up(nova, *, image: str, flavor: str, students: list[str], key_name: str | No
                 del pending[student]
             elif server.status == "ERROR":
                 fault = (getattr(server, "fault", {}) or {}).get("message", "no fault given")
+                # nova's conductor rechecks the quota once concurrent builds are counted, and may refuse
+                # more of them than the quota needs: such a server is booted again like any ERROR one
+                if student not in retried:
+                    retried[student] = fault
+                    nova.servers.delete(server_id)  # an ERROR server holds a unit of the quota
+                    to_boot_again.append(student)
+                    continue
+                del pending[student]
                 if "quota" in fault.lower():
-                    # nova's conductor rechecks the quota once concurrent builds are counted: a retry
-                    # would be refused too, and the ERROR server itself holds a unit of the quota
                     nova.servers.delete(server_id)
                     results[student] = Booted(student, None, None, False, f"refused at nova's quota recheck: {fault}",
-                                              first_error=retried.get(student), quota=True)
-                    del pending[student]
-                elif student in retried:
+                                              True, first_error=retried[student], quota=True)
+                else:  # left in ERROR for the instructor to look at (class down deletes it)
                     results[student] = Booted(student, server_id, None, False, f"ERROR twice: {fault}", True,
                                               first_error=retried[student])
-                    del pending[student]
-                else:
-                    retried[student] = fault
-                    nova.servers.delete(server_id)
-                    try:
-                        pending[student] = boot(student).id
-                    except Exception as exc:
-                        why = _explain(exc)
-                        results[student] = Booted(student, None, None, False, why.args[0], True, first_error=fault,
-                                                  quota=isinstance(why, QuotaError))
-                        del pending[student]
+        for student in to_boot_again:  # once every ERROR server of this round is deleted
+            try:
+                pending[student] = boot(student).id
+            except Exception as exc:
+                why = _explain(exc)
+                results[student] = Booted(student, None, None, False, why.args[0], True, first_error=retried[student],
+                                          quota=isinstance(why, QuotaError))
+                del pending[student]
         on_progress(len(results), len(students))
         if pending and time.monotonic() > deadline:
             for student, server_id in pending.items():
@@ -250,7 +254,8 @@ def write_inventory(path: Path, class_id: str, cloud: str | None, booted: list[B
             lines += ["", "[[host]]", f'address = "{user}@{host}"', f'profile = "{profile}"', f'student = "{b.student}"']
         else:
             why = b.error if not b.ok else "ACTIVE but no address (no network)"
-            lines += ["", f"# {b.student}: server {b.server_id or '-'}: {why}"]
+            why += f" (first attempt: {b.first_error})" if b.first_error and not b.ok else ""
+            lines += ["", f"# {b.student}: server {b.server_id or '-'}: {' '.join(why.split())}"]  # one line
     path.write_text("\n".join(lines) + "\n")
     return path
 
