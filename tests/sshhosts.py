@@ -194,6 +194,19 @@ class SshHosts:
         (group / "cpu.cfs_quota_us").write_text(str(int(period * self.cpu_quota)))
         (group / "cgroup.procs").write_text(str(host.proc.pid))
 
+    def _release_cpu(self, host: Host) -> None:
+        """Kill what is left in the host's cpu cgroup and remove the group."""
+        group = self._cgroup(host)
+        if not group.is_dir():
+            return
+        _kill(map(int, (group / "cgroup.procs").read_text().split()))
+        for _ in range(50):  # the killed leave the group a moment later
+            try:
+                group.rmdir()
+                return
+            except OSError:
+                time.sleep(0.1)
+
     def stop(self) -> None:
         for host in self.hosts:
             if host.proc and host.proc.poll() is None:
@@ -208,19 +221,7 @@ class SshHosts:
                 kill_host_processes(host)  # listeners and session leftovers (sshd is gone already)
                 subprocess.run(["ip", "netns", "del", host.netns], capture_output=True)
         for host in self.hosts:
-            group = self._cgroup(host)
-            if group.is_dir():
-                for pid in (group / "cgroup.procs").read_text().split():
-                    try:
-                        os.kill(int(pid), 9)
-                    except ProcessLookupError:
-                        pass
-                for _ in range(50):  # the killed leave the group a moment later
-                    try:
-                        group.rmdir()
-                        break
-                    except OSError:
-                        time.sleep(0.1)
+            self._release_cpu(host)
         for veth in self._veths:  # normally gone with its peer's namespace
             subprocess.run(["ip", "link", "del", veth], capture_output=True)
         self.hosts.clear()
@@ -246,12 +247,16 @@ def kill_host_processes(host: Host) -> list[str]:
     """Kill what runs in the host's namespace but its sshd (JupyterLab, a cloud, sessions
     left by an earlier run); returns what was killed."""
     found = host_processes(host)
-    for pid, _ in found:
+    _kill(pid for pid, _ in found)
+    return [f"{pid} {cmd}" for pid, cmd in found]
+
+
+def _kill(pids) -> None:
+    for pid in pids:
         try:
             os.kill(pid, 9)
         except ProcessLookupError:
             pass
-    return [f"{pid} {cmd}" for pid, cmd in found]
 
 
 def _wait_port(address: str, port: int, timeout: float = 10) -> None:

@@ -27,7 +27,7 @@ from debuglab.devstack_site import DevstackSite
 from debuglab.workspace import Workspace
 from tests.conftest import stand_in_devstack
 from tests.test_labs_cloud import LabRun, git_status, project_id, source_line
-from tests.test_notebooks import nb_cloud  # noqa: F401 (the module's cloud)
+from tests.test_notebooks import cell, nb_cloud  # noqa: F401 (nb_cloud: the module's cloud)
 
 pytestmark = pytest.mark.slow
 
@@ -156,7 +156,7 @@ def test_devstack_ide_lab_stops_n_api_in_pycharm_and_vs_code_through_code_the_la
             assert f"context.project_id = '{demo}'" in dap
             assert re.search(r"the request completed: \d+ server\(s\) listed $", dap, re.M), dap
             # the exercise, as a student does it: one more expression, then the answers
-            session = lab.nb.cells[[c.id for c in lab.nb.cells].index("ds-ide-dap-session")].source.replace(
+            session = cell(lab.nb, "ds-ide-dap-session").source.replace(
                 '"type(req).__name__"]', '"req.api_version_request.get_string()"]')
             shown = lab.run("ds-ide-dap-session", session)
             microversion = re.search(r"req\.api_version_request\.get_string\(\) = '(\d+\.\d+)'", shown)[1]

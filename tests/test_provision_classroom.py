@@ -142,11 +142,17 @@ def _down_and_wait(nova, out, class_id: str) -> str:
 
     result = CliRunner().invoke(_cli(), ["class", "down", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    deadline = time.monotonic() + 60
-    while _ours(nova, class_id):
-        assert time.monotonic() < deadline, "servers not deleted"
-        time.sleep(0.5)
+    assert not _settled(nova, class_id, set(), 60), "servers not deleted"
     return result.output
+
+
+def _settled(nova, class_id: str, names: set[str], seconds: float) -> set[str]:
+    """The class's server names once they are `names` (nova deletes in the background), or
+    as they are after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (ours := set(_ours(nova, class_id))) != names and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return ours
 
 
 def _free_ram_mb(admin) -> int:
@@ -217,10 +223,7 @@ def test_a_quota_refusal_says_how_many_were_booted(minicloud, tmp_path, monkeypa
         class_id, _ = classroom.class_id_of(out)
         students = ("student01", "student02", "student03")
         up = {f"debuglab-{class_id}-{s}" for s in students if s not in refused}
-        deadline = time.monotonic() + 30  # a server refused at the recheck is deleted, not left in ERROR
-        while set(_ours(nova, class_id)) != up and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert set(_ours(nova, class_id)) == up
+        assert _settled(nova, class_id, up, 30) == up  # a server refused at the recheck is deleted, not left in ERROR
         inventory = out.read_text().splitlines()
         for student in refused:  # left out of the inventory, with why
             [why] = [line for line in inventory if line.startswith(f"# {student}: server -: ")]
