@@ -11,7 +11,7 @@ import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from debuglab import jupyterlab, notebooks, verify, workspace
+from debuglab import jupyterlab, notebooks, reproduce, verify, workspace
 from debuglab.cloud import supervisor as cloud_supervisor
 from debuglab.cloud.commands import attach, cloud, print_cloud
 from debuglab.catalog import Catalog, parse_bug_set
@@ -177,6 +177,23 @@ def _cell(check) -> str:
     if check is None:
         return "-"
     return "[green]✓[/]" if check.ok else "[red]✗[/]"
+
+
+@main.command("reproduce")
+@click.argument("bug_id")
+@DIR
+def reproduce_cmd(bug_id: str, root: Path) -> None:
+    """Show a bug's symptom on the lab's running cloud, as its notebook does: exit 0 when the
+    cloud behaves right, 1 when it shows the bug, 3 when the script could not tell."""
+    ws = workspace.Workspace.open(root)
+    bug = Catalog.load(Kit.default().bugs_dir).select([bug_id])[0]
+    with err.status(f"reproducing {bug.id} on the cloud of {ws.root}"):
+        result = reproduce.run(ws, bug)
+    console.print(result.output.rstrip("\n"), markup=False, highlight=False)
+    verdict = {True: "[red]the cloud shows the bug[/]", False: "[green]the cloud behaves right[/]",
+               None: "[yellow]no verdict: the script could not tell (see above)[/]"}[result.bug_seen]
+    console.print(f"{verdict} ({bug.id}, {result.seconds:.1f} s, exit {result.exit_code})", highlight=False)
+    sys.exit(result.exit_code)
 
 
 @main.command("inject")
