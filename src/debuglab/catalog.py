@@ -24,6 +24,8 @@ NEVER_IN_SCOPE = re.compile(
     r"\.stestr\.conf$|tox\.ini$)|\.pth$"
 )
 MIN_HINTS = 3
+PACKAGES = {"nova": "nova", "python-novaclient": "novaclient"}  # each project's import package
+MODULE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Bug:
     fail_to_pass: tuple[str, ...]
     pass_to_pass: tuple[str, ...]
     folder: Path
+    # nova's own test modules around the scope; for difficulty 2 and 3 none of their tests
+    # may fail with the bug planted (`bugs verify` runs them)
+    visible_modules: tuple[str, ...] = ()
 
     @property
     def inject_patch(self) -> Path:
@@ -170,6 +175,8 @@ def load_bug(folder: Path) -> Bug:
     )
     fail_to_pass = f.strings(tests_table, "fail_to_pass", "tests.fail_to_pass") if tests_table else ()
     pass_to_pass = f.strings(tests_table, "pass_to_pass", "tests.pass_to_pass", 0) if tests_table else ()
+    visible = (f.strings(tests_table, "visible_modules", "tests.visible_modules", 0)
+               if tests_table and "visible_modules" in tests_table else ())
     both = set(fail_to_pass) & set(pass_to_pass)
     if both:
         f.problem("tests", f"ids in both fail_to_pass and pass_to_pass: {', '.join(sorted(both))}")
@@ -180,12 +187,44 @@ def load_bug(folder: Path) -> Bug:
         layer=f.choice("layer", LAYERS), symptom=f.get(data, "symptom", str),
         objectives=f.strings(data, "objectives"), techniques=techniques,
         hints=f.strings(data, "hints", min_items=MIN_HINTS), scope=scope, feedback=feedback,
-        fail_to_pass=fail_to_pass, pass_to_pass=pass_to_pass, folder=folder,
+        fail_to_pass=fail_to_pass, pass_to_pass=pass_to_pass, folder=folder, visible_modules=visible,
     )
+    _check_visible_modules(bug, f)
     _check_files(bug, f)
     if f.problems:
         raise CatalogError("\n".join(f.problems))
     return bug
+
+
+def _check_visible_modules(bug: Bug, f: _Fields) -> None:
+    """Tiers 2 and 3 promise that no visible test fails: they name the modules that would."""
+    label = "tests.visible_modules"
+    if bug.difficulty in (2, 3) and not bug.visible_modules:
+        f.problem(label, f"difficulty {bug.difficulty} needs the visible test modules that cover its scope "
+                         "(no visible test may fail with the bug planted; `bugs verify` runs them)")
+    package = PACKAGES.get(bug.project)
+    if package is None:
+        return
+    for module in bug.visible_modules:
+        if not MODULE_PATTERN.match(module) or not module.startswith(f"{package}.tests."):
+            f.problem(label, f"'{module}' is not a dotted test module of {package} ({package}.tests....)")
+        elif ".debuglab_hidden" in module:
+            f.problem(label, f"'{module}' is a hidden test module; list nova's visible ones")
+    for item in bug.scope:
+        folder = PurePosixPath(item).parent.parts
+        if not any(_mirrors(module, package, folder) for module in bug.visible_modules) and bug.visible_modules:
+            f.problem(label, f"no module covers the scope file '{item}': add nova's own test module of it "
+                             f"(under {package}.tests.unit.{'.'.join(folder[1:]) or '...'})")
+
+
+def _mirrors(module: str, package: str, folder: tuple[str, ...]) -> bool:
+    """nova.tests.unit.compute.test_x covers files under nova/compute/ (and below)."""
+    parts = module.split(".")
+    for prefix in ((package, "tests", "unit"), (package, "tests", "functional"), (package, "tests")):
+        if tuple(parts[:len(prefix)]) == prefix:
+            tested = (package, *parts[len(prefix):-1])
+            return folder[:len(tested)] == tested
+    return False
 
 
 def _check_files(bug: Bug, f: _Fields) -> None:
@@ -227,10 +266,15 @@ class Catalog:
     bugs: dict[str, Bug]
 
     @classmethod
-    def load(cls, bugs_dir: Path) -> "Catalog":
-        """Every bug folder, all validated; one CatalogError lists every broken file."""
+    def load(cls, bugs_dir: Path, only: list[str] | tuple[str, ...] | None = None) -> "Catalog":
+        """Every bug folder, all validated; one CatalogError lists every broken file.
+        With `only` (ids), just those folders: a bug being written elsewhere in the catalog
+        does not stop work on the ones asked for."""
         bugs, problems = {}, []
-        for folder in sorted(p for p in bugs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        folders = sorted(p for p in bugs_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if only:
+            folders = [p for p in folders if p.name in only] or folders
+        for folder in folders:
             try:
                 bugs[folder.name] = load_bug(folder)
             except CatalogError as exc:

@@ -128,7 +128,7 @@ def bugs_list() -> None:
 @click.argument("bug_id")
 def bugs_show(bug_id: str) -> None:
     """One bug's story: symptom, objectives, techniques (no hints, scope, tests or fix)."""
-    bug = Catalog.load(Kit.default().bugs_dir).select([bug_id])[0]
+    bug = Catalog.load(Kit.default().bugs_dir, [bug_id]).select([bug_id])[0]
     info = bug.public()
     console.print(f"[bold]{info['title']}[/]  ({info['id']})", highlight=False)
     console.print(f"{info['project']} {info['upstream']} · layer {info['layer']} · difficulty {'★' * info['difficulty']}")
@@ -186,7 +186,7 @@ def reproduce_cmd(bug_id: str, root: Path) -> None:
     """Show a bug's symptom on the lab's running cloud, as its notebook does: exit 0 when the
     cloud behaves right, 1 when it shows the bug, 3 when the script could not tell."""
     ws = workspace.Workspace.open(root)
-    bug = Catalog.load(Kit.default().bugs_dir).select([bug_id])[0]
+    bug = Catalog.load(Kit.default().bugs_dir, [bug_id]).select([bug_id])[0]
     with err.status(f"reproducing {bug.id} on the cloud of {ws.root}"):
         result = reproduce.run(ws, bug)
     console.print(result.output.rstrip("\n"), markup=False, highlight=False)
@@ -205,7 +205,7 @@ def inject_cmd(bug_ids: tuple[str, ...], checkout: Path, force: bool) -> None:
     """Plant bugs in a checkout (all of its project's bugs by default): all or none."""
     from debuglab import inject
 
-    catalog = Catalog.load(Kit.default().bugs_dir)
+    catalog = Catalog.load(Kit.default().bugs_dir, bug_ids)
     found = checkout_version(checkout)
     project = found[0] if found else None
     chosen = catalog.select(list(bug_ids)) if bug_ids else [b for b in catalog.bugs.values() if b.project == project]

@@ -99,7 +99,7 @@ def verify(
     on_run: Callable[[int, int, str], None] = lambda done, total, label: None,
 ) -> Report:
     kit = kit or Kit.default()
-    bugs = Catalog.load(kit.bugs_dir).select(bug_ids)
+    bugs = Catalog.load(kit.bugs_dir, bug_ids).select(bug_ids)
     projects = upstream.load_lock(kit.upstream_lock)
     if not ws.python.exists():
         raise DebuglabError(f"{ws.python} is missing: rebuild the lab with `debuglab lab create --force`")

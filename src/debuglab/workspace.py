@@ -93,7 +93,7 @@ def create(
     kit = kit or Kit.default()
     cache = cache or cache_dir()
     root = Path(root).absolute()
-    bugs = Catalog.load(kit.bugs_dir).select(bug_ids)
+    bugs = Catalog.load(kit.bugs_dir, bug_ids).select(bug_ids)
     projects = upstream.load_lock(kit.upstream_lock)
     old = _check_destination(root, force)
 
