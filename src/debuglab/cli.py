@@ -176,7 +176,8 @@ def bugs_verify(bug_ids: tuple[str, ...], root: Path, jobs: int | None) -> None:
 def _cell(check) -> str:
     if check is None:
         return "-"
-    return "[green]✓[/]" if check.ok else "[red]✗[/]"
+    tick = "[green]✓[/]" if check.ok else "[red]✗[/]"
+    return f"{tick} {check.summary}" if check.summary else tick
 
 
 @main.command("reproduce")

@@ -5,7 +5,12 @@
 - reference fix, then alternative fix, on top: all pass;
 - the instructor's wrong fix (deletes the code or hard-codes a value), if any: some
   fail_to_pass test still fails, so the hidden tests cannot be gamed that way;
-- the whole selection injected together: each bug's tests behave as they do alone.
+- the whole selection injected together: each bug's tests behave as they do alone;
+- tiers 2 and 3 (no visible test may fail): nova's visible test modules named in each
+  bug's `visible_modules` run on a tree with every tier 2/3 bug of the selection planted,
+  one worker per module; a test that fails there and on pristine too is upstream's, not
+  the bug's; any other failure is charged to the bugs that list its module and fail it
+  on their own tree (or to all of them, when only the combination fails).
 
 Each state is a scratch copy of the pristine tree (hard links; patches replace files),
 run by one test worker; the workers run in parallel on all cores.
@@ -35,7 +40,9 @@ CHECK_TITLES = {
     "alternative": "alternative fix",
     "wrong": "wrong fix fails",
     "together": "all together",
+    "visible": "visible tests",
 }
+NOT_FAILED = ("success", "skip", "xfail")
 SHOWN = 5  # deviating test ids named per check
 
 
@@ -43,6 +50,7 @@ SHOWN = 5  # deviating test ids named per check
 class Check:
     ok: bool
     problems: tuple[str, ...] = ()
+    summary: str = ""  # shown in the table beside the tick (e.g. how many visible tests ran)
 
 
 @dataclass
@@ -79,10 +87,17 @@ class _State:
     project: upstream.Project
     bugs: tuple[Bug, ...]
     patches: tuple[Path, ...]
+    module: str = ""  # a "visible" state runs this module of nova's tests, not the bugs' ids
 
     @property
     def name(self) -> str:
+        if self.key == "visible":
+            return f"visible-{self.module}"
         return self.key if len(self.bugs) != 1 or self.key == "together" else f"{self.key}-{self.bugs[0].id}"
+
+    @property
+    def ids(self) -> list[str]:
+        return [self.module] if self.module else [i for bug in self.bugs for i in bug.test_ids]
 
 
 def solution(kit: Kit, bug: Bug, kind: str) -> Path:
@@ -117,6 +132,10 @@ def verify(
                 states.append(_State("wrong", project, (bug,), (bug.inject_patch, solution(kit, bug, "wrong"))))
         if len(mine) > 1:
             states.append(_State("together", project, mine, tuple(b.inject_patch for b in mine)))
+        tiered = tuple(b for b in mine if b.difficulty >= 2)
+        for module in dict.fromkeys(m for b in tiered for m in b.visible_modules):
+            listing = tuple(b for b in tiered if module in b.visible_modules)
+            states.append(_State("visible", project, listing, tuple(b.inject_patch for b in tiered), module))
 
     reports = {bug.id: BugReport(bug.id) for bug in bugs}
     start = time.monotonic()
@@ -126,6 +145,7 @@ def verify(
         pristine = {p: _pristine_tree(ws, projects[p], [b for b in bugs if b.project == p], scratch)
                     for p in {s.project.name for s in states}}
         done = 0
+        visible_runs = []
         with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
             futures = [(s, pool.submit(_run_state, ws, s, pristine[s.project.name], scratch)) for s in states]
             for state, future in futures:
@@ -133,9 +153,16 @@ def verify(
                 done += 1
                 on_run(done, len(states), f"{state.name} done")
                 if isinstance(run_or_error, testrun.Run):
-                    tests_run += len(run_or_error.outcomes)
+                    tests_run += len(run_or_error.reported)
+                if state.key == "visible":
+                    visible_runs.append((state, run_or_error))
+                    continue
                 for bug in state.bugs:
                     reports[bug.id].checks[state.key] = _judge(state, bug, run_or_error)
+        if visible_runs:
+            on_run(done, len(states), "charging visible failures")
+            for bug_id, check in _judge_visible(ws, visible_runs, pristine, scratch).items():
+                reports[bug_id].checks["visible"] = check
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return Report(list(reports.values()), time.monotonic() - start, tests_run, len(states))
@@ -163,8 +190,71 @@ def _run_state(ws: Workspace, state: _State, pristine: Path, scratch: Path) -> t
             inject.apply_patches(tree, list(state.patches))
         except DebuglabError as exc:
             return str(exc)
-    ids = [i for bug in state.bugs for i in bug.test_ids]
-    return testrun.run_tests(ws.python, tree, ids, work_dir=scratch / "runs", name=state.name)
+    if state.module and not _module_file(tree, state.module).is_file():
+        return f"visible module {state.module} does not exist ({_module_file(tree, state.module)} is missing)"
+    return testrun.run_tests(ws.python, tree, state.ids, work_dir=scratch / "runs", name=state.name,
+                             timeout=1800 if state.module else 900)
+
+
+def _module_file(tree: Path, module: str) -> Path:
+    path = tree.joinpath(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def _judge_visible(ws: Workspace, runs: list, pristine: dict[str, Path], scratch: Path) -> dict[str, Check]:
+    """Each tier 2/3 bug's visible check: its modules' counts, and the failures charged to it.
+
+    A failure on the tree with every tier 2/3 bug planted is run again on pristine (upstream's
+    own failures are not the bug's) and, when several bugs list the module, on each of those
+    bugs' own injected tree (left by its "injected" state) to find whose it is."""
+    ran: dict[str, int] = {}
+    problems: dict[str, list[str]] = {}
+    charged: dict[str, list[str]] = {}
+    for state, run in runs:
+        for bug in state.bugs:
+            problems.setdefault(bug.id, [])
+            charged.setdefault(bug.id, [])
+            ran.setdefault(bug.id, 0)
+        if isinstance(run, str):
+            for bug in state.bugs:
+                problems[bug.id].append(run)
+            continue
+        if not run.worker_ok or not run.reported:
+            for bug in state.bugs:
+                problems[bug.id].append(f"{state.module}: the test worker exited with {run.returncode} and "
+                                        f"reported {len(run.reported)} test(s) (log: {run.log})")
+            continue
+        for bug in state.bugs:
+            ran[bug.id] += len(run.reported)
+        failed = sorted(i for i, o in run.reported.items() if o.status not in NOT_FAILED)
+        if not failed:
+            continue
+        upstream_run = testrun.run_tests(ws.python, pristine[state.project.name], failed,
+                                         work_dir=scratch / "runs", name=f"{state.name}-pristine")
+        failed = [i for i in failed if upstream_run.outcomes[i].status in NOT_FAILED]
+        if not failed:
+            continue
+        owners = {}
+        if len(state.bugs) > 1:
+            for bug in state.bugs:
+                alone = scratch / f"injected-{bug.id}"
+                if alone.is_dir():
+                    again = testrun.run_tests(ws.python, alone, failed, work_dir=scratch / "runs",
+                                              name=f"{state.name}-{bug.id}")
+                    owners[bug.id] = [i for i in failed if again.outcomes[i].status not in NOT_FAILED]
+        for bug in state.bugs:
+            mine = owners.get(bug.id, failed) if any(owners.values()) else failed
+            charged[bug.id].extend(mine)
+    checks = {}
+    for bug_id, bug_problems in problems.items():
+        failures = charged[bug_id]
+        if failures:
+            shown = ", ".join(failures[:SHOWN]) + (f" and {len(failures) - SHOWN} more" if len(failures) > SHOWN else "")
+            bug_problems.append(f"{len(failures)} visible test(s) fail with the bug planted (tiers 2 and 3 must "
+                                f"slip past nova's own tests): {shown}")
+        summary = f"{ran[bug_id]}" + (f", {len(failures)} fail" if failures else "")
+        checks[bug_id] = Check(not bug_problems, tuple(bug_problems), summary)
+    return checks
 
 
 def _judge(state: _State, bug: Bug, run: testrun.Run | str) -> Check:
