@@ -100,26 +100,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def rss_mb(ws: Workspace) -> float:
-    state = supervisor.read_state(ws)
-    total = 0
-    for leader in state.pids.values():
-        for pid in processes.session_members(leader):
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total / 1024
+    return supervisor.memory_mib(ws)
 
 
 def free_ports() -> dict[str, int]:
-    """One free port per service, below the kernel's ephemeral range."""
-    import random
-
-    chosen: list[int] = []
-    while len(chosen) < len(config.DEFAULT_PORTS):
-        port = random.randrange(20000, 32000)
-        if port not in chosen and processes.port_free(port):
-            chosen.append(port)
-    return dict(zip(config.DEFAULT_PORTS, chosen))
+    return processes.free_ports(list(config.DEFAULT_PORTS))
 
 
 def main() -> None:

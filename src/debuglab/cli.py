@@ -144,8 +144,13 @@ def bugs_show(bug_id: str) -> None:
 @click.option("--lab", "root", type=click.Path(path_type=Path), default=Path("lab"), show_default=True,
               help="The lab whose venv runs the tests.")
 @click.option("--jobs", type=int, default=None, help="Test workers at once (default: the number of cores).")
-def bugs_verify(bug_ids: tuple[str, ...], root: Path, jobs: int | None) -> None:
-    """Check every bug, Defects4J-style: pristine, injected, fixed, alternative, all together."""
+@click.option("--live", is_flag=True, help="Instead: prove every symptom on a scratch lab's running cloud "
+                                          "(planted: the script shows the bug; with its fix: it does not).")
+def bugs_verify(bug_ids: tuple[str, ...], root: Path, jobs: int | None, live: bool) -> None:
+    """Check every bug, Defects4J-style: pristine, injected, fixed, alternative, all together,
+    and for tiers 2 and 3 nova's visible tests; with --live, every symptom on a running cloud."""
+    if live:
+        return _verify_live(list(bug_ids))
     ws = workspace.Workspace.open(root)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   TextColumn("{task.completed}/{task.total} runs"), console=err, transient=True) as progress:
@@ -169,6 +174,35 @@ def bugs_verify(bug_ids: tuple[str, ...], root: Path, jobs: int | None) -> None:
         f"{report.tests_run} test results in {report.seconds:.1f} s "
         f"({report.tests_run / max(report.seconds, 1e-9):.1f} tests/s, {report.runs} worker runs)"
     )
+    if not report.ok:
+        sys.exit(1)
+
+
+def _verify_live(bug_ids: list[str]) -> None:
+    from debuglab import verify_live
+
+    with steps("proving every symptom on a running cloud") as on_step:
+        report = verify_live.verify_live(bug_ids, on_step=on_step)
+    table = Table(title="symptoms on the live cloud")
+    for column in ("bug", "all planted: bug shown", "its fix only: right", "verdict"):
+        table.add_column(column)
+    seen = {True: "[red]bug shown[/]", False: "[green]right[/]", None: "[yellow]no verdict[/]"}
+    for r in report.results:
+        fixed = seen[r.fixed.bug_seen] + f" {r.fixed.seconds:.0f} s" if r.fixed else "[red]not tried[/]"
+        table.add_row(r.bug_id, seen[r.planted.bug_seen] + f" {r.planted.seconds:.0f} s", fixed,
+                      "[green]ok[/]" if r.ok else "[red]DEVIATES[/]")
+    console.print(table)
+    for r in report.results:
+        if r.ok:
+            continue
+        if r.problem:
+            console.print(f"[red]✗[/] {r.bug_id}: {r.problem}", highlight=False)
+        for label, run, want in (("all planted", r.planted, True), ("with its fix", r.fixed, False)):
+            if run is not None and run.bug_seen is not want:
+                console.print(f"[red]✗[/] {r.bug_id} ({label}): the script said BUG_SEEN={run.bug_seen}; "
+                              f"its output:\n{run.output.rstrip()[-3000:]}", markup=False, highlight=False)
+    console.print(f"{len(report.results)} bug(s) in {report.seconds:.0f} s; the cloud started in "
+                  f"{report.start_seconds:.1f} s with them all planted and held {report.memory_mib:.0f} MiB")
     if not report.ok:
         sys.exit(1)
 

@@ -100,6 +100,18 @@ def port_free(port: int) -> bool:
     return True
 
 
+def free_ports(names, low: int = 20000, high: int = 32000) -> dict[str, int]:
+    """One free loopback port per name, below the kernel's ephemeral range."""
+    import random
+
+    chosen: list[int] = []
+    while len(chosen) < len(names):
+        port = random.randrange(low, high)
+        if port not in chosen and port_free(port):
+            chosen.append(port)
+    return dict(zip(names, chosen))
+
+
 def wait_port_free(port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not port_free(port):

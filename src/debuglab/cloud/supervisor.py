@@ -22,7 +22,7 @@ from debuglab.cloud.errors import (CloudError, CloudNotRunning, CloudRunning, Cl
                                    PortInUse)
 from debuglab.errors import ProcError
 from debuglab.processes import (alive, command_line, kill_session, listening, port_free, port_holder,
-                                  wait_port_free)
+                                  session_members, wait_port_free)
 from debuglab.workspace import Workspace
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -354,6 +354,20 @@ def logs(ws: Workspace, service: str = "nova", lines: int = 50) -> str:
         fh.seek(max(0, fh.tell() - 200 * max(lines, 1)))
         text = fh.read().decode(errors="replace")
     return "\n".join(text.splitlines()[-lines:])
+
+
+def memory_mib(ws: Workspace) -> float:
+    """Resident memory of every process of the running cloud, in MiB (0 when it is stopped)."""
+    state = read_state(ws)
+    total_kib = 0
+    for leader in (state.pids.values() if state else ()):
+        for pid in session_members(leader):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            total_kib += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total_kib / 1024
 
 
 def _pids_text(state: CloudState) -> str:
