@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -31,14 +32,7 @@ pytestmark = pytest.mark.slow
 def free_ports(n: int) -> list[int]:
     """Free ports below the kernel's ephemeral range (so no client connection can be
     holding one as its own local port when the cloud binds it)."""
-    import random
-
-    ports: list[int] = []
-    while len(ports) < n:
-        port = random.randrange(20000, 32000)
-        if port not in ports and processes.port_free(port):
-            ports.append(port)
-    return ports
+    return list(processes.free_ports(range(n)).values())
 
 
 @pytest.fixture(scope="module")
@@ -283,6 +277,53 @@ def token_of(ws: Workspace, user: str) -> str:
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return resp.headers["X-Subject-Token"]
+
+
+def request(method: str, url: str, token: str, body: bytes | None = None,
+            ctype: str = "application/json") -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, method=method,
+                                 headers={"X-Auth-Token": token, "Content-Type": ctype})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_image_ids_from_a_request_never_reach_outside_the_image_folder(cloud, tmp_path):
+    """issue 14.1: an id was a file path; a demo user wrote and deleted files anywhere."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    token, images = token_of(cloud, "demo"), f"{settings(cloud).endpoint('image')}/v2/images"
+    escape = "../" * 12 + str(victim).lstrip("/")
+    status, body = request("POST", images, token, json.dumps({"id": escape, "name": "v"}).encode())
+    assert status == 400 and b"UUID" in body, (status, body)
+    for quoted in (urllib.parse.quote(escape, safe=""), urllib.parse.quote(urllib.parse.quote(escape, safe=""), safe="")):
+        for method, suffix, data in (("DELETE", "", None), ("PUT", "/file", b"owned"), ("GET", "/file", None)):
+            status, _ = request(method, f"{images}/{quoted}{suffix}", token, data, "application/octet-stream")
+            assert status in (400, 404), (method, quoted, status)
+    assert victim.read_text() == "precious"
+    # a well-formed id still works end to end, and its data lands in the image folder
+    good = "7f3a5a7e-1b7d-4c35-9d5e-2f1b1c0a9e01"
+    request("DELETE", f"{images}/{good}", token)
+    status, _ = request("POST", images, token, json.dumps({"id": good.upper(), "name": "dl.good",
+                                                           "disk_format": "raw", "container_format": "bare"}).encode())
+    assert status == 201
+    status, _ = request("PUT", f"{images}/{good}/file", token, b"x" * 1000, "application/octet-stream")
+    assert status == 204
+    assert (CloudPaths(cloud).dir / "images" / good).stat().st_size == 1000
+    assert request("DELETE", f"{images}/{good}", token)[0] == 204
+
+
+def test_the_image_endpoint_refuses_a_body_over_the_limit_without_echoing_it(cloud):
+    """issue 14.2: a 20 MB POST got a 20 MB answer; nova and Keystone answer 413."""
+    token, images = token_of(cloud, "demo"), f"{settings(cloud).endpoint('image')}/v2/images"
+    big = json.dumps({"name": "x" * (20 << 20)}).encode()
+    status, body = request("POST", images, token, big)
+    assert status == 413 and len(body) < 1000, (status, len(body))
+    # a body under the limit with a bad value is refused, quoting only a little of it
+    status, body = request("POST", images, token, json.dumps({"min_disk": "y" * 100000}).encode())
+    assert status == 400 and len(body) < 1000, (status, len(body))
 
 
 FIXTURE_PORT = "ce531f90-199f-48c0-816c-13e38010b442"  # one of NeutronFixture's own ports (its test project's)

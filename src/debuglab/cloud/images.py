@@ -45,6 +45,10 @@ CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compr
 TIMES = ("created_at", "updated_at", "deleted_at")
 # what nova's fixture keeps beside glance's attributes (glance v1 leftovers)
 FIXTURE_ONLY = ("is_public", "deleted", "deleted_at", "properties")
+# oslo.middleware's max_request_body_size default: the limit nova's and Keystone's request
+# pipelines enforce (413). Image data (PUT .../file) is not a request body of that kind.
+MAX_REQUEST_BODY = 114688
+QUOTED = 60  # characters of a request's value an error message may quote
 
 
 class ImageError(Exception):
@@ -53,6 +57,21 @@ class ImageError(Exception):
     def __init__(self, status: str, message: str):
         super().__init__(message)
         self.status = status
+
+
+def _quote(value) -> str:
+    """A value from the request, short enough for an error message."""
+    text = repr(value)
+    return text if len(text) <= QUOTED else text[:QUOTED] + f"... ({len(text)} characters)"
+
+
+def valid_image_id(text) -> str:
+    """An image id as glance accepts it: a UUID, in its canonical form (anything else
+    could name a file outside the image folder)."""
+    try:
+        return str(uuid.UUID(str(text)))
+    except ValueError:
+        raise ImageError("400 Bad Request", f"Invalid image id {_quote(text)}: an image id is a UUID") from None
 
 
 def _now() -> datetime.datetime:
@@ -123,7 +142,7 @@ class ImageStore:
     def get(self, image_id: str) -> dict:
         image = self.glance.images.get(image_id)
         if image is None:
-            raise ImageError("404 Not Found", f"No image found with ID {image_id}")
+            raise ImageError("404 Not Found", f"No image found with ID {_quote(image_id)}")
         return copy.deepcopy(image)
 
     def all(self) -> list[dict]:
@@ -131,12 +150,17 @@ class ImageStore:
             return copy.deepcopy(list(self.glance.images.values()))
 
     def data_path(self, image_id: str) -> str:
-        return os.path.join(self.data_dir, image_id)
+        """The file of an image's data, always directly inside the data folder."""
+        folder = os.path.realpath(self.data_dir)
+        path = os.path.realpath(os.path.join(folder, valid_image_id(image_id)))
+        if os.path.dirname(path) != folder:
+            raise ImageError("400 Bad Request", f"Invalid image id {_quote(image_id)}")
+        return path
 
     # -- writing (through the fixture, as nova's own writes go)
 
     def create(self, attrs: dict, owner: str | None) -> dict:
-        image_id = attrs.pop("id", None) or str(uuid.uuid4())
+        image_id = valid_image_id(attrs.pop("id")) if attrs.get("id") is not None else str(uuid.uuid4())
         if image_id in self.glance.images:
             raise ImageError("409 Conflict", f"An image with identifier {image_id} already exists")
         now = _now()
@@ -198,20 +222,20 @@ def _set(image: dict, key: str, value) -> None:
     glance's attributes at the top, extra properties in `properties`."""
     if key in INTEGERS:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ImageError("400 Bad Request", f"Invalid value for {key}: {value!r} (an integer >= 0)")
+            raise ImageError("400 Bad Request", f"Invalid value for {key}: {_quote(value)} (an integer >= 0)")
     elif key in BOOLEANS:
         if not isinstance(value, bool):
-            raise ImageError("400 Bad Request", f"Invalid value for {key}: {value!r} (true or false)")
+            raise ImageError("400 Bad Request", f"Invalid value for {key}: {_quote(value)} (true or false)")
     elif key == "visibility":
         if value not in VISIBILITIES:
-            raise ImageError("400 Bad Request", f"Invalid visibility {value!r}: one of {', '.join(VISIBILITIES)}")
+            raise ImageError("400 Bad Request", f"Invalid visibility {_quote(value)}: one of {', '.join(VISIBILITIES)}")
     elif key == "disk_format":
         if value is not None and value not in DISK_FORMATS:
-            raise ImageError("400 Bad Request", f"Invalid disk format {value!r}: one of {', '.join(DISK_FORMATS)}")
+            raise ImageError("400 Bad Request", f"Invalid disk format {_quote(value)}: one of {', '.join(DISK_FORMATS)}")
     elif key == "container_format":
         if value is not None and value not in CONTAINER_FORMATS:
             raise ImageError("400 Bad Request",
-                             f"Invalid container format {value!r}: one of {', '.join(CONTAINER_FORMATS)}")
+                             f"Invalid container format {_quote(value)}: one of {', '.join(CONTAINER_FORMATS)}")
     elif key == "tags":
         if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
             raise ImageError("400 Bad Request", "tags must be a list of strings")
@@ -219,13 +243,13 @@ def _set(image: dict, key: str, value) -> None:
         if value is not None and not isinstance(value, str):
             raise ImageError("400 Bad Request", f"{key} must be a string")
     elif key in CORE:
-        raise ImageError("403 Forbidden", f"Attribute '{key}' is read-only.")
+        raise ImageError("403 Forbidden", f"Attribute {_quote(key)} is read-only.")
     if key in CORE:
         image[key] = value
         return
     if not isinstance(value, str):
         raise ImageError("400 Bad Request", f"Provided object does not match schema 'image': extra property "
-                                            f"{key!r} must be a string, not {value!r}")
+                                            f"{_quote(key)} must be a string, not {_quote(value)}")
     image.setdefault("properties", {})[key] = value
 
 
@@ -235,7 +259,7 @@ def _remove(image: dict, key: str) -> None:
                          else f"Attribute '{key}' cannot be removed.")
     props = image.setdefault("properties", {})
     if key not in props:
-        raise ImageError("409 Conflict", f"Property {key} does not exist.")
+        raise ImageError("409 Conflict", f"Property {_quote(key)} does not exist.")
     del props[key]
 
 
@@ -247,18 +271,18 @@ def apply_patch(image: dict, operations) -> None:
     for op in operations:
         if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove") \
                 or not isinstance(op.get("path"), str) or not op["path"].startswith("/"):
-            raise ImageError("400 Bad Request", f"Unable to apply patch operation {op!r}: "
+            raise ImageError("400 Bad Request", f"Unable to apply patch operation {_quote(op)}: "
                                                 "use add, replace or remove with a path /attribute")
         key = op["path"][1:].replace("~1", "/").replace("~0", "~")
         if "/" in key:
-            raise ImageError("400 Bad Request", f"Invalid JSON pointer {op['path']!r}: one attribute at a time")
+            raise ImageError("400 Bad Request", f"Invalid JSON pointer {_quote(op['path'])}: one attribute at a time")
         if op["op"] == "remove":
             _remove(image, key)
         else:
             if "value" not in op:
                 raise ImageError("400 Bad Request", f"Operation {op['op']} of {op['path']} has no value")
             if op["op"] == "replace" and key not in CORE and key not in image.get("properties", {}):
-                raise ImageError("409 Conflict", f"Property {key} does not exist.")
+                raise ImageError("409 Conflict", f"Property {_quote(key)} does not exist.")
             _set(image, key, op["value"])
 
 
@@ -353,7 +377,16 @@ def _read_body(environ: dict):
 
 
 def _json_body(environ: dict):
-    raw = b"".join(_read_body(environ))
+    """The request's JSON; 413 beyond MAX_REQUEST_BODY, as nova and Keystone answer."""
+    raw, size = [], 0
+    for chunk in _read_body(environ):  # read to the end even when too large: the client
+        size += len(chunk)             # then gets the 413 instead of a broken pipe
+        if size <= MAX_REQUEST_BODY:
+            raw.append(chunk)
+    if size > MAX_REQUEST_BODY:
+        raise ImageError("413 Request Entity Too Large",
+                         f"Request is too large: the limit is {MAX_REQUEST_BODY} bytes")
+    raw = b"".join(raw)
     try:
         return json.loads(raw or b"null")
     except ValueError:
@@ -405,7 +438,7 @@ def _route(store: ImageStore, environ: dict, caller: Caller):
     path = environ.get("PATH_INFO", "").rstrip("/")
     parts = [unquote(p) for p in path.split("/")[1:]]
     if parts[:1] != ["v2"]:
-        raise ImageError("404 Not Found", f"no such resource {path}")
+        raise ImageError("404 Not Found", f"no such resource {_quote(path)}")
     parts = parts[1:]
     if parts == []:
         return "200 OK", versions(int(environ.get("SERVER_PORT") or 0))
@@ -415,9 +448,9 @@ def _route(store: ImageStore, environ: dict, caller: Caller):
         if parts[1:] == ["images"]:
             return "200 OK", {"name": "images", "properties": {"images": {"type": "array", "items": image_schema()}},
                               "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"}]}
-        raise ImageError("404 Not Found", f"no schema {'/'.join(parts[1:])}")
+        raise ImageError("404 Not Found", f"no schema {_quote('/'.join(parts[1:]))}")
     if parts[0] != "images":
-        raise ImageError("404 Not Found", f"no such resource {path}")
+        raise ImageError("404 Not Found", f"no such resource {_quote(path)}")
 
     if len(parts) == 1:
         if method in ("GET", "HEAD"):
@@ -437,9 +470,9 @@ def _route(store: ImageStore, environ: dict, caller: Caller):
             return "201 Created", as_v2(image)
         raise ImageError("405 Method Not Allowed", f"{method} is not allowed on /v2/images")
 
-    image = store.get(parts[1])
+    image = store.get(valid_image_id(parts[1]))
     if not caller.sees(image):
-        raise ImageError("404 Not Found", f"No image found with ID {parts[1]}")
+        raise ImageError("404 Not Found", f"No image found with ID {_quote(parts[1])}")
     image_id = image["id"]
     rest = parts[2:]
     if rest == []:
@@ -487,13 +520,13 @@ def _route(store: ImageStore, environ: dict, caller: Caller):
             if method == "PUT":
                 tags.append(tag)
             elif tag not in img.get("tags", []):
-                raise ImageError("404 Not Found", f"Tag {tag} not found")
+                raise ImageError("404 Not Found", f"Tag {_quote(tag)} not found")
             img["tags"] = tags
 
         store.update(image_id, retag)
         return "204 No Content", None
     raise ImageError("405 Method Not Allowed" if rest in ([], ["file"]) else "404 Not Found",
-                     f"{method} {path} is not supported by the lab's image service")
+                     f"{method} {_quote(path)} is not supported by the lab's image service")
 
 
 def _may_change(caller: Caller, image: dict) -> None:
