@@ -290,6 +290,20 @@ def request(method: str, url: str, token: str, body: bytes | None = None,
         return exc.code, exc.read()
 
 
+def test_files_that_hold_a_secret_are_the_owners_alone(cloud):
+    """issue 14.3: passwords, tokens and databases, 0600 in folders of 0700."""
+    import stat
+
+    paths = CloudPaths(cloud)
+    for folder in (paths.dir, paths.etc):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    secrets = [paths.openrc, paths.clouds_yaml, paths.settings, paths.dir / "keystone.sqlite",
+               *paths.etc.glob("*.conf")]
+    assert len(secrets) >= 7 and config.PASSWORD in paths.openrc.read_text()
+    for path in secrets:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
 def test_image_ids_from_a_request_never_reach_outside_the_image_folder(cloud, tmp_path):
     """issue 14.1: an id was a file path; a demo user wrote and deleted files anywhere."""
     victim = tmp_path / "victim"

@@ -140,6 +140,13 @@ def test_start_status_url_stop_against_a_real_jupyterlab(tmp_path):
         for private in (ws.root / "jupyter" / "token", jupyterlab.log_path(ws)):
             assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
         assert token not in jupyterlab.log_path(ws).read_text()
+        runtime = ws.root / "jupyter" / "runtime"  # issue 14.3: jpserver-*-open.html was 0644 in 0755
+        for folder in (ws.root / "jupyter", runtime):
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+        holders = [f for f in runtime.iterdir() if f.is_file() and token in f.read_text(errors="replace")]
+        assert any(f.name.endswith("-open.html") for f in holders), sorted(runtime.iterdir())
+        for holder in holders:
+            assert stat.S_IMODE(holder.stat().st_mode) == 0o600, holder
 
         status = debuglab("notebook", "status", "--dir", str(ws.root))
         assert status.returncode == 0 and "running" in status.stdout and str(state.pid) in status.stdout

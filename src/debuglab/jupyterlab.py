@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from debuglab import notebooks
+from debuglab import notebooks, private
 from debuglab.processes import (alive, kill_session, listening, port_free, port_holder, session_members,
                                 sessions_started_by)
 from debuglab.kit import Kit
@@ -115,12 +115,6 @@ def _options_path(ws: Target) -> Path:
     return _dir(ws) / "options.json"
 
 
-def _private(path: Path) -> None:
-    """Make `path` exist, readable by its owner only."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-    os.chmod(path, 0o600)
-
-
 def lab_token(ws: Target) -> str:
     """The lab's JupyterLab token: made once (0600 from the first byte), then kept."""
     path = token_path(ws)
@@ -132,12 +126,8 @@ def lab_token(ws: Target) -> str:
     if token and text == token and (path.stat().st_mode & 0o077) == 0:
         return token
     token = token or secrets.token_urlsafe(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".token.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token)  # no newline: JupyterLab reads the file whole
-    tmp.replace(path)
+    private.folder(path.parent)
+    private.write_text(path, token)  # no newline: JupyterLab reads the file whole
     return token
 
 
@@ -282,20 +272,22 @@ def start(ws: Target, *, port: int | None = None, kit: Kit | None = None, timeou
     argv, env = jupyterlab_command(ws, kit, port)
     labs = str(notebooks.labs_dir(ws, kit))
     token = lab_token(ws)
+    private.folder(_dir(ws))  # the token, and Jupyter's runtime files that repeat it
     for sub in ("config", "runtime", "workspaces"):
-        (_dir(ws) / sub).mkdir(parents=True, exist_ok=True)
+        private.folder(_dir(ws) / sub)
     _quiet_settings(ws)
     _write_json(_options_path(ws), {"port": port})
 
     on_step(f"starting JupyterLab on 127.0.0.1:{port}")
     log = log_path(ws)
-    _private(log)
+    private.touch(log)
     with open(log, "ab") as fh:
         fh.write(f"\n===== debuglab notebook start {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
         offset = fh.tell()
         inherited = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}  # it would beat the file
         child = subprocess.Popen(argv, cwd=labs, env={**inherited, **env}, stdin=subprocess.DEVNULL,
-                                 stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                                 stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                 umask=private.UMASK)
     state = JupyterLabState(pid=child.pid, port=port, root_dir=labs)
     try:
         _write_json(pidfile(ws), asdict(state))

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from debuglab import private
 from debuglab.cloud import localconf
 from debuglab.workspace import Workspace
 
@@ -101,7 +102,9 @@ def write_all(paths: CloudPaths, settings: CloudSettings) -> None:
     """(Re)write every configuration file; state (databases, keys) is left alone."""
     d = paths.dir
     for sub in (d, paths.logs, paths.etc, d / "state", d / "state" / "instances", d / "locks"):
-        sub.mkdir(parents=True, exist_ok=True)
+        private.folder(sub)  # passwords, databases, keys and logs are the lab owner's alone
+    for database in d.glob("*.sqlite*"):  # made by an older kit before the cloud ran with a umask
+        database.chmod(0o600)
     ports = settings.ports
     keystone_conf = paths.etc / "keystone.conf"
     nova_conf = paths.etc / "nova.conf"
@@ -109,7 +112,7 @@ def write_all(paths: CloudPaths, settings: CloudSettings) -> None:
     overrides = localconf.read(paths.local_conf)  # errors before anything is written
 
     def write_conf(path: Path, text: str) -> None:
-        path.write_text(localconf.apply(text, overrides, path.name))
+        private.write_text(path, localconf.apply(text, overrides, path.name))
 
     write_conf(keystone_conf, f"""[DEFAULT]
 debug = False
@@ -250,13 +253,13 @@ connection = {sqlite(d / 'placement.sqlite')}
         "overrides": [{"file": o.file, "section": o.section, "option": o.option, "where": o.where}
                       for o in overrides],
     }
-    paths.settings.write_text(json.dumps(launcher, indent=2) + "\n")
+    private.write_text(paths.settings, json.dumps(launcher, indent=2) + "\n")
     write_client_files(paths, settings)
 
 
 def write_client_files(paths: CloudPaths, settings: CloudSettings) -> None:
     """`openrc` (DevStack's `source openrc [user] [project]`) and `clouds.yaml`."""
-    paths.openrc.write_text(f"""# debuglab mini-cloud credentials, DevStack style:
+    private.write_text(paths.openrc, f"""# debuglab mini-cloud credentials, DevStack style:
 #   source openrc            # demo user, demo project
 #   source openrc admin admin
 OS_USERNAME_ARG=${{1:-demo}}
@@ -285,7 +288,7 @@ unset OS_USERNAME_ARG OS_PROJECT_ARG OS_CLOUD
     region_name: {REGION}
     identity_api_version: 3
 """)
-    paths.clouds_yaml.write_text("clouds:\n" + "".join(entries))
+    private.write_text(paths.clouds_yaml, "clouds:\n" + "".join(entries))
 
 
 def client_env(settings: CloudSettings, user: str = "demo", project: str | None = None) -> dict[str, str]:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from debuglab import gitrepo, proc
+from debuglab import gitrepo, private, proc
 from debuglab.cloud import config
 from debuglab.cloud.config import CloudPaths, CloudSettings
 from debuglab.cloud.errors import (CloudError, CloudNotRunning, CloudRunning, CloudStartFailed, CodeError,
@@ -190,7 +190,7 @@ def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | No
                 children[name] = subprocess.Popen(
                     [str(ws.python), "-c", _BOOT, str(LAUNCHER), name, str(paths.dir)],
                     cwd=paths.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True,
+                    start_new_session=True, umask=private.UMASK,  # keystone.sqlite, images: the owner's
                 )
         state = CloudState(pids={n: c.pid for n, c in children.items()}, ports=settings.ports,
                            debug=settings.debug, debug_port=settings.debug_port)
