@@ -139,11 +139,31 @@ def test_gather_keeps_unreadable_entries_with_their_problem(tmp_path, repo):
     (subs / "alice.patch").write_text("diff --git a/x b/x\n")
     (subs / "bob").mkdir()
     (subs / "notes.txt").write_text("ignored")
-    os.symlink(repo, subs / "carol")
+    shutil.copytree(repo, subs / "carol", symlinks=True)
     found = {s.student: s for s in submission.gather(subs)}
     assert set(found) == {"alice", "bob", "carol"}
     assert found["bob"].problem and "neither a lab" in found["bob"].problem
     assert found["carol"].problem is None and found["alice"].patch.startswith("diff --git")
+
+
+def test_a_submission_that_is_a_link_is_refused_and_nothing_outside_is_read(tmp_path, repo):
+    """issue 14.4: mallory.patch -> alice.patch was graded as mallory's own work, and
+    trudy -> a lab elsewhere graded a lab outside the folder."""
+    subs = tmp_path / "class"
+    subs.mkdir()
+    (subs / "alice.patch").write_text("diff --git a/x b/x\n")
+    os.symlink(subs / "alice.patch", subs / "mallory.patch")
+    os.symlink(repo, subs / "trudy")
+    (subs / "eve").mkdir()  # a folder whose one patch is a link to a classmate's
+    os.symlink(subs / "alice.patch", subs / "eve" / "fix.patch")
+    (subs / "dave").mkdir()  # a lab whose checkout lies elsewhere, through a linked folder
+    (subs / "dave" / "lab.toml").write_text("")
+    os.symlink(repo.parent, subs / "dave" / "stack")
+    found = {s.student: s for s in submission.gather(subs)}
+    assert found["alice"].problem is None
+    for student in ("mallory", "trudy", "eve"):
+        assert found[student].patch == "" and "symbolic link" in found[student].problem, found[student]
+    assert found["dave"].patch == "" and "outside the submissions folder" in found["dave"].problem, found["dave"]
 
 
 WORKER_TEST = '''

@@ -66,10 +66,9 @@ def class_grades(lab, tmp_path_factory):
     # a diff whose context is not the lab's: it does not apply
     (subs / "stale.patch").write_text(solution(BUG, "fix").read_text().replace("host_state, spec_obj)", "host, spec)"))
     # deleting the file in scope is a change in scope: graded, and not fixed
-    deleter = student(lab, tmp, "deleter")
+    deleter = student(lab, subs, "deleter")  # checkouts inside the folder: a link is refused
     (deleter / SCOPE).unlink()
-    os.symlink(deleter, subs / "deleter")
-    rig = student(lab, tmp, "rigger")
+    rig = student(lab, subs, "rigger")
     test_file = rig / "nova/tests/unit/scheduler/filters/test_num_instances_filters.py"
     test_file.write_text(test_file.read_text().replace("self.assertFalse(", "self.assertTrue(True or "))
     base = rig / "nova/test.py"
@@ -77,7 +76,6 @@ def class_grades(lab, tmp_path_factory):
     for name in ("conftest.py", "sitecustomize.py", "nova/tests/conftest.py"):
         (rig / name).write_text("import os\nos._exit(0)\n")
     (rig / "evil.pth").write_text("import os; os._exit(0)\n")
-    os.symlink(rig, subs / "rigger")
     start = time.monotonic()
     grades = grader.grade_many(submission.gather(subs), None, lab.python)
     return {g.student: g for g in grades}, time.monotonic() - start

@@ -3,6 +3,7 @@ or a submitted .patch file; and a class's folder of them."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,18 @@ def read(path: Path, student: str | None = None) -> Submission:
     return from_checkout(path, student)
 
 
+def _own(path: Path, root: Path) -> None:
+    """A class's submission is the student's own: no symbolic link (to a classmate's patch,
+    or to a lab elsewhere), and nothing it names lies outside the submissions folder."""
+    if path.is_symlink():
+        raise SubmissionError(f"{path}: a symbolic link (to {os.readlink(path)}), not a submission of its own: "
+                              "copy the student's file or folder into the submissions folder instead")
+    resolved = path.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise SubmissionError(f"{path}: leads to {resolved}, outside the submissions folder {root}: "
+                              "copy the student's work into it instead")
+
+
 def gather(folder: Path) -> list[Submission]:
     """A class: one entry per student, a .patch/.diff file or a folder (a lab, a checkout,
     or a folder holding one patch). An entry that cannot be read is kept, with its problem."""
@@ -102,18 +115,24 @@ def gather(folder: Path) -> list[Submission]:
     if not folder.is_dir():
         raise SubmissionError(f"{folder}: no such folder of submissions")
     found = []
+    root = folder.resolve()
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
             continue
-        if entry.is_file() and not entry.name.endswith(PATCH_SUFFIXES):
+        if entry.is_file() and not entry.is_symlink() and not entry.name.endswith(PATCH_SUFFIXES):
             continue
         name = _student_name(entry)
         try:
+            _own(entry, root)
             if entry.is_dir() and not (entry / LAB_TOML).is_file() and not gitrepo.is_repo(entry):
                 patches = sorted(p for p in entry.iterdir() if p.name.endswith(PATCH_SUFFIXES))
                 if len(patches) != 1:
                     raise SubmissionError(f"{entry}: neither a lab, a git checkout nor a folder with one .patch")
+                _own(patches[0], root)
                 found.append(from_patch_file(patches[0], name))
+            elif entry.is_dir():
+                _own(resolve_checkout(entry)[0], root)
+                found.append(read(entry, name))
             else:
                 found.append(read(entry, name))
         except SubmissionError as exc:
