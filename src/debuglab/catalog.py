@@ -299,6 +299,80 @@ class Catalog:
         return chosen
 
 
+@dataclass(frozen=True)
+class SetItem:
+    bug_id: str
+    minutes: int  # what a student is expected to need
+
+
+@dataclass(frozen=True)
+class BugSet:
+    """A session's bugs: `instructor/sets/<name>.toml` (a 90-minute session, a half day...)."""
+
+    name: str
+    title: str
+    minutes: int  # the session's length
+    items: tuple[SetItem, ...]
+    path: Path
+
+    @property
+    def bug_ids(self) -> list[str]:
+        return [item.bug_id for item in self.items]
+
+    @property
+    def bug_minutes(self) -> int:
+        return sum(item.minutes for item in self.items)
+
+
+SET_FIELDS = {"title", "minutes", "bugs"}
+
+
+def sets_dir(bugs_dir: Path) -> Path:
+    return bugs_dir.parent / "instructor" / "sets"
+
+
+def load_set(bugs_dir: Path, name: str) -> BugSet:
+    """One set, validated against the catalog: known bugs, each once, minutes that fit."""
+    folder = sets_dir(bugs_dir)
+    path = folder / f"{name}.toml"
+    known = sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+    if not ID_PATTERN.match(name) or not path.is_file():
+        raise CatalogError(f"no bug set '{name}' ({path} is missing); the sets are: {', '.join(known) or 'none'}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{path}: not valid TOML: {exc}") from None
+    f = _Fields(data, path)
+    for extra in sorted(set(data) - SET_FIELDS):
+        f.problem(extra, f"unknown field (known: {', '.join(sorted(SET_FIELDS))})")
+    title, minutes = f.get(data, "title", str), f.get(data, "minutes", int)
+    entries = f.get(data, "bugs", list) or []
+    catalog = Catalog.load(bugs_dir, [e.get("id") for e in entries if isinstance(e, dict)])
+    items = []
+    for n, entry in enumerate(entries, 1):
+        label = f"bugs[{n}]"
+        if not isinstance(entry, dict):
+            f.problem(label, "must be a table with id and minutes ([[bugs]])")
+            continue
+        bug_id, bug_minutes = f.get(entry, "id", str, f"{label}.id"), f.get(entry, "minutes", int, f"{label}.minutes")
+        if bug_id is not None and bug_id not in catalog.bugs:
+            close = difflib.get_close_matches(bug_id, catalog.bugs, n=1)
+            f.problem(f"{label}.id", f"unknown bug '{bug_id}'" + (f"; did you mean '{close[0]}'?" if close else ""))
+        elif bug_id in [i.bug_id for i in items]:
+            f.problem(f"{label}.id", f"'{bug_id}' is in the set twice")
+        if bug_minutes is not None and bug_minutes <= 0:
+            f.problem(f"{label}.minutes", f"{bug_minutes} is not a positive number of minutes")
+        if bug_id is not None and bug_minutes is not None:
+            items.append(SetItem(bug_id, bug_minutes))
+    if not entries:
+        f.problem("bugs", "a set needs at least one bug ([[bugs]] id = ..., minutes = ...)")
+    if minutes is not None and items and sum(i.minutes for i in items) > minutes:
+        f.problem("minutes", f"the bugs need {sum(i.minutes for i in items)} minutes, more than the session's {minutes}")
+    if f.problems:
+        raise CatalogError("\n".join(f.problems))
+    return BugSet(name, title, minutes, tuple(items), path)
+
+
 def parse_bug_set(text: str | None) -> list[str]:
     """`--bugs a,b` or `--bugs all` (or nothing) into a list of ids; [] means all."""
     if not text or text.strip() == "all":

@@ -14,7 +14,7 @@ from rich.table import Table
 from debuglab import jupyterlab, notebooks, reproduce, verify, workspace
 from debuglab.cloud import supervisor as cloud_supervisor
 from debuglab.cloud.commands import attach, cloud, print_cloud
-from debuglab.catalog import Catalog, parse_bug_set
+from debuglab.catalog import Catalog, load_set, parse_bug_set, sets_dir
 from debuglab.console import console, err, steps
 from debuglab.errors import DebuglabError
 from debuglab.kit import Kit
@@ -50,14 +50,16 @@ DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Pat
 @main.command()
 @DIR
 @click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
+@click.option("--set", "set_name", metavar="NAME", help="Plant a session's set of bugs (instructor/sets/NAME.toml).")
 @click.option("--notebook-port", type=click.IntRange(1, 65535), default=None,
               help="JupyterLab's port on 127.0.0.1 (default: the last start's, else 8888).")
-def up(root: Path, bug_set: str | None, notebook_port: int | None) -> None:
+def up(root: Path, bug_set: str | None, set_name: str | None, notebook_port: int | None) -> None:
     """Set up the lab (creating it if needed), start its mini-cloud and JupyterLab, say where
     everything is. Run it again at any time: what runs is left running."""
     if not (root / workspace.LAB_TOML).is_file():
+        ids = chosen_bugs(bug_set, set_name)
         with steps("building the lab") as on_step:
-            workspace.create(root, parse_bug_set(bug_set), on_step=on_step)
+            workspace.create(root, ids, on_step=on_step)
     ws = workspace.Workspace.open(root)
     notebooks.register_kernel(ws)
     _print_lab(ws)
@@ -78,15 +80,30 @@ def lab() -> None:
     """The lab workspace."""
 
 
+def chosen_bugs(bug_set: str | None, set_name: str | None) -> list[str]:
+    """--bugs a,b or --set NAME (instructor/sets/NAME.toml) into bug ids; [] means all."""
+    if bug_set and set_name:
+        raise click.UsageError("give --bugs or --set, not both")
+    if set_name:
+        return load_set(Kit.default().bugs_dir, set_name).bug_ids
+    return parse_bug_set(bug_set)
+
+
+SET = click.option("--set", "set_name", metavar="NAME",
+                   help="Plant a session's set of bugs: instructor/sets/NAME.toml (`debuglab bugs sets`).")
+
+
 @lab.command("create")
 @DIR
 @click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
+@SET
 @click.option("--force", is_flag=True, help="Rebuild an existing lab (your changes are saved as patches first).")
-def lab_create(root: Path, bug_set: str | None, force: bool) -> None:
+def lab_create(root: Path, bug_set: str | None, set_name: str | None, force: bool) -> None:
     """Build a lab: nova and python-novaclient checkouts with the bugs planted, and a venv."""
     start = time.monotonic()
+    ids = chosen_bugs(bug_set, set_name)
     with steps("building the lab") as on_step:
-        ws = workspace.create(root, parse_bug_set(bug_set), force=force, on_step=on_step)
+        ws = workspace.create(root, ids, force=force, on_step=on_step)
     notebooks.register_kernel(ws)
     console.print(f"lab ready in {time.monotonic() - start:.1f} s")
     _print_lab(ws)
@@ -121,6 +138,20 @@ def bugs_list() -> None:
         table.add_column(column)
     for bug in catalog.bugs.values():
         table.add_row(bug.id, bug.project, bug.layer, "★" * bug.difficulty, bug.title)
+    console.print(table)
+
+
+@bugs.command("sets")
+def bugs_sets() -> None:
+    """The instructor's sets of bugs for a session (`lab create --set NAME`, `provision --set NAME`)."""
+    bugs_dir = Kit.default().bugs_dir
+    table = Table(title=f"bug sets ({sets_dir(bugs_dir)})")
+    for column in ("set", "title", "session", "bugs", "expected minutes per bug"):
+        table.add_column(column)
+    for path in sorted(sets_dir(bugs_dir).glob("*.toml")):
+        bug_set = load_set(bugs_dir, path.stem)
+        table.add_row(bug_set.name, bug_set.title, f"{bug_set.minutes} min", str(len(bug_set.items)),
+                      ", ".join(f"{i.bug_id} {i.minutes}" for i in bug_set.items))
     console.print(table)
 
 

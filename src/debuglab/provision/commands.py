@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from debuglab.catalog import Catalog, parse_bug_set
+from debuglab.catalog import Catalog, load_set, parse_bug_set
 from debuglab.kit import Kit
 from debuglab.provision import collect as collect_mod
 from debuglab.provision import engine, inventory, reset as reset_mod, tunnel as tunnel_mod
@@ -32,10 +32,14 @@ PARALLEL = click.option("--parallel", type=click.IntRange(1, 256), default=16, s
                         help="Hosts worked on at once.")
 
 
-def _load(path: Path, bug_set: str | None = None) -> inventory.Inventory:
+def _load(path: Path, bug_set: str | None = None, set_name: str | None = None) -> inventory.Inventory:
     kit = Kit.default()
     inv = inventory.load(path, catalog=Catalog.load(kit.bugs_dir))
-    if bug_set is not None:
+    if bug_set is not None and set_name is not None:
+        raise click.UsageError("give --bugs or --set, not both")
+    if set_name is not None:
+        inv = inv.with_bugs(load_set(kit.bugs_dir, set_name).bug_ids)
+    elif bug_set is not None:
         ids = parse_bug_set(bug_set)
         Catalog.load(kit.bugs_dir).select(ids)  # unknown ids: a clear error now
         inv = inv.with_bugs(ids)
@@ -69,12 +73,14 @@ class _Board:
 @click.command("provision")
 @INVENTORY
 @click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all': overrides the inventory.")
+@click.option("--set", "set_name", metavar="NAME", help="A session's set (instructor/sets/NAME.toml): overrides the inventory.")
 @PARALLEL
 @click.option("--dry-run", is_flag=True, help="Connect and check every host; change nothing.")
 @ACCEPT
-def provision(inventory_path: Path, bug_set: str | None, parallel: int, dry_run: bool, accept_new_host_keys: bool) -> None:
+def provision(inventory_path: Path, bug_set: str | None, set_name: str | None, parallel: int, dry_run: bool,
+              accept_new_host_keys: bool) -> None:
     """Prepare every host of the class inventory over SSH (DevStack or lab hosts)."""
-    inv = _load(inventory_path, bug_set)
+    inv = _load(inventory_path, bug_set, set_name)
     board = _Board(inv)
     start = time.monotonic()
     with Live(board, console=err, refresh_per_second=4, transient=True):
