@@ -98,6 +98,41 @@ def fake_old_lab(root: Path) -> Path:
     return root
 
 
+def test_force_saves_commits_uncommitted_and_untracked_work_and_files_at_the_lab_root(tmp_path, kit, lab):
+    """issue 14.5: after `git commit -am fix`, plus local.conf and mynotes.md, --force kept
+    only the uncommitted diff. Each kind must come back from saved-work/."""
+    old = fake_old_lab(tmp_path / "lab")
+    checkout = old / "stack" / "nova"
+    baseline = git(checkout, "rev-parse", "HEAD").strip()
+    ident = ["-c", "user.email=s@lab", "-c", "user.name=student"]
+    git(checkout, *ident, "commit", "-qam", "my committed fix")  # limit = 11 is now committed
+    (checkout / "nova" / "api.py").write_text("limit = 12  # and more\n")  # uncommitted, on top
+    (checkout / "nova" / "new_helper.py").write_text("HELP = 1\n")  # untracked
+    (old / "local.conf").write_text("[[post-config|$NOVA_CONF]]\n[DEFAULT]\ndebug = True\n")
+    (old / "mynotes.md").write_text("the bug is in the API\n")
+    again = tmp_path / "again"  # the baseline, to bring the work back onto
+    subprocess.run(["git", "clone", "-q", str(checkout), str(again)], check=True)
+    git(again, "checkout", "-q", baseline)
+    built = subprocess.run([DEBUGLAB, "lab", "create", "--force", "--dir", old, "--bugs", "num-instances-off-by-one"],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout + built.stderr
+    saved = workspace.Workspace.open(old).saved_work
+    commits = list(saved.glob("*-nova-commits/*.patch"))
+    work = list(saved.glob("*-nova.patch"))
+    files = list(saved.glob("*-lab-files"))
+    assert len(commits) == 1 and len(work) == 1 and len(files) == 1, sorted(saved.rglob("*"))
+    assert str(saved) in built.stderr  # it says where
+    # each kind comes back: the commit with `git am`, then the rest with `git apply`
+    git(again, *ident, "am", "-q", str(commits[0]))
+    assert (again / "nova" / "api.py").read_text() == "limit = 11  # my fix\n"
+    assert git(again, "log", "-1", "--format=%s").strip() == "my committed fix"
+    git(again, "apply", str(work[0]))
+    assert (again / "nova" / "api.py").read_text() == "limit = 12  # and more\n"
+    assert (again / "nova" / "new_helper.py").read_text() == "HELP = 1\n"
+    assert (files[0] / "mynotes.md").read_text() == "the bug is in the API\n"
+    assert "debug = True" in (files[0] / "local.conf").read_text()
+
+
 def test_ctrl_c_halfway_keeps_the_old_lab_and_leaves_no_temporary_tree(tmp_path):
     old = fake_old_lab(tmp_path / "lab")
     before = sorted(str(p.relative_to(old)) for p in old.rglob("*"))

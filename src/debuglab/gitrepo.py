@@ -75,22 +75,51 @@ def work_patch(checkout: Path, base: str = "HEAD") -> str:
         return git(checkout, "diff", "--cached", "--binary", base, env=env)
 
 
-def save_work(checkout: Path, dest_dir: Path, label: str) -> Path | None:
-    """Save uncommitted work as `dest_dir/<time>-<label>.patch`; None when there is none."""
-    if not uncommitted(checkout):
-        return None
-    return write_patch(dest_dir, label, work_patch(checkout))
+def save_work(checkout: Path, dest_dir: Path, label: str, base: str = "HEAD") -> list[Path]:
+    """Save everything the student made since `base` before anything touches it: their
+    commits (save_commits) and their uncommitted and untracked changes against HEAD as
+    `dest_dir/<time>-<label>.patch`. Returns what was written ([] when there is nothing)."""
+    saved = save_commits(checkout, dest_dir, label, base)
+    if uncommitted(checkout):
+        saved.append(write_patch(dest_dir, label, work_patch(checkout)))
+    return saved
+
+
+def save_commits(checkout: Path, dest_dir: Path, label: str, base: str) -> list[Path]:
+    """The commits made on top of `base`, as `git format-patch` files in
+    `dest_dir/<time>-<label>-commits/` (`git am` brings them back); when HEAD no longer
+    descends from `base` (an amended or rebased baseline), the whole committed change
+    since `base` as `<time>-<label>-since-baseline.patch`."""
+    head_commit = head(checkout)
+    if head_commit == git(checkout, "rev-parse", base).strip():
+        return []
+    descends = proc.run(["git", "-C", checkout, "merge-base", "--is-ancestor", base, "HEAD"],
+                        env=_safe_env(), check=False).returncode == 0
+    if not descends:
+        patch = git(checkout, "diff", "--binary", base, "HEAD")
+        return [write_patch(dest_dir, f"{label}-since-baseline", patch)] if patch.strip() else []
+    folder = _fresh(dest_dir, label + "-commits", "")
+    tmp = folder.with_name(folder.name + ".partial")
+    git(checkout, "format-patch", "--quiet", "--binary", "-o", str(tmp), f"{base}..HEAD")
+    tmp.rename(folder)
+    return [folder]
+
+
+def _fresh(dest_dir: Path, label: str, suffix: str) -> Path:
+    """`dest_dir/<time>-<label><suffix>`, never an existing name."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = dest_dir / f"{stamp}-{label}{suffix}"
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = dest_dir / f"{stamp}-{label}-{n}{suffix}"
+    return dest
 
 
 def write_patch(dest_dir: Path, label: str, patch: str) -> Path:
     """Store a patch as `dest_dir/<time>-<label>.patch`, never over an earlier one."""
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    dest = dest_dir / f"{stamp}-{label}.patch"
-    n = 1
-    while dest.exists():
-        n += 1
-        dest = dest_dir / f"{stamp}-{label}-{n}.patch"
+    dest = _fresh(dest_dir, label, ".patch")
     tmp = dest.with_suffix(".partial")
     tmp.write_text(patch)
     tmp.replace(dest)

@@ -142,7 +142,7 @@ def inject(checkout: Path, bugs: list[Bug], *, force: bool = False, saved_dir: P
                 "Commit it, or run again with --force to save it as a patch and set it aside"
             )
         if changed:
-            saved = gitrepo.save_work(checkout, saved_dir or checkout.parent / "saved-work", project)
+            saved = gitrepo.save_work(checkout, saved_dir or checkout.parent / "saved-work", project)[-1]
             gitrepo.discard_work(checkout)
     already, todo = [], []
     for bug in bugs:

@@ -11,6 +11,7 @@ import datetime
 import os
 import shutil
 import sys
+import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -104,7 +105,8 @@ def create(
         record = _build(build, root, bugs, projects, kit, cache, on_step)
         if old is not None:
             on_step("saving the old lab's work")
-            _keep_old_work(Workspace(old), build)
+            for path in _keep_old_work(Workspace(old), build):
+                on_step(f"saved your work: {path}")
         (build / LAB_TOML).write_text(tomli_w.dumps(record))
         _swap_in(build, root, old)
     except BaseException:
@@ -220,15 +222,41 @@ def _make_relative(build: Path, root: Path) -> None:
             direct_url.write_text(text.replace(str(build), str(root)))
 
 
-def _keep_old_work(old: Workspace, build: Path) -> None:
-    """Before an old lab is replaced: its students' uncommitted work, and every patch
-    it had saved, go to the new lab's saved-work/."""
+# What the kit makes at a lab's root; anything else there is the student's.
+KIT_MADE = ("stack", "venv", LAB_TOML, "cloud", "jupyter", "saved-work", "openrc", "clouds.yaml")
+
+
+def _keep_old_work(old: Workspace, build: Path) -> list[Path]:
+    """Before an old lab is replaced: everything its student made since the baseline (their
+    commits as `git format-patch`, their uncommitted and untracked changes, the files they
+    added at the lab's root such as local.conf or notes), and every patch it had saved, go
+    to the new lab's saved-work/. Returns what was saved now."""
     saved = build / "saved-work"
     if old.saved_work.is_dir():
         shutil.copytree(old.saved_work, saved, dirs_exist_ok=True)
+    kept = []
     for checkout in sorted((old.root / "stack").glob("*")):
         if gitrepo.is_repo(checkout):
-            gitrepo.save_work(checkout, saved, checkout.name)
+            kept += gitrepo.save_work(checkout, saved, checkout.name, _baseline_of(old, checkout))
+    theirs = sorted(p for p in old.root.iterdir() if p.name not in KIT_MADE and not p.name.startswith(".verify-"))
+    if theirs:
+        folder = saved / f"{time.strftime('%Y%m%d-%H%M%S')}-lab-files"
+        for path in theirs:
+            if path.is_dir() and not path.is_symlink():
+                shutil.copytree(path, folder / path.name, symlinks=True)
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, folder / path.name, follow_symlinks=False)
+        kept.append(folder)
+    return [build.parent / old.root.name / p.relative_to(build) for p in kept]
+
+
+def _baseline_of(ws: Workspace, checkout: Path) -> str:
+    """The checkout's baseline commit as lab.toml records it, else its first commit."""
+    try:
+        return ws.info["projects"][checkout.name]["baseline_commit"]
+    except (KeyError, WorkspaceError):
+        return gitrepo.git(checkout, "rev-list", "--max-parents=0", "HEAD").split()[0]
 
 
 def _swap_in(build: Path, root: Path, old: Path | None) -> None:

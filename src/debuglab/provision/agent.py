@@ -120,6 +120,7 @@ def op_baseline(a: dict) -> dict:
         saved, moved_now = None, False
         if ours:  # our baseline, maybe with the student's work: save it, then back to pristine
             patch = gitrepo.work_patch(live, entry["baseline_commit"])
+            gitrepo.save_commits(live, meta / "saved-work", project, entry["baseline_commit"])  # history too
             if patch.strip():
                 saved = str(gitrepo.write_patch(meta / "saved-work", project, patch))
             gitrepo.git(live, "reset", "--quiet", "--hard", entry["baseline_commit"])
@@ -191,6 +192,7 @@ def op_reset(a: dict) -> dict:
         raise DebuglabError(f"this host has no {project} checkout provisioned by debuglab")
     checkout, base, saved_dir = checkouts[project]
     patch = gitrepo.work_patch(checkout, base)
+    gitrepo.save_commits(checkout, saved_dir, f"{project}-before-reset", base)  # their history, for `git am`
     saved = str(gitrepo.write_patch(saved_dir, f"{project}-before-reset", patch)) if patch.strip() else None
     paths = a.get("paths")
     if patch.strip():
