@@ -11,7 +11,7 @@ import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from debuglab import jupyterlab, notebooks, reproduce, verify, workspace
+from debuglab import jupyterlab, notebooks, rebuild, reproduce, verify, workspace
 from debuglab.cloud import supervisor as cloud_supervisor
 from debuglab.cloud.commands import attach, cloud, print_cloud
 from debuglab.catalog import Catalog, load_set, parse_bug_set, sets_dir
@@ -103,7 +103,10 @@ def lab_create(root: Path, bug_set: str | None, set_name: str | None, force: boo
     start = time.monotonic()
     ids = chosen_bugs(bug_set, set_name)
     with steps("building the lab") as on_step:
-        ws = workspace.create(root, ids, force=force, on_step=on_step)
+        if force and (root / workspace.LAB_TOML).is_file():
+            ws = rebuild.rebuild(root, ids, on_step=on_step)
+        else:
+            ws = workspace.create(root, ids, force=force, on_step=on_step)
     notebooks.register_kernel(ws)
     console.print(f"lab ready in {time.monotonic() - start:.1f} s")
     _print_lab(ws)
