@@ -133,21 +133,58 @@ def test_force_saves_commits_uncommitted_and_untracked_work_and_files_at_the_lab
     assert "debug = True" in (files[0] / "local.conf").read_text()
 
 
-def test_ctrl_c_halfway_keeps_the_old_lab_and_leaves_no_temporary_tree(tmp_path):
-    old = fake_old_lab(tmp_path / "lab")
-    before = sorted(str(p.relative_to(old)) for p in old.rglob("*"))
-    child = subprocess.Popen([DEBUGLAB, "lab", "create", "--force", "--dir", old], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT)
+def _halfway(tmp_path: Path, old: Path) -> subprocess.Popen:
+    """`lab create --force` on `old`, stopped once it is installing the new venv."""
+    child = subprocess.Popen([DEBUGLAB, "lab", "create", "--force", "--dir", old, "--bugs", "num-instances-off-by-one"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".lab.building-*/venv")):  # halfway: installing the venv
         assert time.monotonic() < deadline and child.poll() is None, child.stdout.read()
         time.sleep(0.1)
-    child.send_signal(signal.SIGINT)
+    time.sleep(1)  # uv is running now
+    return child
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_term_halfway_keeps_the_old_lab_and_leaves_nothing_behind(tmp_path, signum, code):
+    old = fake_old_lab(tmp_path / "lab")
+    before = sorted(str(p.relative_to(old)) for p in old.rglob("*"))
+    child = _halfway(tmp_path, old)
+    build = next(tmp_path.glob(".lab.building-*"))
+    child.send_signal(signum)
     output = child.communicate(timeout=60)[0].decode()
-    assert child.returncode == 130, output
+    assert child.returncode == code, output
     assert "interrupted" in output
     assert sorted(str(p.relative_to(old)) for p in old.rglob("*")) == before
     assert (old / "stack" / "nova" / "nova" / "api.py").read_text() == "limit = 11  # my fix\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["lab"]
+    # no child of the build (uv installing into it) runs on without its parent
+    users = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+             if str(build).encode() in _cmdline(pid)]
+    assert users == [], users
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_a_build_killed_outright_is_cleaned_up_by_the_next_run(tmp_path):
+    old = fake_old_lab(tmp_path / "lab")
+    child = _halfway(tmp_path, old)
+    child.kill()
+    child.communicate(timeout=60)
+    leftover = next(tmp_path.glob(".lab.building-*"))
+    for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):  # what SIGKILL leaves running (uv)
+        if str(leftover).encode() in _cmdline(pid):
+            os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    refused = subprocess.run([DEBUGLAB, "lab", "create", "--dir", old, "--bugs", "num-instances-off-by-one"],
+                             capture_output=True, text=True)
+    assert refused.returncode == 2  # a lab is there: refused, and still the leftover is gone
+    assert not leftover.exists(), "the next run left the dead build's folder"
     assert [p.name for p in tmp_path.iterdir()] == ["lab"]
 
 

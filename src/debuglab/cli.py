@@ -16,7 +16,7 @@ from debuglab.cloud import supervisor as cloud_supervisor
 from debuglab.cloud.commands import attach, cloud, print_cloud
 from debuglab.catalog import Catalog, load_set, parse_bug_set, sets_dir
 from debuglab.console import console, err, steps
-from debuglab.errors import DebuglabError
+from debuglab.errors import DebuglabError, Terminated, terminate_like_interrupt
 from debuglab.kit import Kit
 from debuglab.upstream import checkout_version
 
@@ -31,9 +31,9 @@ class _Group(click.Group):
         except DebuglabError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             err.print("[yellow]interrupted: nothing was left half-built[/]")
-            sys.exit(130)
+            sys.exit(143 if isinstance(exc, Terminated) else 130)
 
 
 @click.group(cls=_Group)
@@ -41,6 +41,7 @@ class _Group(click.Group):
 def main(verbose: bool) -> None:
     """debuglab: learn to debug OpenStack nova with pdb, remote-pdb and your IDE."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s")
+    terminate_like_interrupt()
 
 
 DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("lab"),

@@ -48,3 +48,17 @@ class VerifyFailed(DebuglabError):
     """A bug did not behave as its bug.toml promises."""
 
     exit_code = 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, taken like Ctrl-C: what is half-built is removed, children are killed."""
+
+
+def terminate_like_interrupt() -> None:
+    """From now on SIGTERM raises Terminated in the main thread (its cleanup runs)."""
+    import signal
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)

@@ -94,6 +94,7 @@ def create(
     kit = kit or Kit.default()
     cache = cache or cache_dir()
     root = Path(root).absolute()
+    _remove_leftovers(root)
     bugs = Catalog.load(kit.bugs_dir, bug_ids).select(bug_ids)
     projects = upstream.load_lock(kit.upstream_lock)
     old = _check_destination(root, force)
@@ -113,6 +114,20 @@ def create(
         shutil.rmtree(build, ignore_errors=True)
         raise
     return Workspace(root)
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Folders an earlier build of this lab left when it was killed (SIGKILL, a crash):
+    `.<lab>.building-PID` and `.<lab>.old-PID` whose process is gone."""
+    from debuglab.processes import alive
+
+    if not root.parent.is_dir():
+        return
+    for kind in ("building", "old"):
+        for leftover in root.parent.glob(f".{root.name}.{kind}-*"):
+            pid = leftover.name.rsplit("-", 1)[1]
+            if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid)):
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _check_destination(root: Path, force: bool) -> Path | None:
