@@ -50,3 +50,43 @@ def test_verify_without_a_lab_says_how_to_make_one(tmp_path):
     result = debuglab("bugs", "verify", "--lab", str(tmp_path / "nolab"))
     assert result.returncode == 2
     assert "no lab here" in result.stderr and "debuglab lab create" in result.stderr
+
+
+def test_a_port_out_of_range_or_zero_is_exit_2_not_a_traceback(tmp_path):
+    for port in ("70000", "0", "-1"):
+        result = debuglab("cloud", "start", "--dir", str(tmp_path), "--port", port)
+        assert result.returncode == 2, (port, result.stderr)
+        assert port in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_lab_dir_under_a_file_is_exit_2_naming_the_path(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    result = debuglab("lab", "create", "--dir", str(tmp_path / "afile" / "sub"), "--bugs", "num-instances-off-by-one")
+    assert result.returncode == 2, result.stderr
+    assert str(tmp_path / "afile") in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def _in_mount_namespace(script: str) -> subprocess.CompletedProcess:
+    """`script` (sh) in a mount namespace of its own: real mounts, gone afterwards (root only)."""
+    import pytest
+
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a mount namespace here (needs root)")
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "300"})
+
+
+def test_a_lab_in_a_read_only_folder_or_on_an_empty_mount_point_is_exit_2(tmp_path):
+    ro, mnt = tmp_path / "ro", tmp_path / "mnt"
+    ro.mkdir()
+    mnt.mkdir()
+    result = _in_mount_namespace(f"mount -t tmpfs -o ro tmpfs {ro} && "
+                                 f"{DEBUGLAB} lab create --dir {ro}/lab --bugs num-instances-off-by-one")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{ro}" in result.stderr and "Traceback" not in result.stderr
+    result = _in_mount_namespace(f"mount -t tmpfs tmpfs {mnt} && "
+                                 f"{DEBUGLAB} lab create --dir {mnt} --bugs num-instances-off-by-one; "
+                                 f"echo mounted=$(mountpoint -q {mnt} && echo yes)")
+    assert "mount point" in result.stderr and f"--dir {mnt}/lab" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "mounted=yes" in result.stdout  # it did not try to rmdir it

@@ -16,7 +16,7 @@ from debuglab.cloud import supervisor as cloud_supervisor
 from debuglab.cloud.commands import attach, cloud, print_cloud
 from debuglab.catalog import Catalog, load_set, parse_bug_set, sets_dir
 from debuglab.console import console, err, steps
-from debuglab.errors import DebuglabError, Terminated, terminate_like_interrupt
+from debuglab.errors import DebuglabError, Terminated, explain_os_error, terminate_like_interrupt
 from debuglab.kit import Kit
 from debuglab.upstream import checkout_version
 
@@ -31,6 +31,10 @@ class _Group(click.Group):
         except DebuglabError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
             sys.exit(exc.exit_code)
+        except OSError as exc:  # a path the user gave, or the machine: never a traceback
+            code, text = explain_os_error(exc)
+            err.print(f"[bold red]error:[/] {text}", highlight=False, markup=True)
+            sys.exit(code)
         except KeyboardInterrupt as exc:
             err.print("[yellow]interrupted: nothing was left half-built[/]")
             sys.exit(143 if isinstance(exc, Terminated) else 130)

@@ -24,7 +24,7 @@ from uv import find_uv_bin
 import debuglab
 from debuglab import gitrepo, inject, proc, upstream
 from debuglab.catalog import Bug, Catalog
-from debuglab.errors import ProcError, WorkspaceError
+from debuglab.errors import DebuglabError, ProcError, WorkspaceError
 from debuglab.kit import Kit, cache_dir
 
 LAB_TOML = "lab.toml"
@@ -101,7 +101,11 @@ def create(
 
     build = root.parent / f".{root.name}.building-{os.getpid()}"
     shutil.rmtree(build, ignore_errors=True)
-    build.mkdir(parents=True)
+    try:
+        build.mkdir(parents=True)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot build the lab {root}: {root.parent}: {exc.strerror}; choose a --dir "
+                             "in a folder you can write (the lab is built beside it, then renamed)") from None
     try:
         record = _build(build, root, bugs, projects, kit, cache, on_step)
         if old is not None:
@@ -110,6 +114,10 @@ def create(
                 on_step(f"saved your work: {path}")
         (build / LAB_TOML).write_text(tomli_w.dumps(record))
         _swap_in(build, root, old)
+    except DebuglabError as exc:  # name the lab, not the temporary folder it was built in
+        shutil.rmtree(build, ignore_errors=True)
+        exc.args = (str(exc).replace(str(build), str(root)),)
+        raise
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
@@ -143,6 +151,9 @@ def _check_destination(root: Path, force: bool) -> Path | None:
                 "(your changes are saved as patches in saved-work/ first)"
             )
         return root
+    if root.is_mount():
+        raise WorkspaceError(f"{root} is a mount point: a lab is built beside its folder and renamed into place, "
+                             f"which a mount point cannot take; choose a folder inside it, e.g. --dir {root / 'lab'}")
     entries = sorted(p.name for p in root.iterdir())
     if entries:
         shown = ", ".join(entries[:5]) + (" …" if len(entries) > 5 else "")

@@ -21,13 +21,13 @@ DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Pat
 def _port_options(fn):
     for name, default in reversed(list(config.DEFAULT_PORTS.items())):
         flag = "--port" if name == "nova" else f"--{name}-port"
-        fn = click.option(flag, f"{name}_port", type=int, default=None,
+        fn = click.option(flag, f"{name}_port", type=click.IntRange(1, 65535), default=None,
                           help=f"Port of {supervisor.PORT_NAMES[name]} (default {default}, or the last start's).")(fn)
     return fn
 
 
 def _debug_options(fn):
-    fn = click.option("--debug-port", type=int, default=None,
+    fn = click.option("--debug-port", type=click.IntRange(1, 65535), default=None,
                       help="Port of the debugger (remote-pdb 4444, PyCharm 5678, debugpy 5679).")(fn)
     fn = click.option("--debug", type=click.Choice(config.DEBUG_KINDS), default=None,
                       help="Debugger hook: remote-pdb (breakpoint()), pycharm (settrace), debugpy (VS Code).")(fn)
