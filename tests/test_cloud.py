@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -27,6 +29,7 @@ from debuglab.cloud.errors import CloudRunning, CloudStartFailed, CodeError, Por
 from debuglab.workspace import Workspace
 
 pytestmark = pytest.mark.slow
+DEBUGLAB = Path(sys.executable).with_name("debuglab")
 
 
 def free_ports(n: int) -> list[int]:
@@ -542,10 +545,46 @@ def test_a_port_in_use_is_named_and_nothing_starts(cloud):
         with pytest.raises(PortInUse, match=f"port {ports['placement']} .*placement") as info:
             supervisor.start(cloud, ports=ports)
         assert f"held by pid {os.getpid()}" in str(info.value)
+        assert "(--placement-port N)" in str(info.value)
+        blocker.close()
+        blocker = socket.socket()
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.0.0.1", ports["nova"]))
+        blocker.listen()
+        with pytest.raises(PortInUse) as info:
+            supervisor.start(cloud, ports=ports)
+        assert "(--port N)" in str(info.value) and "--nova-port" not in str(info.value)  # the option that exists
         assert supervisor.read_state(cloud) is None
     finally:
         blocker.close()
     supervisor.start(cloud, ports=ports)
+
+
+def test_after_kill_9_of_nova_status_says_so_and_start_starts_cleanly(cloud):
+    """issue 14.10: `cloud start` said the cloud already runs, naming nova's dead pid, and
+    `cloud status` exited 0 with half the cloud down."""
+    state = supervisor.read_state(cloud)
+    os.kill(state.pids["nova"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while processes.alive(state.pids["nova"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    env = {**os.environ, "COLUMNS": "200"}
+    status = subprocess.run([DEBUGLAB, "cloud", "status", "--dir", cloud.root], capture_output=True, text=True, env=env)
+    assert status.returncode == 1 and "not serving" in status.stdout and "n-api" in status.stdout, status.stdout
+    started = subprocess.run([DEBUGLAB, "cloud", "start", "--dir", cloud.root], capture_output=True, text=True, env=env)
+    assert started.returncode == 0 and "already runs" not in started.stderr, started.stdout + started.stderr
+    assert not processes.alive(state.pids["keystone"])  # what was left of the old cloud went first
+    status = subprocess.run([DEBUGLAB, "cloud", "status", "--dir", cloud.root], capture_output=True, text=True, env=env)
+    assert status.returncode == 0, status.stdout
+
+
+def test_reset_asks_naming_the_images_and_deletes_nothing_unless_told(cloud):
+    for answer in ("", "n\n"):  # end of input, or no: the same exit code, nothing deleted
+        asked = subprocess.run([DEBUGLAB, "cloud", "reset", "--dir", cloud.root], input=answer,
+                               capture_output=True, text=True)
+        assert asked.returncode == 1, (answer, asked.stdout, asked.stderr)
+        assert "uploaded image" in asked.stdout + asked.stderr and "nothing was deleted" in asked.stdout
+        assert supervisor.read_state(cloud) is not None and CloudPaths(cloud).dir.is_dir()
 
 
 def test_stop_leaves_no_process_behind(cloud):

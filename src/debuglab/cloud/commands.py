@@ -20,7 +20,7 @@ DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Pat
 
 def _port_options(fn):
     for name, default in reversed(list(config.DEFAULT_PORTS.items())):
-        flag = "--port" if name == "nova" else f"--{name}-port"
+        flag = supervisor.port_flag(name)
         fn = click.option(flag, f"{name}_port", type=click.IntRange(1, 65535), default=None,
                           help=f"Port of {supervisor.PORT_NAMES[name]} (default {default}, or the last start's).")(fn)
     return fn
@@ -131,6 +131,10 @@ def status(root: Path, file: str | None) -> None:
         pids = {r.name: r.pid for r in rows}
         shown = ", ".join(f"{s} (pid {pids.get(s) or 'not running'})" for s in services)
         console.print(f"{rel} runs in: {shown}", highlight=False)
+    down = [r.name for r in rows if not r.running or r.listening is False]
+    if down:  # scripts can trust the exit code: 0 only when every service runs and listens
+        console.print(f"[red]not serving:[/] {', '.join(down)} (`debuglab cloud restart --dir {ws.root}`)")
+        raise SystemExit(1)
 
 
 @cloud.command()
@@ -150,7 +154,13 @@ def reset(root: Path, yes: bool) -> None:
     """Stop the cloud and delete its state (servers, users, logs): a clean cloud next start."""
     ws = Workspace.open(root)
     if not yes:
-        click.confirm(f"delete every server, user and log of the cloud in {ws.root}?", abort=True)
+        try:
+            answer = click.confirm(f"delete every server, user, uploaded image and log of the cloud in {ws.root}?")
+        except click.Abort:  # end of input: nothing was asked of anyone, nothing deleted
+            answer = False
+        if not answer:
+            console.print("nothing was deleted (--yes skips this question)")
+            raise SystemExit(1)
     supervisor.reset(ws)
     console.print("the cloud's state is gone; `debuglab cloud start` builds a clean one")
 

@@ -86,6 +86,11 @@ def read_state(ws: Workspace) -> CloudState | None:
     return None
 
 
+def port_flag(name: str) -> str:
+    """The command-line option that sets a service's port."""
+    return "--port" if name == "nova" else f"--{name}-port"
+
+
 def _write_state(paths: CloudPaths, state: CloudState) -> None:
     tmp = paths.pidfile.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
@@ -148,9 +153,12 @@ def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | No
     """Start keystone and the nova process; return once every service answers."""
     paths = CloudPaths(ws)
     running = read_state(ws)
-    if running is not None:
+    if running is not None and all(alive(pid) for pid in running.pids.values()):
         raise CloudRunning(f"the cloud already runs in {ws.root} (pids {_pids_text(running)}); "
                            "nothing was started. `debuglab cloud restart` reloads your code.")
+    if running is not None:  # half of it died (kill -9, a crash): the rest goes, then a clean start
+        on_step(f"stopping what is left of the cloud ({_pids_text(running)})")
+        stop(ws)
     previous = last_settings(ws)
     settings = CloudSettings(ports=dict(previous.ports, **(ports or {})), debug=debug,
                              debug_port=(debug_port or config.DEFAULT_DEBUG_PORTS.get(debug)) if debug else None)
@@ -164,7 +172,7 @@ def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | No
     for name, port in settings.ports.items():
         if not wait_port_free(port, 2):
             raise PortInUse(f"port {port} on 127.0.0.1 ({PORT_NAMES[name]}) is in use by another program"
-                            f"{port_holder(port)}; stop it, or start the cloud on other ports (--{name}-port)")
+                            f"{port_holder(port)}; stop it, or start the cloud on other ports ({port_flag(name)} N)")
     if settings.debug == "remote-pdb" and not port_free(settings.debug_port):
         raise PortInUse(f"port {settings.debug_port} on 127.0.0.1 (remote-pdb) is in use; choose --debug-port")
 
