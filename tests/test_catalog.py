@@ -63,6 +63,14 @@ BROKEN = [
     ('fixed = "Fixed."', 'fixed = 3', "feedback.fixed", "must be str"),
     ('pass_to_pass = [', 'pass_to_pass = ["novaclient.tests.unit.debuglab_hidden.test_upper_names.T.test_a", ',
      "tests", "both"),
+    # tiers 2 and 3 promise that no visible test fails: they must say which modules would
+    ('difficulty = 1', 'difficulty = 2', "tests.visible_modules", "difficulty 2 needs the visible test modules"),
+    ('[tests]', '[tests]\nvisible_modules = ["nova.tests.unit.test_utils"]', "tests.visible_modules",
+     "not a dotted test module of novaclient"),
+    ('[tests]', '[tests]\nvisible_modules = ["novaclient.tests.unit.v2.test_shell"]', "tests.visible_modules",
+     "no module covers the scope file 'novaclient/utils.py'"),
+    ('[tests]', '[tests]\nvisible_modules = ["novaclient.tests.unit.debuglab_hidden.test_upper_names"]',
+     "tests.visible_modules", "hidden test module"),
 ]
 
 
@@ -99,6 +107,25 @@ def test_patch_outside_scope_and_missing_files_are_refused(valid_bug):
     message = str(pytest.raises(CatalogError, load_bug, valid_bug).value)
     assert "touches 'novaclient/utils.py', which is outside the bug's scope" in message
     assert "test_hidden.py: missing" in message
+
+
+def test_visible_modules_that_cover_the_scope_are_accepted(valid_bug):
+    path = valid_bug / "bug.toml"
+    path.write_text(path.read_text().replace("difficulty = 1", "difficulty = 3").replace(
+        "[tests]", '[tests]\nvisible_modules = ["novaclient.tests.unit.test_utils"]'))
+    assert load_bug(valid_bug).visible_modules == ("novaclient.tests.unit.test_utils",)
+
+
+def test_an_upstream_other_than_the_locked_one_and_a_patch_that_is_no_diff_are_refused(valid_bug, kit):
+    (valid_bug.parent.parent / "requirements").mkdir()
+    (valid_bug.parent.parent / "requirements" / "upstream.lock").write_text(kit.upstream_lock.read_text())
+    assert load_bug(valid_bug).upstream == "18.13.1"
+    path = valid_bug / "bug.toml"
+    path.write_text(path.read_text().replace('upstream = "18.13.1"', 'upstream = "18.12.0"'))
+    (valid_bug / "inject.patch").write_text("I changed utils.py so that names come out in capitals\n")
+    message = str(pytest.raises(CatalogError, load_bug, valid_bug).value)
+    assert "field 'upstream': '18.12.0' is not the locked python-novaclient 18.13.1" in message
+    assert "inject.patch: not a unified diff" in message
 
 
 def test_hidden_test_ids_must_name_the_bugs_own_module(valid_bug):

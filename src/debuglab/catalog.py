@@ -190,6 +190,7 @@ def load_bug(folder: Path) -> Bug:
         fail_to_pass=fail_to_pass, pass_to_pass=pass_to_pass, folder=folder, visible_modules=visible,
     )
     _check_visible_modules(bug, f)
+    _check_upstream(bug, f)
     _check_files(bug, f)
     if f.problems:
         raise CatalogError("\n".join(f.problems))
@@ -227,9 +228,24 @@ def _mirrors(module: str, package: str, folder: tuple[str, ...]) -> bool:
     return False
 
 
+def _check_upstream(bug: Bug, f: _Fields) -> None:
+    """A bug is written against the locked upstream version of its project."""
+    lock = bug.folder.parent.parent / "requirements" / "upstream.lock"
+    if not lock.is_file() or bug.project is None or bug.upstream is None:
+        return
+    locked = tomllib.loads(lock.read_text()).get("projects", {}).get(bug.project, {}).get("version")
+    if locked and bug.upstream != locked:
+        f.problem("upstream", f"'{bug.upstream}' is not the locked {bug.project} {locked} ({lock}): "
+                              f"rewrite the patch against {locked}, or change the lock and verify every bug")
+
+
 def _check_files(bug: Bug, f: _Fields) -> None:
-    if not bug.inject_patch.is_file() or not bug.inject_patch.read_text().strip():
+    text = bug.inject_patch.read_text(errors="replace") if bug.inject_patch.is_file() else ""
+    if not text.strip():
         f.problems.append(f"{bug.inject_patch}: missing or empty (the bug, as a unified diff)")
+    elif not patch_paths(text) or not re.search(r"^@@ -\d+(,\d+)? \+\d+(,\d+)? @@", text, re.MULTILINE):
+        f.problems.append(f"{bug.inject_patch}: not a unified diff (no '--- a/...', '+++ b/...' and '@@' hunk): "
+                          "write it with `git diff` in a checkout of the pristine upstream tree")
     else:
         for touched in patch_paths(bug.inject_patch.read_text()):
             # a test the patch adjusts (a bug that slipped past review) is not the student's to fix
