@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,9 +28,10 @@ def verify(lab, *args, kit_root=None):
 def test_every_bug_in_the_catalog_verifies(lab, kit):
     result = verify(lab)
     assert result.returncode == 0, result.stdout + result.stderr
-    for bug_id in Catalog.load(kit.bugs_dir).bugs:
-        row = next(line for line in result.stdout.splitlines() if f" {bug_id} " in line)
-        assert row.count("✓") == 6 and "ok" in row, row
+    for bug in Catalog.load(kit.bugs_dir).bugs.values():
+        row = next(line for line in result.stdout.splitlines() if f" {bug.id} " in line)
+        # pristine, injected, fix, alternative, wrong, together; tiers 2 and 3: nova's visible tests too
+        assert row.count("✓") == (7 if bug.difficulty >= 2 else 6) and "ok" in row, row
     assert "tests/s" in result.stdout
 
 
@@ -48,3 +50,26 @@ def test_a_fix_that_fixes_nothing_is_reported_and_fails_the_run(lab, kit_copy):
     assert f"{bug.id}: alternative fix: {len(bug.fail_to_pass)} fail_to_pass test(s) should pass" in result.stdout
     assert f"{bug.id}: wrong fix fails: the wrong fix passes every fail_to_pass test" in result.stdout
     assert "reference fix:" not in result.stdout, "the reference fix still verifies"
+
+
+def _without_test_changes(patch: str) -> str:
+    """The patch minus its sections for test files (the adjustments that let a bug slip past review)."""
+    sections = re.split(r"(?m)^(?=diff --git )", patch)
+    return "".join(s for s in sections if s and "/tests/" not in s.splitlines()[0])
+
+
+def test_a_tier_2_bug_caught_by_a_visible_test_and_a_test_id_that_does_not_exist_are_named(lab, kit_copy):
+    """Tiers 2 and 3 must slip past nova's own tests; verify runs them and names any that fail."""
+    bug = next(b for b in Catalog.load(kit_copy.bugs_dir).bugs.values()
+               if b.difficulty >= 2 and "/tests/" in b.inject_patch.read_text()
+               and all(m.count(".") >= 4 and "test_compute" not in m for m in b.visible_modules))
+    bug.inject_patch.write_text(_without_test_changes(bug.inject_patch.read_text()))
+    toml = bug.folder / "bug.toml"
+    typo = bug.pass_to_pass[0] + "_typo"
+    toml.write_text(toml.read_text().replace("pass_to_pass = [", f'pass_to_pass = [\n    "{typo}",', 1))
+    result = verify(lab, bug.id, kit_root=kit_copy.root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(rf"{bug.id}: visible tests: \d+ visible test\(s\) fail with the bug planted", result.stdout), result.stdout
+    assert f"test id(s) do not exist in this tree (a typo, or a test the patch renamed): {typo}" in result.stdout
+    row = next(line for line in result.stdout.splitlines() if f" {bug.id} " in line)
+    assert re.search(r"✗ \d+, \d+ fail", row), row  # the count per bug, in the table

@@ -196,6 +196,11 @@ def _run_state(ws: Workspace, state: _State, pristine: Path, scratch: Path) -> t
                              timeout=1800 if state.module else 900)
 
 
+def _absent(outcome: testrun.Outcome) -> bool:
+    """The worker could not find the id at all: not a failing test, no test."""
+    return outcome.status == "fail" and outcome.details.startswith(("no such test in ", "no importable module"))
+
+
 def _module_file(tree: Path, module: str) -> Path:
     path = tree.joinpath(*module.split("."))
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
@@ -272,7 +277,11 @@ def _judge(state: _State, bug: Bug, run: testrun.Run | str) -> Check:
         ("fail_to_pass", bug.fail_to_pass, not bug_fails),
         ("pass_to_pass", bug.pass_to_pass, True),
     ):
-        wrong = [i for i in ids if run.outcomes[i].passed != want_pass]
+        absent = [i for i in ids if _absent(run.outcomes[i])]
+        if absent:
+            problems.append(f"{len(absent)} {label} test id(s) do not exist in this tree (a typo, or a test the "
+                            f"patch renamed): {', '.join(absent[:SHOWN])}")
+        wrong = [i for i in ids if run.outcomes[i].passed != want_pass and i not in absent]
         if wrong:
             shown = ", ".join(f"{i} ({run.outcomes[i].status})" for i in wrong[:SHOWN])
             more = f" and {len(wrong) - SHOWN} more" if len(wrong) > SHOWN else ""
