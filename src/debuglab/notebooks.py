@@ -129,9 +129,30 @@ REFLECTION = (
     "Where on the request's way through nova did the wrong behaviour first appear, and how did you narrow it down?",
     "Which nova service ran the code you changed? Check it with "
     "`debuglab cloud status --file <the file you changed>`.",
-    "Which existing test would have caught this bug, and why did it not run, or not fail?",
-    "Which debugger command saved you the most time, and which would you use first next time?",
 )
+# the questions that fit how the bug hides: its visible tests fail (tier 1), or none does
+REFLECTION_BY_TIER = {
+    1: ("Some of nova's own unit tests fail with this bug. Which ones, and how much sooner would running them "
+        "first (`python -m testtools.run <module>` in your checkout) have led you to the line?",
+        "Which debugger command saved you the most time, and which would you use first next time?"),
+    2: ("No visible test fails with this bug planted. Which test would have caught it, and why did the one "
+        "closest to it not fail?",
+        "The wrong value was made in one place and shown in another. Where did you first see it wrong, and "
+        "how did you walk back to where it was made?"),
+    3: ("No unit test fails, and the code reads right line by line: what state, timing or order of requests "
+        "does the bug need, that only the running cloud has?",
+        "Which technique showed it to you: remote-pdb into the running service, a conditional breakpoint on "
+        "live traffic, or one request id followed through the services' logs? Why would the others have "
+        "taken longer?"),
+}
+# after a reproduce snippet: its verdict (`debuglab reproduce` turns it into the exit code)
+VERDICT = ('print("→ the cloud shows the bug" if BUG_SEEN else '
+           '"→ the cloud behaves right (fixed, or this bug is not planted here)")')
+
+
+def reflection(bug: Bug) -> tuple[str, ...]:
+    """The questions at the end of a bug's notebook."""
+    return REFLECTION + REFLECTION_BY_TIER[bug.difficulty]
 
 
 def bug_notebook(bug: Bug, reproduce: str | None) -> nbformat.NotebookNode:
@@ -152,7 +173,10 @@ def bug_notebook(bug: Bug, reproduce: str | None) -> nbformat.NotebookNode:
         _md("Now the symptom itself. Run it before you change anything, and again after each "
             "`debuglab cloud restart`:"),
         _code(reproduce.strip("\n") if reproduce else GENERIC_REPRODUCE, tags=("reproduce",)),
+        *([_code(VERDICT, tags=("verdict",))] if reproduce else []),
         _md("## Debug it\n\n"
+            f"- The same check from a terminal: `debuglab reproduce {bug.id}` (exit 1 while the cloud shows "
+            "the bug, 0 once it behaves right).\n"
             "- Find the service that runs the code on the request's path: "
             "`debuglab cloud status --file nova/<path>.py`.\n"
             "- Stop in it: `breakpoint()` in a unit test run with `python -m testtools.run`, or "
@@ -162,7 +186,7 @@ def bug_notebook(bug: Bug, reproduce: str | None) -> nbformat.NotebookNode:
             "`debuglab check` runs the bug's tests against your change. While the bug is not fixed, each "
             "run reveals the next hint, one at a time: try on your own first."),
         _code(f'!"{{DEBUGLAB}}" check {bug.id} --dir "{{LAB}}"', tags=("check",)),
-        _md("## Reflection\n\n" + "\n".join(f"{n}. {q}" for n, q in enumerate(REFLECTION, 1))),
+        _md("## Reflection\n\n" + "\n".join(f"{n}. {q}" for n, q in enumerate(reflection(bug), 1))),
     ]
     return _notebook(bug.id, cells)
 
@@ -450,8 +474,6 @@ DEVSTACK_REFLECTION = (
     "Where on the request's way through nova did the wrong behaviour first appear, and how did you narrow it down?",
     "Which unit ran the code you changed, and how did you know: the port your breakpoint opened, "
     "or the journal of which unit?",
-    "Which existing test would have caught this bug, and why did it not run, or not fail?",
-    "Which debugger command saved you the most time, and which would you use first next time?",
 )
 
 
@@ -513,7 +535,7 @@ def devstack_bug_notebook(bug: Bug, reproduce: str | None) -> nbformat.NotebookN
             "collect`: the `git diff` of each checkout against the class's baseline) and grades it with the "
             "bug's tests. This is exactly what will be collected:"),
         _code(f'!git -C "{{STACK}}/{bug.project}" status --short\n!git -C "{{STACK}}/{bug.project}" diff --stat'),
-        _md("## Reflection\n\n" + "\n".join(f"{n}. {q}" for n, q in enumerate(DEVSTACK_REFLECTION, 1))),
+        _md("## Reflection\n\n" + "\n".join(f"{n}. {q}" for n, q in enumerate(DEVSTACK_REFLECTION + REFLECTION_BY_TIER[bug.difficulty], 1))),
     ]
     return _notebook(bug.id, cells, kernel=DEVSTACK_KERNEL_NAME)
 
