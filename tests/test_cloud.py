@@ -307,6 +307,52 @@ def test_files_that_hold_a_secret_are_the_owners_alone(cloud):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
+def test_keystone_serves_8_concurrent_clients_for_20_s_without_a_5xx(cloud):
+    """issue 16.4: at two concurrent clients Keystone answered 500 "database is locked"."""
+    import concurrent.futures
+    import uuid
+
+    auth_url, admin = settings(cloud).auth_url, token_of(cloud, "admin")
+
+    def call(method, path, body=None, token=admin):
+        req = urllib.request.Request(f"{auth_url}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"X-Auth-Token": token, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, resp.read(), resp.headers
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(), exc.headers
+
+    def client(n):
+        statuses, deadline = [], time.monotonic() + 20
+        while time.monotonic() < deadline:
+            name = f"dl-conc-{n}-{uuid.uuid4().hex[:8]}"
+            code, body, _ = call("POST", "/projects", {"project": {"name": name, "domain_id": "default"}})
+            statuses.append(code)
+            project = json.loads(body)["project"]["id"] if code == 201 else None
+            code, body, _ = call("POST", "/users", {"user": {"name": name, "password": "pw", "domain_id": "default",
+                                                              "default_project_id": project}})
+            statuses.append(code)
+            user = json.loads(body)["user"]["id"] if code == 201 else None
+            code, _, _ = call("POST", "/auth/tokens", {"auth": {"identity": {"methods": ["password"], "password": {
+                "user": {"id": user, "password": "pw"}}}}})  # an unscoped token: last_active_at is written
+            statuses.append(code)
+            for kind, ident in (("users", user), ("projects", project)):
+                if ident:
+                    statuses.append(call("DELETE", f"/{kind}/{ident}")[0])
+        return statuses
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = [s for statuses in pool.map(client, range(8)) for s in statuses]
+    assert len(results) > 40, len(results)
+    errors = [s for s in results if s >= 500]
+    assert not errors, f"{len(errors)} of {len(results)} requests got 5xx: {sorted(set(errors))}"
+    assert set(results) <= {201, 204}, sorted(set(results))
+    code, body, _ = call("GET", "/projects")
+    assert not [p for p in json.loads(body)["projects"] if p["name"].startswith("dl-conc-")]  # nothing left behind
+
+
 def test_image_ids_from_a_request_never_reach_outside_the_image_folder(cloud, tmp_path):
     """issue 14.1: an id was a file path; a demo user wrote and deleted files anywhere."""
     victim = tmp_path / "victim"

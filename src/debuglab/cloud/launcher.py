@@ -18,6 +18,7 @@ written by debuglab.cloud.config. Two processes make the cloud:
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -224,6 +225,7 @@ def run_keystone(settings: dict) -> None:
     _fernet_setup(settings)
     from keystone.server import wsgi as keystone_wsgi
 
+    _sqlite_pooled_connections()
     app = keystone_wsgi.initialize_public_application()
 
     from keystone.common.sql import upgrades
@@ -232,6 +234,9 @@ def run_keystone(settings: dict) -> None:
         upgrades.offline_sync_database_to_version()
         open(settings["keystone"]["synced_marker"], "w").close()
     _keystone_bootstrap(settings)
+    # concurrent clients wait for one another instead of getting 500 "database is locked"
+    _sqlite_wal([os.path.join(settings["cloud_dir"], "keystone.sqlite")])
+    _sqlite_transactions()
     serve(app, settings["ports"]["keystone"], "keystone")
     mark_ready(settings, "keystone")
     _wait_forever()
@@ -522,7 +527,8 @@ def run_nova(settings: dict) -> None:
     LOG.info("nova databases ready (%.1f s)", time.monotonic() - t0)
 
     placement_app = _placement_app(settings)
-    _sqlite_wal(settings["cloud_dir"])
+    _sqlite_wal(glob.glob(os.path.join(settings["cloud_dir"], "nova_*.sqlite"))
+                + [os.path.join(settings["cloud_dir"], "placement.sqlite")])
     _sqlite_transactions()  # after the migrations, which manage their own transactions
     servers = [serve(placement_app, settings["ports"]["placement"], "placement")]
 
@@ -681,14 +687,13 @@ def _sqlite_transactions() -> None:
         connection.info["in_transaction"] = True
 
 
-def _sqlite_wal(cloud_dir: str) -> None:
-    """Write-ahead logging on every database: concurrent requests and builds then wait for
-    one another instead of failing with 'database is locked'. Only this process's databases:
-    Keystone's own process may still be bootstrapping its database on a first start."""
-    import glob
+def _sqlite_wal(paths: list[str]) -> None:
+    """Write-ahead logging on these databases: concurrent requests and builds then wait for
+    one another instead of failing with 'database is locked'. Each process does its own:
+    Keystone's may still be bootstrapping its database while nova starts."""
     import sqlite3
 
-    for path in glob.glob(os.path.join(cloud_dir, "nova_*.sqlite")) + [os.path.join(cloud_dir, "placement.sqlite")]:
+    for path in paths:
         conn = sqlite3.connect(path, timeout=30)
         try:
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
