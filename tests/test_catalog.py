@@ -162,3 +162,13 @@ def test_public_view_hides_hints_scope_tests_and_feedback(kit):
 def test_bug_sets_parse():
     assert parse_bug_set(None) == [] and parse_bug_set("all") == []
     assert parse_bug_set("a, b,,c") == ["a", "b", "c"]
+
+
+def test_a_bugs_grading_deadline_comes_from_its_measured_reference_fix(valid_bug):
+    assert load_bug(valid_bug).deadline(600) == 600  # not measured yet: the limit
+    (valid_bug / "timing.toml").write_text("reference_fix_seconds = 4.5\n")
+    bug = load_bug(valid_bug)
+    assert bug.reference_seconds == 4.5 and bug.deadline(600) == 75 and bug.deadline(60) == 60
+    (valid_bug / "timing.toml").write_text("reference_fix_seconds = -1\n")
+    with pytest.raises(CatalogError, match="timing.toml: field 'reference_fix_seconds' must be a positive"):
+        load_bug(valid_bug)

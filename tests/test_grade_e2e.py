@@ -270,6 +270,17 @@ def hostile_grades(lab, tmp_path_factory):
             by_student, cross)
 
 
+def test_a_hang_is_ended_at_the_bugs_own_deadline_not_the_default(lab, tmp_path, kit_copy):
+    """issue 14.12: a submission that loops at import held a worker for the default 600 s.
+    The deadline is 10 x the reference fix's run (recorded by bugs verify) + 30 s."""
+    (kit_copy.bugs_dir / BUG / "timing.toml").write_text("reference_fix_seconds = 1.0\n")
+    loops = submission.from_checkout(_hostile(lab, tmp_path, "loops", HOSTILE["loops"], fix=False), "loops")
+    grade = grader.grade(loops, [BUG], lab.python, kit=kit_copy)  # the default limit: 600 s
+    v = grade.verdict(BUG)
+    assert v.verdict == ERROR and "timed out after 40 s" in v.reason, v.reason
+    assert v.seconds < 600
+
+
 def test_os_exit_at_import_is_an_error(hostile_grades):
     v = hostile_grades[0]["exits"]
     assert v.verdict == ERROR and "never reported" in v.reason

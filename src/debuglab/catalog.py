@@ -54,10 +54,24 @@ class Bug:
     # nova's own test modules around the scope; for difficulty 2 and 3 none of their tests
     # may fail with the bug planted (`bugs verify` runs them)
     visible_modules: tuple[str, ...] = ()
+    # how long the reference fix's tests took in `bugs verify` (bugs/<id>/timing.toml)
+    reference_seconds: float | None = None
+
+    def deadline(self, limit: float) -> float:
+        """A grading run's wall-clock budget: ten times the reference fix's run plus 30 s,
+        never above `limit`; `limit` when verify has not measured the bug yet."""
+        if self.reference_seconds is None:
+            return limit
+        return min(limit, 10 * self.reference_seconds + 30)
 
     @property
     def inject_patch(self) -> Path:
         return self.folder / "inject.patch"
+
+    @property
+    def timing_file(self) -> Path:
+        """Written by `bugs verify`: the reference fix's measured test time."""
+        return self.folder / "timing.toml"
 
     @property
     def hidden_tests(self) -> Path:
@@ -188,6 +202,7 @@ def load_bug(folder: Path) -> Bug:
         objectives=f.strings(data, "objectives"), techniques=techniques,
         hints=f.strings(data, "hints", min_items=MIN_HINTS), scope=scope, feedback=feedback,
         fail_to_pass=fail_to_pass, pass_to_pass=pass_to_pass, folder=folder, visible_modules=visible,
+        reference_seconds=_reference_seconds(folder / "timing.toml", f),
     )
     _check_visible_modules(bug, f)
     _check_upstream(bug, f)
@@ -195,6 +210,20 @@ def load_bug(folder: Path) -> Bug:
     if f.problems:
         raise CatalogError("\n".join(f.problems))
     return bug
+
+
+def _reference_seconds(path: Path, f: _Fields) -> float | None:
+    if not path.is_file():
+        return None
+    try:
+        value = tomllib.loads(path.read_text()).get("reference_fix_seconds")
+    except tomllib.TOMLDecodeError as exc:
+        f.problems.append(f"{path}: not valid TOML ({exc}); delete it and run `debuglab bugs verify` again")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        f.problems.append(f"{path}: field 'reference_fix_seconds' must be a positive number of seconds")
+        return None
+    return float(value)
 
 
 def _check_visible_modules(bug: Bug, f: _Fields) -> None:

@@ -159,6 +159,8 @@ def verify(
                     continue
                 for bug in state.bugs:
                     reports[bug.id].checks[state.key] = _judge(state, bug, run_or_error)
+                if state.key == "fix" and isinstance(run_or_error, testrun.Run) and run_or_error.worker_ok:
+                    _record_timing(state.bugs[0], run_or_error.seconds)
         if visible_runs:
             on_run(done, len(states), "charging visible failures")
             for bug_id, check in _judge_visible(ws, visible_runs, pristine, scratch).items():
@@ -194,6 +196,15 @@ def _run_state(ws: Workspace, state: _State, pristine: Path, scratch: Path) -> t
         return f"visible module {state.module} does not exist ({_module_file(tree, state.module)} is missing)"
     return testrun.run_tests(ws.python, tree, state.ids, work_dir=scratch / "runs", name=state.name,
                              timeout=1800 if state.module else 900)
+
+
+def _record_timing(bug: Bug, seconds: float) -> None:
+    """The reference fix's test time, from which the grader derives the bug's deadline."""
+    tmp = bug.timing_file.with_suffix(".partial")
+    tmp.write_text("# written by `debuglab bugs verify`: the reference fix's tests, one worker, in seconds;\n"
+                   "# a grading run may take 10 times this plus 30 s\n"
+                   f"reference_fix_seconds = {seconds:.1f}\n")
+    tmp.replace(bug.timing_file)
 
 
 def _absent(outcome: testrun.Outcome) -> bool:

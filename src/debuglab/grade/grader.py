@@ -138,21 +138,22 @@ def _run_bug(trees: Trees, servers: Servers, sandbox: Sandbox, sub: Submission, 
     except ApplyError as exc:
         return verdict.rejected(bug, [f"the change does not apply to the lab's baseline: {exc}"], mine.files)
     canary = canary_ids(trees.projects[bug.project])
+    deadline = bug.deadline(options.limits.timeout)  # a hang costs its own bug's time, not 600 s
     claim = None
     try:
         server = servers.get(bug.project, lab_bugs)
         claim = sandbox.claim(trees.python)
-        job = testrun.Job(tree, [*bug.test_ids, *canary], trees.run_dir(label), options.limits.timeout,
+        job = testrun.Job(tree, [*bug.test_ids, *canary], trees.run_dir(label), deadline,
                           uid=claim.uid, cgroup=claim.cgroup, nproc=claim.nproc, student_files=mine.files)
         # the server ends the job at its own deadline; this one only guards against a lost server
-        run = server.submit(job).result(timeout=options.limits.timeout + 120)
+        run = server.submit(job).result(timeout=deadline + 120)
     except (DebuglabError, FutureTimeout, OSError) as exc:
         return verdict.error(bug, f"the test worker could not run: {exc or type(exc).__name__}", files=mine.files,
                              seconds=time.monotonic() - start)
     finally:
         if claim is not None:
             claim.release()
-    result = verdict.judge(bug, run, canary, mine.files, options.limits.timeout)
+    result = verdict.judge(bug, run, canary, mine.files, deadline)
     if not options.keep:
         trees.discard(tree)
     return result
