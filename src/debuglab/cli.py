@@ -46,6 +46,8 @@ def main(verbose: bool) -> None:
     """debuglab: learn to debug OpenStack nova with pdb, remote-pdb and your IDE."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s")
     terminate_like_interrupt()
+    if not verbose:  # paramiko logs a traceback for a host that never speaks SSH; the kit says it in one line
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
 
 
 DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("lab"),

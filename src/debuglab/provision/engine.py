@@ -41,21 +41,8 @@ def provision(inv: Inventory, *, kit: Kit | None = None, parallel: int = 8, dry_
     catalog = Catalog.load(kit.bugs_dir)
     nova_version = upstream.load_lock(kit.upstream_lock)["nova"].version
     start = time.monotonic()
-    for host in inv.hosts:
-        on_event(host, "building the kit bundle")
-    # DevStack hosts need the debugger tools' wheels in the kit; lab hosts get those from
-    # the wheelhouse, so their kit is the code alone (~1 MB instead of ~20 MB)
-    profiles = {h.profile for h in inv.hosts}
-    bundles = {p: upload.build(kit, with_tools=(p == "devstack")) for p in sorted(profiles)}
-    # what each host installs from offline: a lab host the kit's and the lab's packages,
-    # a DevStack host (for JupyterLab) the kit's alone
-    wanted = {h: "lab" if h.profile == "lab" else "kit" for h in inv.hosts
-              if h.profile == "lab" or inv.devstack.notebook_command}
-    wheelhouses = {}
-    for kind in sorted(set(wanted.values())):
-        for host in [h for h, k in wanted.items() if k == kind]:
-            on_event(host, "building the wheelhouse (once per change of the locks)")
-        wheelhouses[kind] = wheelhouse.build(kit, with_lab=(kind == "lab"))
+    # the hosts first: a class whose hosts are down is told so at once, before minutes of
+    # building the kit bundle and the wheelhouse that no host could take
     conns = {h: hosts.connection(h, inv, accept_new=accept_new_host_keys) for h in inv.hosts}
     for host in inv.hosts:
         on_event(host, "connecting, checking the host")
@@ -63,6 +50,22 @@ def provision(inv: Inventory, *, kit: Kit | None = None, parallel: int = 8, dry_
     ordered = list(conns.values())
     for i in range(0, len(ordered), max(1, parallel)):
         facts.update(hosts.probe_all(ordered[i:i + parallel], inv))
+    reachable = [h for h in inv.hosts if not isinstance(facts[h], HostError)]
+    for host in reachable:
+        on_event(host, "building the kit bundle")
+    # DevStack hosts need the debugger tools' wheels in the kit; lab hosts get those from
+    # the wheelhouse, so their kit is the code alone (~1 MB instead of ~20 MB)
+    profiles = {h.profile for h in reachable}
+    bundles = {p: upload.build(kit, with_tools=(p == "devstack")) for p in sorted(profiles)}
+    # what each host installs from offline: a lab host the kit's and the lab's packages,
+    # a DevStack host (for JupyterLab) the kit's alone
+    wanted = {h: "lab" if h.profile == "lab" else "kit" for h in reachable
+              if h.profile == "lab" or inv.devstack.notebook_command}
+    wheelhouses = {}
+    for kind in sorted(set(wanted.values())):
+        for host in [h for h, k in wanted.items() if k == kind]:
+            on_event(host, "building the wheelhouse (once per change of the locks)")
+        wheelhouses[kind] = wheelhouse.build(kit, with_lab=(kind == "lab"))
 
     def one(host: Host) -> HostResult:
         conn = conns[host]

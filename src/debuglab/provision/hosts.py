@@ -72,6 +72,14 @@ def as_host_error(host: Host, exc: BaseException) -> HostError:
     if isinstance(exc, paramiko.AuthenticationException):
         how = f"key {host.key_file}" if host.key_file else "ssh-agent's keys"
         return AuthError(host.label, f"{host.user}@{host.hostname} refused the {how}: {exc}")
+    if host.key_file is not None and not host.key_file.exists():
+        return AuthError(host.label, f"the key {host.key_file} does not exist (key_file of {host.student} in the "
+                                     "inventory): fix the path, or make the key with ssh-keygen")
+    if isinstance(exc, paramiko.SSHException) and any(
+            words in str(exc) for words in ("protocol banner", "No existing session")):
+        return UnreachableHost(host.label, f"{host.hostname}:{host.port} accepts connections but does not speak "
+                                           f"SSH (no SSH banner within the inventory's connect_timeout): is sshd "
+                                           "listening on that port, or another program?")
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
         return UnreachableHost(host.label, f"cannot connect to {host.hostname}:{host.port} (connection refused)")
     if isinstance(exc, (socket.timeout, TimeoutError)):

@@ -55,7 +55,10 @@ def tunnel(inv: Inventory, key: str, *, offset: int = 0, accept_new_host_keys: b
     fwd = forwards(host, inv, offset)
     argv = ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes",
             "-o", f"StrictHostKeyChecking={'accept-new' if accept_new_host_keys else 'yes'}",
-            "-o", f"UserKnownHostsFile={inv.known_hosts}", "-p", str(host.port)]
+            "-o", f"UserKnownHostsFile={inv.known_hosts}", "-p", str(host.port),
+            # a host that takes the TCP connection but never speaks SSH must not hang the tunnel
+            "-o", f"ConnectTimeout={max(1, int(inv.connect_timeout))}",
+            "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3"]
     if host.key_file is not None:
         argv += ["-i", str(host.key_file), "-o", "IdentitiesOnly=yes"]
     for f in fwd:
