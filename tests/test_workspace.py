@@ -222,3 +222,14 @@ def test_a_rebuild_needs_no_network_and_saves_student_work_then_inject_rebaselin
     again = subprocess.run([DEBUGLAB, "inject", nova_bugs[1].id, "--checkout", ws.checkout("nova")],
                            capture_output=True, text=True)
     assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def test_a_failed_build_names_the_lab_not_its_temporary_folder(tmp_path, kit_copy):
+    """issue 14.10: errors named `.lab.building-PID`, a folder the user never made."""
+    patch = kit_copy.bugs_dir / "num-instances-off-by-one" / "inject.patch"
+    patch.write_text(patch.read_text().replace("max_instances", "max_instancez", 1))  # context that is not there
+    result = subprocess.run([DEBUGLAB, "lab", "create", "--dir", tmp_path / "lab", "--bugs", "num-instances-off-by-one"],
+                            capture_output=True, text=True, env={**os.environ, "DEBUGLAB_KIT": str(kit_copy.root)})
+    assert result.returncode == 2, result.stderr
+    assert f"{tmp_path / 'lab'}/stack/nova" in result.stderr and ".building" not in result.stderr, result.stderr
+    assert not (tmp_path / "lab").exists() and not list(tmp_path.glob(".lab.*"))
