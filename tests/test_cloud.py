@@ -353,6 +353,27 @@ def test_keystone_serves_8_concurrent_clients_for_20_s_without_a_5xx(cloud):
     assert not [p for p in json.loads(body)["projects"] if p["name"].startswith("dl-conc-")]  # nothing left behind
 
 
+def test_restart_with_log_level_debug_writes_novas_debug_lines_and_info_ends_them(cloud):
+    """issue 15.3: debug logs on demand."""
+    env = {**os.environ, "COLUMNS": "200"}
+    log = CloudPaths(cloud).logs / "n-api.log"
+
+    def debug_lines_after_a_request(level: str) -> int:
+        done = subprocess.run([DEBUGLAB, "cloud", "restart", "--dir", cloud.root, "--log-level", level],
+                              capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        offset = log.stat().st_size
+        novaclient(cloud, "result['flavors'] = len(nova.flavors.list())")
+        return sum(" DEBUG " in line for line in log.read_text(errors="replace")[offset:].splitlines())
+
+    try:
+        assert debug_lines_after_a_request("debug") > 0
+        assert "debug = True" in CloudPaths(cloud).local_conf.read_text()  # kept, as `cloud config set` would
+        assert debug_lines_after_a_request("info") == 0
+    finally:
+        subprocess.run([DEBUGLAB, "cloud", "config", "unset", "--dir", cloud.root, "DEFAULT", "debug"], env=env)
+
+
 def test_image_ids_from_a_request_never_reach_outside_the_image_folder(cloud, tmp_path):
     """issue 14.1: an id was a file path; a demo user wrote and deleted files anywhere."""
     victim = tmp_path / "victim"

@@ -181,7 +181,11 @@ def bug_notebook(bug: Bug, reproduce: str | None) -> nbformat.NotebookNode:
             "`debuglab cloud status --file nova/<path>.py`.\n"
             "- Stop in it: `breakpoint()` in a unit test run with `python -m testtools.run`, or "
             "`debuglab cloud restart --debug remote-pdb` and `debuglab attach` for the running service.\n"
-            "- After an edit, `debuglab cloud restart` loads it; `git -C lab/stack/nova diff` shows it."),
+            "- After an edit, `debuglab cloud restart` loads it; `git -C lab/stack/nova diff` shows it."
+            + ("\n- The logs: nova writes its DEBUG lines only after `debuglab cloud restart --log-level debug` "
+               "(`--log-level info` turns them off again); follow one request id through "
+               "`lab/cloud/logs/n-api.log`, `n-cond.log`, `n-sch.log` and `n-cpu.log`."
+               if "logs" in bug.techniques else "")),
         _md("## Check your fix, and get a hint\n\n"
             "`debuglab check` runs the bug's tests against your change. While the bug is not fixed, each "
             "run reveals the next hint, one at a time: try on your own first."),

@@ -34,6 +34,18 @@ def _debug_options(fn):
     return fn
 
 
+def _log_level_option(fn):
+    return click.option("--log-level", type=click.Choice(("debug", "info")), default=None,
+                        help="nova's log level from now on: debug writes nova's DEBUG lines (the same as "
+                             "`cloud config set DEFAULT debug True`, kept in local.conf); info turns them off.")(fn)
+
+
+def _set_log_level(ws: Workspace, level: str | None) -> None:
+    if level is not None:
+        localconf.set_option(CloudPaths(ws).local_conf, "nova", "DEFAULT", "debug",
+                             "True" if level == "debug" else None)
+
+
 def _ports(kw: dict) -> dict[str, int]:
     return {name: kw[f"{name}_port"] for name in config.DEFAULT_PORTS if kw.get(f"{name}_port")}
 
@@ -72,10 +84,12 @@ cloud = click.Group("cloud", help="The mini-cloud: Keystone and nova from the la
 @DIR
 @_port_options
 @_debug_options
+@_log_level_option
 @click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for the services.")
-def start(root: Path, debug: str | None, debug_port: int | None, timeout: float, **kw) -> None:
+def start(root: Path, debug: str | None, debug_port: int | None, log_level: str | None, timeout: float, **kw) -> None:
     """Start Keystone, nova (API, conductor, scheduler, compute) and placement."""
     ws = Workspace.open(root)
+    _set_log_level(ws, log_level)
     with steps("starting the mini-cloud") as on_step:
         state = supervisor.start(ws, ports=_ports(kw), debug=debug, debug_port=debug_port, timeout=timeout,
                                  on_step=on_step)
@@ -99,10 +113,13 @@ def stop(root: Path) -> None:
 @_port_options
 @_debug_options
 @click.option("--no-debug", is_flag=True, help="Restart without the debugger hook of the last start.")
+@_log_level_option
 @click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for the services.")
-def restart(root: Path, debug: str | None, debug_port: int | None, no_debug: bool, timeout: float, **kw) -> None:
+def restart(root: Path, debug: str | None, debug_port: int | None, no_debug: bool, log_level: str | None,
+            timeout: float, **kw) -> None:
     """Stop and start again, loading your edited code (like systemctl restart devstack@n-api)."""
     ws = Workspace.open(root)
+    _set_log_level(ws, log_level)
     with steps("restarting the mini-cloud") as on_step:
         state = supervisor.restart(ws, ports=_ports(kw), debug=None if no_debug else (debug or False),
                                    debug_port=debug_port, timeout=timeout, on_step=on_step)
