@@ -90,3 +90,16 @@ def test_a_lab_in_a_read_only_folder_or_on_an_empty_mount_point_is_exit_2(tmp_pa
                                  f"echo mounted=$(mountpoint -q {mnt} && echo yes)")
     assert "mount point" in result.stderr and f"--dir {mnt}/lab" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "mounted=yes" in result.stdout  # it did not try to rmdir it
+
+
+def test_with_a_lab_bugs_list_and_show_keep_to_the_bugs_planted_in_it(tmp_path, kit):
+    """issue 15.4: the same --dir as every student command; a lab's student sees its bugs."""
+    planted = "num-instances-off-by-one"
+    (tmp_path / "lab.toml").write_text(f'[lab]\nbugs = ["{planted}"]\n')
+    others = [b for b in Catalog.load(kit.bugs_dir).bugs if b != planted]
+    listed = debuglab("bugs", "list", "--dir", str(tmp_path))
+    assert listed.returncode == 0 and planted in listed.stdout
+    assert not [b for b in others if b in listed.stdout]
+    assert debuglab("bugs", "show", planted, "--dir", str(tmp_path)).returncode == 0
+    other = debuglab("bugs", "show", others[0], "--dir", str(tmp_path))
+    assert other.returncode == 2 and f"is not planted in the lab {tmp_path}" in other.stderr

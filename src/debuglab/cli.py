@@ -138,15 +138,32 @@ def bugs() -> None:
     """The bug catalog."""
 
 
+LAB_BUGS = click.option("--dir", "root", type=click.Path(path_type=Path), default=None,
+                        help="A lab: only the bugs planted in it (default: the whole catalog).")
+
+
+def _planted(root: Path | None, bug_ids: list[str] | None = None) -> list[str] | None:
+    """The bugs planted in the lab at `root` (None without --dir); an id not planted there is bad input."""
+    if root is None:
+        return None
+    planted = workspace.Workspace.open(root).bugs()
+    for bug_id in bug_ids or ():
+        if bug_id not in planted:
+            raise DebuglabError(f"bug '{bug_id}' is not planted in the lab {root} (it has: {', '.join(planted) or 'none'})")
+    return planted
+
+
 @bugs.command("list")
-def bugs_list() -> None:
-    """The bugs in the catalog (what a student may see)."""
-    catalog = Catalog.load(Kit.default().bugs_dir)
-    table = Table(title="debuglab bugs")
+@LAB_BUGS
+def bugs_list(root: Path | None) -> None:
+    """The bugs in the catalog (what a student may see); with --dir, the lab's."""
+    planted = _planted(root)
+    catalog = Catalog.load(Kit.default().bugs_dir, planted)
+    table = Table(title="debuglab bugs" + (f" planted in {root}" if root else ""))
     table.add_column("id", no_wrap=True, min_width=max((len(i) for i in catalog.bugs), default=2))
     for column in ("project", "layer", "difficulty", "title"):
         table.add_column(column)
-    for bug in catalog.bugs.values():
+    for bug in catalog.select(planted) if planted is not None else catalog.bugs.values():
         table.add_row(bug.id, bug.project, bug.layer, "★" * bug.difficulty, bug.title)
     console.print(table)
 
@@ -167,8 +184,10 @@ def bugs_sets() -> None:
 
 @bugs.command("show")
 @click.argument("bug_id")
-def bugs_show(bug_id: str) -> None:
+@LAB_BUGS
+def bugs_show(bug_id: str, root: Path | None) -> None:
     """One bug's story: symptom, objectives, techniques (no hints, scope, tests or fix)."""
+    _planted(root, [bug_id])
     bug = Catalog.load(Kit.default().bugs_dir, [bug_id]).select([bug_id])[0]
     info = bug.public()
     console.print(f"[bold]{info['title']}[/]  ({info['id']})", highlight=False)
