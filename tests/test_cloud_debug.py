@@ -104,19 +104,33 @@ def two_at_once(cloud, port: int, api: str, token: str) -> None:
     listed = CliRunner().invoke(attach_command, ["--dir", str(cloud.root), "--list"], env={"COLUMNS": "300"})
     assert listed.exit_code == 0 and str(port + 1) in listed.output and waiting[1].request_id in listed.output, \
         listed.output
+    # how many wait, at which line, and the conditional form that stops at only one of them (issue 15.6)
+    line = waiting[0].line
+    assert f"2 session(s) waiting: 2 at nova/{FLAVORS}:{line}" in listed.output, listed.output
+    assert "if flavor.flavorid == '2': breakpoint()" in listed.output
     log = CloudPaths(cloud).log("nova").read_text()
     for s in waiting:
         assert f"RemotePdb session open at 127.0.0.1:{s.port}, waiting for connection (thread {s.thread}, " \
                f"request {s.request_id}" in log
 
     seen = []
-    for _ in waiting:  # attach's default: the oldest waiting session, then the next one
-        chosen = attach.pick(registry)
-        with attach.connect(chosen.port) as sock:
-            out = io.StringIO()
-            typed = iter(["p req.GET.get('minDisk')", "c"])
-            attach.session(sock, lambda prompt: next(typed), out)
-        seen.append((chosen.port, out.getvalue()))
+    chosen = attach.pick(registry)  # attach's default: the oldest waiting session
+    with attach.connect(chosen.port) as sock:
+        out = io.StringIO()
+        typed = iter(["p req.GET.get('minDisk')", "c"])
+        attach.session(sock, lambda prompt: next(typed), out)
+    seen.append((chosen.port, out.getvalue()))
+    # then the next one, driven without a terminal: `debuglab attach --command ...` (issue 15.5)
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    driven = subprocess.run([Path(sys.executable).with_name("debuglab"), "attach", "--dir", cloud.root,
+                             "--command", "p req.GET.get('minDisk')"], capture_output=True, text=True, timeout=120,
+                            stdin=subprocess.DEVNULL)
+    assert driven.returncode == 0, driven.stdout + driven.stderr
+    assert "(Pdb) p req.GET.get('minDisk')" in driven.stdout and "commands done: nova carries on" in driven.stdout
+    seen.append((port + 1, driven.stdout))
     assert [p for p, _ in seen] == [port, port + 1]
     assert "'0'" in seen[0][1] and "'1'" in seen[1][1], seen  # each session is its own request
     first.join(60)

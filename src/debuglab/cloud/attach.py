@@ -163,12 +163,28 @@ def _setup_readline(history: Path):
     return readline
 
 
+def scripted(commands: list[str], out: TextIO) -> Callable[[str], str]:
+    """A read_line that types `commands`, one per prompt, echoing each as a terminal would;
+    when they run out, nova is let go on (`c`) rather than left stopped."""
+    pending = list(commands)
+
+    def read_line(prompt: str) -> str:
+        line, note = (pending.pop(0), "") if pending else ("c", "   # commands done: nova carries on")
+        out.write(f"{prompt}{line}{note}\n")
+        out.flush()
+        return line
+
+    return read_line
+
+
 def attach(port: int | None, *, registry: Path | None = None, wait: float = 0, again: bool = False,
-           history: Path | None = None, out: TextIO = sys.stdout) -> None:
+           history: Path | None = None, out: TextIO = sys.stdout, commands: list[str] | None = None) -> None:
     """Attach to a remote-pdb session: the one on `port`, else the oldest waiting one of
-    the registry; with `again`, wait for the next breakpoint after each session."""
+    the registry; with `again`, wait for the next breakpoint after each session. With
+    `commands`, type them and print what they print (a script or a notebook cell drives
+    it, no terminal needed); else read the student's lines with line editing."""
     history = history or Path(os.path.expanduser("~/.debuglab_pdb_history"))
-    rl = _setup_readline(history)
+    rl = _setup_readline(history) if commands is None else None
     try:
         while True:
             target, about = port, ""
@@ -187,7 +203,7 @@ def attach(port: int | None, *, registry: Path | None = None, wait: float = 0, a
                                      "or wait with `debuglab attach --wait SECONDS`")
             with connect(target, wait) as sock:
                 out.write(f"[attached to remote-pdb on 127.0.0.1:{target}{about}; Ctrl-D continues]\n")
-                session(sock, input, out)
+                session(sock, input if commands is None else scripted(commands, out), out)
             if not again:
                 return
             wait = 24 * 3600

@@ -189,7 +189,10 @@ def reset(root: Path, yes: bool) -> None:
 @click.option("--list", "list_only", is_flag=True, help="List the breakpoint() sessions waiting for a debugger.")
 @click.option("--wait", type=float, default=0, help="Seconds to wait for a breakpoint() to open a session.")
 @click.option("--again", is_flag=True, help="After a session ends, wait for the next breakpoint.")
-def attach(root: Path, port: int | None, list_only: bool, wait: float, again: bool) -> None:
+@click.option("--command", "commands", multiple=True, metavar="LINE",
+              help="Type this debugger command (repeatable, in order) and print its output, no terminal "
+                   "needed: `--command 'p flavor.flavorid' --command c`. nova carries on after the last.")
+def attach(root: Path, port: int | None, list_only: bool, wait: float, again: bool, commands: tuple[str, ...]) -> None:
     """Attach to a remote-pdb session of the cloud, with line editing and history."""
     registry = None
     if root.joinpath("lab.toml").is_file() or port is None:
@@ -205,11 +208,26 @@ def attach(root: Path, port: int | None, list_only: bool, wait: float, again: bo
         import time
 
         for s in found:
-            where = s.where.split("/stack/", 1)[-1]  # stack/nova/nova/... -> nova/nova/...
-            table.add_row(str(s.port), s.state, where, s.thread, s.request_id or "-", f"{time.time() - s.since:.0f} s")
+            table.add_row(str(s.port), s.state, _short(s.where), s.thread, s.request_id or "-",
+                          f"{time.time() - s.since:.0f} s")
         console.print(table)
+        waiting = [s for s in found if s.state == "waiting"]
+        lines = {}
+        for s in waiting:
+            lines.setdefault(f"{_short(s.file)}:{s.line}", []).append(s)
+        console.print(f"{len(waiting)} session(s) waiting: " + ", ".join(
+            f"{len(group)} at {where}" for where, group in lines.items()) if waiting else "none waiting", highlight=False)
+        for where, group in lines.items():
+            if len(group) > 1:
+                console.print(f"{len(group)} stops at the same line {where}: a breakpoint() in a loop or a list view "
+                              "stops once per item. Make it conditional on the one you want, e.g. "
+                              "`if flavor.flavorid == '2': breakpoint()`", highlight=False)
         return
-    attach_mod.attach(port, registry=registry, wait=wait, again=again)
+    attach_mod.attach(port, registry=registry, wait=wait, again=again, commands=list(commands) if commands else None)
+
+
+def _short(path: str) -> str:
+    return path.split("/stack/", 1)[-1]  # .../stack/nova/nova/... -> nova/nova/...
 
 
 config_group = click.Group("config", help="Overrides of nova.conf (placement.conf, keystone.conf) in the lab's "
