@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import click
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from debuglab import jupyterlab, notebooks, rebuild, reproduce, verify, workspace
+from debuglab import jupyterlab, labtest, notebooks, rebuild, reproduce, verify, workspace
 from debuglab.cloud import supervisor as cloud_supervisor
 from debuglab.cloud.commands import attach, cloud, print_cloud
 from debuglab.catalog import Catalog, load_set, parse_bug_set, sets_dir
@@ -289,6 +289,47 @@ def reproduce_cmd(bug_id: str, root: Path) -> None:
                None: "[yellow]no verdict: the script could not tell (see above)[/]"}[result.bug_seen]
     console.print(f"{verdict} ({bug.id}, {result.seconds:.1f} s, exit {result.exit_code})", highlight=False)
     sys.exit(result.exit_code)
+
+
+@main.command("test")
+@click.argument("targets", nargs=-1)
+@DIR
+@click.option("--list", "list_only", is_flag=True, help="Only list the test ids the targets select.")
+@click.option("--pdb", "use_pdb", is_flag=True, help="Then stop pdb in the first failure (post-mortem).")
+def test_cmd(targets: tuple[str, ...], root: Path, list_only: bool, use_pdb: bool) -> None:
+    """nova's visible tests of your checkout, as `tox -e py3 -- TARGET` would run them: a module,
+    a package, a class, a test id, or a path such as nova/scheduler (default: every unit test)."""
+    ws = workspace.Workspace.open(root)
+    with err.status("finding the tests"):
+        listing = labtest.list_ids(ws, list(targets))
+    if list_only:
+        for test_id in listing.ids:
+            console.print(test_id, highlight=False, markup=False)
+        console.print(f"{len(listing.ids)} test(s)")
+        return
+    start = time.monotonic()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        task = progress.add_task(f"{listing.project} tests", total=len(listing.ids))
+        run = labtest.run(ws, listing, on_progress=lambda done, total: progress.update(task, completed=done))
+    outcomes = list(run.outcomes.values())
+    failed = [o for o in outcomes if o.status not in ("success", "skip", "xfail")]
+    if failed:
+        table = Table(title=f"{len(failed)} failure(s)", show_lines=True)
+        table.add_column("test", overflow="fold")
+        table.add_column("status")
+        table.add_column("traceback (end)", overflow="fold")
+        for o in failed:
+            table.add_row(o.id, o.status, "\n".join(o.details.strip().splitlines()[-12:]) or "-")
+        console.print(table)
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("success", "skip")}
+    console.print(f"{counts['success']} passed, {len(failed)} failed, {counts['skip']} skipped "
+                  f"in {time.monotonic() - start:.1f} s")
+    if failed and use_pdb:
+        console.print(f"post-mortem of {failed[0].id}:")
+        labtest.post_mortem(ws, listing.project, failed[0].id)
+    if failed:
+        sys.exit(1)
 
 
 @main.command("inject")

@@ -101,3 +101,22 @@ def _read_tail(path: Path) -> str:
             return fh.read().decode(errors="replace")
     except OSError:
         return ""
+
+
+def interactive(args: list[str | os.PathLike], *, cwd: str | os.PathLike | None = None,
+                env: dict[str, str] | None = None, inherit_env: bool = True) -> int:
+    """Run a command on the user's terminal (a debugger session): stdin, stdout and stderr
+    are the user's, there is no timeout; returns its exit code. Ctrl-C reaches it, not us."""
+    argv = [str(a) for a in args]
+    full_env = dict(os.environ) if inherit_env else {}
+    full_env.update({k: v for k, v in (env or {}).items() if v is not None})
+    log.debug("run (interactive): %s (cwd=%s)", shlex.join(argv), cwd)
+    try:
+        child = subprocess.Popen(argv, cwd=cwd, env=full_env)
+    except OSError as exc:
+        raise ProcError(f"cannot run {argv[0]}: {exc}") from exc
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the debugger handles Ctrl-C itself
+    try:
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
