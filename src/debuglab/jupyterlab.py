@@ -132,11 +132,11 @@ def lab_token(ws: Target) -> str:
 
 
 def last_port(ws: Target) -> int:
-    """The port of the last start, or 8888."""
+    """The port of the last start, or the lab's own (8888 on a DevStack host)."""
     try:
         return int(json.loads(_options_path(ws).read_text())["port"])
     except (OSError, ValueError, KeyError, TypeError):
-        return DEFAULT_PORT
+        return ws.ports["jupyterlab"] if isinstance(ws, Workspace) else DEFAULT_PORT
 
 
 def url(ws: Target, port: int, token: str | None = None) -> str:

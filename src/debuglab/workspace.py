@@ -22,7 +22,7 @@ import tomli_w
 from uv import find_uv_bin
 
 import debuglab
-from debuglab import gitrepo, inject, proc, upstream
+from debuglab import gitrepo, inject, labports, proc, upstream
 from debuglab.catalog import Bug, Catalog
 from debuglab.errors import DebuglabError, ProcError, WorkspaceError
 from debuglab.kit import Kit, cache_dir
@@ -71,6 +71,11 @@ class Workspace:
         """Where student work is saved as patches before anything sets it aside."""
         return self.root / "saved-work"
 
+    @property
+    def ports(self) -> dict[str, int]:
+        """The ports this lab owns on the machine (debuglab.labports)."""
+        return labports.of(self.root)
+
     def checkout(self, project: str) -> Path:
         return self.root / "stack" / project
 
@@ -108,6 +113,7 @@ def create(
                              "in a folder you can write (the lab is built beside it, then renamed)") from None
     try:
         record = _build(build, root, bugs, projects, kit, cache, on_step)
+        record["ports"] = labports.allocate(root, keep=labports.of(old) if old is not None else None)
         if old is not None:
             on_step("saving the old lab's work")
             for path in _keep_old_work(Workspace(old), build):

@@ -148,6 +148,11 @@ def status(root: Path, file: str | None) -> None:
         pids = {r.name: r.pid for r in rows}
         shown = ", ".join(f"{s} (pid {pids.get(s) or 'not running'})" for s in services)
         console.print(f"{rel} runs in: {shown}", highlight=False)
+    state = supervisor.read_state(ws)
+    if state is not None:
+        pdb = state.settings.pdb_port
+        console.print(f"breakpoint() opens remote-pdb on 127.0.0.1:{pdb} (the next ones up to {pdb + 9}): "
+                      f"`debuglab attach --dir {ws.root}`", highlight=False)
     down = [r.name for r in rows if not r.running or r.listening is False]
     if down:  # scripts can trust the exit code: 0 only when every service runs and listens
         console.print(f"[red]not serving:[/] {', '.join(down)} (`debuglab cloud restart --dir {ws.root}`)")

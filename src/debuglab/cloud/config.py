@@ -82,6 +82,14 @@ class CloudSettings:
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     debug: str | None = None
     debug_port: int | None = None
+    breakpoint_port: int | None = None  # remote-pdb's first port for breakpoint() (the lab's own)
+
+    @property
+    def pdb_port(self) -> int:
+        """The port a breakpoint() opens first (the next ones up to 9 above it)."""
+        if self.debug == "remote-pdb" and self.debug_port:
+            return self.debug_port
+        return self.breakpoint_port or DEFAULT_DEBUG_PORTS["remote-pdb"]
 
     @property
     def auth_url(self) -> str:
@@ -240,6 +248,7 @@ connection = {sqlite(d / 'placement.sqlite')}
         "region": REGION,
         "users": USERS,
         "debug": {"kind": settings.debug, "port": settings.debug_port} if settings.debug else None,
+        "breakpoint_port": settings.pdb_port,
         "keystone": {"conf": str(keystone_conf), "synced_marker": str(d / "keystone.synced"),
                      "fernet_keys": str(d / "fernet-keys"), "credential_keys": str(d / "credential-keys")},
         "nova": {

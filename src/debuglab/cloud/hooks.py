@@ -41,7 +41,7 @@ def instructions(ws: Workspace, settings: CloudSettings) -> str:
     paths = CloudPaths(ws)
     kind, port = settings.debug, settings.debug_port
     if kind == "remote-pdb" or kind is None:
-        port = port or 4444
+        port = settings.pdb_port
         text = (f"breakpoint() anywhere in stack/nova opens remote-pdb on 127.0.0.1:{port} "
                 f"(the log says when; a breakpoint reached while another waits takes the next free port, "
                 f"up to {port + 9}); connect with `debuglab attach --dir {ws.root}` (the oldest waiting "

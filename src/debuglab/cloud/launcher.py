@@ -150,7 +150,7 @@ def setup_debugger(settings: dict) -> None:
     debug = settings.get("debug") or {}
     kind = debug.get("kind")
     if kind != "debugpy":  # debugpy has its own breakpoint() hook
-        first_port = int(debug["port"]) if kind == "remote-pdb" else 4444
+        first_port = int(settings.get("breakpoint_port") or 4444)  # the lab's own range
         _sibling("breakpoints").install(settings["cloud_dir"], first_port)
     if not kind:
         return

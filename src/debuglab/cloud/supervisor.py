@@ -43,10 +43,12 @@ class CloudState:
     debug: str | None = None
     debug_port: int | None = None
     started: float = field(default_factory=time.time)
+    breakpoint_port: int | None = None
 
     @property
     def settings(self) -> CloudSettings:
-        return CloudSettings(ports=dict(self.ports), debug=self.debug, debug_port=self.debug_port)
+        return CloudSettings(ports=dict(self.ports), debug=self.debug, debug_port=self.debug_port,
+                             breakpoint_port=self.breakpoint_port)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,14 @@ def read_state(ws: Workspace) -> CloudState | None:
     return None
 
 
+def _held_by(port: int, ws: Workspace) -> str:
+    """", which the lab at X owns" when another lab of this machine holds the port."""
+    from debuglab import labports
+
+    owner = labports.holder(port)
+    return f"; the lab at {owner} owns that port" if owner and owner != str(ws.root) else ""
+
+
 def port_flag(name: str) -> str:
     """The command-line option that sets a service's port."""
     return "--port" if name == "nova" else f"--{name}-port"
@@ -101,14 +111,23 @@ def _options_path(paths: CloudPaths) -> Path:
     return paths.dir / "options.json"
 
 
+def lab_settings(ws: Workspace) -> CloudSettings:
+    """The lab's own ports (lab.toml), no debugger chosen."""
+    owned = ws.ports
+    return CloudSettings(ports={name: owned[name] for name in config.DEFAULT_PORTS},
+                         breakpoint_port=owned["remote-pdb"])
+
+
 def last_settings(ws: Workspace) -> CloudSettings:
-    """The settings of the last start (ports, debugger), or the defaults."""
+    """The settings of the last start (ports, debugger), or the lab's own."""
+    own = lab_settings(ws)
     try:
         data = json.loads(_options_path(CloudPaths(ws)).read_text())
-        ports = dict(config.DEFAULT_PORTS, **data.get("ports", {}))
-        return CloudSettings(ports=ports, debug=data.get("debug"), debug_port=data.get("debug_port"))
+        ports = dict(own.ports, **data.get("ports", {}))
+        return CloudSettings(ports=ports, debug=data.get("debug"), debug_port=data.get("debug_port"),
+                             breakpoint_port=data.get("breakpoint_port") or own.breakpoint_port)
     except (OSError, ValueError):
-        return CloudSettings()
+        return own
 
 
 # --------------------------------------------------------------------------- checks
@@ -160,8 +179,12 @@ def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | No
         on_step(f"stopping what is left of the cloud ({_pids_text(running)})")
         stop(ws)
     previous = last_settings(ws)
-    settings = CloudSettings(ports=dict(previous.ports, **(ports or {})), debug=debug,
-                             debug_port=(debug_port or config.DEFAULT_DEBUG_PORTS.get(debug)) if debug else None)
+    owned = ws.ports
+    # the lab's own ports for its debugger; --debug-port without --debug moves breakpoint()'s range
+    chosen = (debug_port or owned.get(debug, config.DEFAULT_DEBUG_PORTS.get(debug))) if debug else None
+    pdb_first = debug_port if debug in (None, "remote-pdb") and debug_port else previous.breakpoint_port
+    settings = CloudSettings(ports=dict(previous.ports, **(ports or {})), debug=debug, debug_port=chosen,
+                             breakpoint_port=pdb_first or owned["remote-pdb"])
     if debug and debug not in config.DEBUG_KINDS:
         raise CloudError(f"unknown debugger {debug!r}; choose one of {', '.join(config.DEBUG_KINDS)}")
     used = {}
@@ -172,16 +195,19 @@ def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | No
     for name, port in settings.ports.items():
         if not wait_port_free(port, 2):
             raise PortInUse(f"port {port} on 127.0.0.1 ({PORT_NAMES[name]}) is in use by another program"
-                            f"{port_holder(port)}; stop it, or start the cloud on other ports ({port_flag(name)} N)")
-    if settings.debug == "remote-pdb" and not port_free(settings.debug_port):
-        raise PortInUse(f"port {settings.debug_port} on 127.0.0.1 (remote-pdb) is in use; choose --debug-port")
+                            f"{port_holder(port)}{_held_by(port, ws)}; stop it, or start the cloud on other "
+                            f"ports ({port_flag(name)} N)")
+    if not port_free(settings.pdb_port):
+        raise PortInUse(f"port {settings.pdb_port} on 127.0.0.1 (remote-pdb, for breakpoint()) is in use"
+                        f"{_held_by(settings.pdb_port, ws)}; choose --debug-port N")
 
     on_step("checking your edits compile")
     check_code(ws)
     on_step("writing the configuration")
     config.write_all(paths, settings)
     _options_path(paths).write_text(json.dumps({"ports": settings.ports, "debug": settings.debug,
-                                                "debug_port": settings.debug_port}) + "\n")
+                                                "debug_port": settings.debug_port,
+                                                "breakpoint_port": settings.breakpoint_port}) + "\n")
     for name in PROCESSES:
         (paths.dir / f"{name}.ready").unlink(missing_ok=True)
 
@@ -201,7 +227,8 @@ def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | No
                     start_new_session=True, umask=private.UMASK,  # keystone.sqlite, images: the owner's
                 )
         state = CloudState(pids={n: c.pid for n, c in children.items()}, ports=settings.ports,
-                           debug=settings.debug, debug_port=settings.debug_port)
+                           debug=settings.debug, debug_port=settings.debug_port,
+                           breakpoint_port=settings.breakpoint_port)
         _write_state(paths, state)
         _wait_ready(paths, children, offsets, timeout, on_step)
     except BaseException:
@@ -223,8 +250,7 @@ def _service_env(ws: Workspace, settings: CloudSettings) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "PYTHONBREAKPOINT": "remote_pdb.set_trace",
         "REMOTE_PDB_HOST": "127.0.0.1",
-        "REMOTE_PDB_PORT": str(settings.debug_port if settings.debug == "remote-pdb"
-                               else config.DEFAULT_DEBUG_PORTS["remote-pdb"]),
+        "REMOTE_PDB_PORT": str(settings.pdb_port),
     })
     if settings.debug == "debugpy":
         env.pop("PYTHONBREAKPOINT")  # debugpy installs its own breakpoint hook

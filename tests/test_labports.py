@@ -1,0 +1,96 @@
+"""Each lab owns its ports (issue 15.1): a block no other lab of the machine holds, kept in
+lab.toml; two labs run side by side, a breakpoint() in each stops on its own lab's port."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from debuglab import labports, processes, workspace
+from debuglab.cloud import supervisor
+from tests.test_cloud import edit, http, novaclient, restore, settings
+
+DEBUGLAB = Path(sys.executable).with_name("debuglab")
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEBUGLAB_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def fake_lab(root: Path, ports: dict | None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    table = "".join(f'"{k}" = {v}\n' for k, v in (ports or {}).items())
+    (root / "lab.toml").write_text("[lab]\nbugs = []\n" + (f"[ports]\n{table}" if ports else ""))
+    return root
+
+
+def test_two_labs_get_blocks_that_never_overlap_and_a_port_names_its_lab(registry):
+    first = labports.allocate(registry / "a")
+    fake_lab(registry / "a", first)
+    second = labports.allocate(registry / "b")
+    fake_lab(registry / "b", second)
+    assert labports._used(first).isdisjoint(labports._used(second))
+    assert labports.holder(second["nova"]) == str(registry / "b")
+    assert labports.holder(first["remote-pdb"] + 5) == str(registry / "a")  # the whole breakpoint range
+    assert labports.of(registry / "b") == second
+    # a rebuilt lab keeps its own; a lab that is gone frees its block
+    assert labports.allocate(registry / "b", keep=second) == second
+    (registry / "a" / "lab.toml").unlink()
+    assert labports.holder(first["nova"]) is None
+    assert labports.allocate(registry / "c") == first or labports.allocate(registry / "c")
+
+
+def test_a_port_someone_listens_on_is_not_given_out(registry):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", labports.DEFAULTS["placement"]))
+    taken.listen()
+    try:
+        ports = labports.allocate(registry / "a")
+    finally:
+        taken.close()
+    assert ports["placement"] != labports.DEFAULTS["placement"]
+
+
+@pytest.mark.slow
+def test_two_labs_side_by_side_each_with_a_breakpoint_on_its_own_port(lab, tmp_path):
+    """issue 15.1: --debug-port was ignored without --debug and every lab fell back to 4444."""
+    other = workspace.create(tmp_path / "other", ["num-instances-off-by-one"])
+    labs = [lab, other]
+    assert labports._used(lab.ports).isdisjoint(labports._used(other.ports))
+    flavors = "nova/api/openstack/compute/flavors.py"
+    detail = "    def detail(self, req):\n"
+    try:
+        for ws in labs:
+            supervisor.stop(ws)
+            supervisor.start(ws)  # no ports given: the lab's own
+            assert settings(ws).ports["nova"] == ws.ports["nova"]
+            edit(ws, flavors, detail, detail + "        breakpoint()\n")
+            supervisor.restart(ws)
+            status = subprocess.run([DEBUGLAB, "cloud", "status", "--dir", ws.root], capture_output=True, text=True,
+                                    env={**os.environ, "COLUMNS": "200"})
+            assert f"remote-pdb on 127.0.0.1:{ws.ports['remote-pdb']}" in status.stdout, status.stdout
+        for ws in labs:
+            token = novaclient(ws, "")["token"]
+            stopped = threading.Thread(target=http, args=(f"{settings(ws).endpoint('nova')}/flavors/detail",),
+                                       kwargs={"token": token, "timeout": 120}, daemon=True)
+            stopped.start()
+            driven = subprocess.run([DEBUGLAB, "attach", "--dir", ws.root, "--wait", "60", "--command",
+                                     "p __file__"], capture_output=True, text=True, timeout=180)
+            assert driven.returncode == 0, driven.stdout + driven.stderr
+            assert f"127.0.0.1:{ws.ports['remote-pdb']}" in driven.stdout  # its own lab's port
+            assert str(ws.checkout("nova")) in driven.stdout  # stopped in its own lab's code
+            stopped.join(60)
+    finally:
+        for ws in labs:
+            restore(ws, flavors)
+            supervisor.stop(ws)
+    assert all(processes.port_free(p) for ws in labs for p in ws.ports.values())
