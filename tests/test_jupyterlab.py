@@ -130,6 +130,8 @@ def test_start_status_url_stop_against_a_real_jupyterlab(tmp_path):
         # it serves labs/ with the lab's kernel, to the token only, on loopback only
         state = jupyterlab.read_state(ws)
         assert state is not None and state.port == port
+        # the lab's own copy of the notebooks, not the kit's labs/ (issue 15.7)
+        assert state.root_dir == str(ws.root / "notebooks") and (ws.root / "notebooks" / notebooks.WELCOME).is_file()
         assert get(url)[0] == 200
         assert get(f"{base}/api/contents")[0] == 403
         specs = json.loads(get(f"{base}/api/kernelspecs?token={token}")[1])

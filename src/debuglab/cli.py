@@ -115,6 +115,7 @@ def lab_create(root: Path, bug_set: str | None, set_name: str | None, force: boo
         else:
             ws = workspace.create(root, ids, force=force, on_step=on_step)
     notebooks.register_kernel(ws)
+    notebooks.student_copy(ws)  # the lab's own notebooks, made now (refreshed at each JupyterLab start)
     console.print(f"lab ready in {time.monotonic() - start:.1f} s")
     _print_lab(ws)
 

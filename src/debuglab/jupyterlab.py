@@ -158,7 +158,7 @@ def jupyterlab_command(ws: Target, kit: Kit, port: int) -> tuple[list[str], dict
     lab_bin = Path(sys.executable).parent / "jupyter-lab"
     if not lab_bin.is_file():
         raise NotebookError(f"{lab_bin}: JupyterLab is not installed; reinstall the kit with `pip install -e .`")
-    labs = notebooks.labs_dir(ws, kit)
+    labs = notebooks.served_dir(ws, kit)
     if not labs.is_dir():
         raise NotebookError(f"{labs}: the kit has no notebooks folder; is {kit.root} a debuglab checkout?")
     argv = [
@@ -270,7 +270,7 @@ def start(ws: Target, *, port: int | None = None, kit: Kit | None = None, timeou
     notebooks.register_kernel(ws)
     kit = kit or Kit.default()
     argv, env = jupyterlab_command(ws, kit, port)
-    labs = str(notebooks.labs_dir(ws, kit))
+    labs = str(notebooks.served_dir(ws, kit))
     token = lab_token(ws)
     private.folder(_dir(ws))  # the token, and Jupyter's runtime files that repeat it
     for sub in ("config", "runtime", "workspaces"):

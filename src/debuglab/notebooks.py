@@ -605,6 +605,20 @@ def kernel_name(target: Workspace | DevstackSite) -> str:
     return DEVSTACK_KERNEL_NAME if isinstance(target, DevstackSite) else KERNEL_NAME
 
 
+def student_copy(ws: Workspace, kit: Kit | None = None) -> Path:
+    """The lab's own notebooks (<lab>/notebooks), refreshed from the kit: what JupyterLab serves."""
+    from debuglab import student_notebooks
+
+    dest = ws.root / student_notebooks.FOLDER
+    student_notebooks.refresh(dest, (kit or Kit.default()).root / "labs", ws.bugs())
+    return dest
+
+
+def served_dir(target: Workspace | DevstackSite, kit: Kit) -> Path:
+    """The folder JupyterLab serves: the lab's own copy, or labs/devstack/ on a DevStack host."""
+    return labs_dir(target, kit) if isinstance(target, DevstackSite) else student_copy(target, kit)
+
+
 def labs_dir(target: Workspace | DevstackSite, kit: Kit) -> Path:
     """The folder JupyterLab serves: the kit's labs/, or labs/devstack/ on a DevStack host."""
     labs = kit.root / "labs"

@@ -270,6 +270,8 @@ def _keep_old_work(old: Workspace, build: Path) -> list[Path]:
     for checkout in sorted((old.root / "stack").glob("*")):
         if gitrepo.is_repo(checkout):
             kept += gitrepo.save_work(checkout, saved, checkout.name, _baseline_of(old, checkout))
+    if (old.root / "notebooks").is_dir():  # the student's notebooks go on in the new lab (and are saved below)
+        shutil.copytree(old.root / "notebooks", build / "notebooks", symlinks=True)
     theirs = sorted(p for p in old.root.iterdir() if p.name not in KIT_MADE and not p.name.startswith(".verify-"))
     if theirs:
         folder = saved / f"{time.strftime('%Y%m%d-%H%M%S')}-lab-files"

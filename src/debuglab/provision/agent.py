@@ -25,7 +25,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from debuglab import gitrepo, inject, proc
+from debuglab import gitrepo, student_notebooks, inject, proc
 from debuglab.catalog import Catalog
 from debuglab.errors import DebuglabError
 
@@ -180,7 +180,8 @@ def op_collect(a: dict) -> dict:
     out = {}
     for project, (checkout, base, _) in _checkouts(a).items():
         out[project] = {"baseline_commit": base, "patch": gitrepo.work_patch(checkout, base)}
-    return {"projects": out}
+    notebooks = student_notebooks.edited(_path(a["dir"]) / student_notebooks.FOLDER) if a["profile"] == "lab" else {}
+    return {"projects": out, "notebooks": notebooks}
 
 
 def op_reset(a: dict) -> dict:

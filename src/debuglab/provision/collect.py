@@ -39,11 +39,27 @@ def _count_files(patch: str) -> int:
     return sum(1 for line in patch.splitlines() if line.startswith("diff --git "))
 
 
+def _write_notebooks(folder: Path, notebooks: dict) -> list[str]:
+    """The notebooks the student changed, under `folder`; a name from the host that would
+    lead outside it is skipped (the host is the student's machine)."""
+    written = []
+    root = folder.resolve()
+    for rel, text in sorted(notebooks.items()):
+        target = (folder / rel).resolve()
+        if not isinstance(text, str) or root not in target.parents:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        written.append(rel)
+    return written
+
+
 def collect_one(host: Host, inv: Inventory, dest: Path, *, accept_new_host_keys: bool = False) -> Collected:
     start = time.monotonic()
     conn = hosts.connection(host, inv, accept_new=accept_new_host_keys)
     try:
-        answer = hosts.agent(conn, "collect", location(host, inv), "collecting the work")["projects"]
+        reply = hosts.agent(conn, "collect", location(host, inv), "collecting the work")
+        answer = reply["projects"]
         folder = dest / host.student
         folder.mkdir(parents=True, exist_ok=True)
         record = {"student": host.student, "host": host.name, "profile": host.profile,
@@ -56,6 +72,7 @@ def collect_one(host: Host, inv: Inventory, dest: Path, *, accept_new_host_keys:
             tmp.replace(patch_file)
             files += _count_files(entry["patch"])
             record["projects"][project] = {"baseline_commit": entry["baseline_commit"], "patch": patch_file.name}
+        record["notebooks"] = _write_notebooks(folder / "notebooks", reply.get("notebooks") or {})
         (folder / "submission.toml").write_text(tomli_w.dumps(record))
         return Collected(host, True, time.monotonic() - start, folder, files)
     except HostError as exc:
