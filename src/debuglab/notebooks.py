@@ -256,11 +256,23 @@ def welcome_notebook() -> nbformat.NotebookNode:
             "(nothing yet):"),
         _code('!git -C "{NOVA}" status --short\n!git -C "{NOVA}" diff --stat'),
         _md("## Checking a fix\n\n"
-            "The bugs of the catalog, each with its own notebook in `labs/bugs/` (your lab holds those `lab.toml` lists):"),
-        _code('!"{DEBUGLAB}" bugs list'),
+            "The bugs planted in your lab, each with its own notebook in `bugs/` beside this one (these notebooks "
+            "are your lab's own copy: write in them freely):"),
+        _code('!"{DEBUGLAB}" bugs list --dir "{LAB}"'),
         _md("When you think you have fixed one, `debuglab check <bug>` runs its tests against your change "
             "and says *fixed* or *not yet*; while it is not fixed, every run reveals the next hint. "
             "Each bug notebook has a cell for it."),
+        _md("## The same from a terminal\n\n"
+            "Everything these notebooks do has a command, for a terminal next to your editor "
+            "(`source lab/venv/bin/activate` first, or call `.venv/bin/debuglab` of the kit):\n\n"
+            "| in a notebook | in a terminal |\n"
+            "| --- | --- |\n"
+            "| a bug notebook's story | `debuglab bugs show BUG --dir lab` |\n"
+            "| its reproduce cell | `debuglab reproduce BUG --dir lab` (exit 1 while the bug shows) |\n"
+            "| running nova's tests | `debuglab test nova/scheduler --dir lab` (`--pdb`: post-mortem of the first failure) |\n"
+            "| a remote-pdb session | `debuglab attach --dir lab` (or `--command 'p x' --command c`) |\n"
+            "| nova's DEBUG log lines | `debuglab cloud restart --dir lab --log-level debug` |\n"
+            "| the check cell | `debuglab check BUG --dir lab` |\n"),
         _md("## Exercise\n\n"
             "Which nova service runs `nova/conductor/manager.py`, and what is the pid of the process that "
             "runs it? Use the commands above, fill in your answer and run the check."),
