@@ -172,3 +172,34 @@ def test_a_bugs_grading_deadline_comes_from_its_measured_reference_fix(valid_bug
     (valid_bug / "timing.toml").write_text("reference_fix_seconds = -1\n")
     with pytest.raises(CatalogError, match="timing.toml: field 'reference_fix_seconds' must be a positive"):
         load_bug(valid_bug)
+
+
+def test_the_instructors_sets_load_and_fit_their_sessions(kit):
+    from debuglab.catalog import load_set, sets_dir
+
+    names = sorted(p.stem for p in sets_dir(kit.bugs_dir).glob("*.toml"))
+    assert {"session-90", "half-day", "full-day"} <= set(names)
+    catalog = Catalog.load(kit.bugs_dir)
+    for name in names:
+        bug_set = load_set(kit.bugs_dir, name)
+        assert bug_set.items and bug_set.bug_minutes <= bug_set.minutes
+        assert set(bug_set.bug_ids) <= set(catalog.bugs)
+    assert set(load_set(kit.bugs_dir, "full-day").bug_ids) == set(catalog.bugs)
+
+
+@pytest.mark.parametrize("text, words", [
+    ('title = "t"\nminutes = 30\n[[bugs]]\nid = "upper-namez"\nminutes = 10\n', "unknown bug 'upper-namez'; did you mean 'upper-names'"),
+    ('title = "t"\nminutes = 30\n[[bugs]]\nid = "upper-names"\nminutes = 40\n', "the bugs need 40 minutes, more than the session's 30"),
+    ('title = "t"\nminutes = 30\n[[bugs]]\nid = "upper-names"\nminutes = 10\n[[bugs]]\nid = "upper-names"\nminutes = 5\n', "in the set twice"),
+    ('title = "t"\nminutes = 30\n[[bugs]]\nid = "upper-names"\nminutes = 0\n', "not a positive number of minutes"),
+    ('title = "t"\nminutes = 30\n', "a set needs at least one bug"),
+])
+def test_a_broken_set_names_its_file_field_and_problem(valid_bug, text, words):
+    from debuglab.catalog import load_set, sets_dir
+
+    folder = sets_dir(valid_bug.parent)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "mine.toml").write_text(text)
+    message = str(pytest.raises(CatalogError, load_set, valid_bug.parent, "mine").value)
+    assert str(folder / "mine.toml") in message and words in message, message
+    assert "the sets are: mine" in str(pytest.raises(CatalogError, load_set, valid_bug.parent, "nope").value)

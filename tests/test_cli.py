@@ -103,3 +103,13 @@ def test_with_a_lab_bugs_list_and_show_keep_to_the_bugs_planted_in_it(tmp_path, 
     assert debuglab("bugs", "show", planted, "--dir", str(tmp_path)).returncode == 0
     other = debuglab("bugs", "show", others[0], "--dir", str(tmp_path))
     assert other.returncode == 2 and f"is not planted in the lab {tmp_path}" in other.stderr
+
+
+def test_bugs_sets_lists_the_sets_and_an_unknown_set_is_exit_2(tmp_path):
+    listed = debuglab("bugs", "sets")
+    assert listed.returncode == 0 and "session-90" in listed.stdout and "90 min" in listed.stdout
+    unknown = debuglab("lab", "create", "--dir", str(tmp_path / "lab"), "--set", "session-45")
+    assert unknown.returncode == 2 and "no bug set 'session-45'" in unknown.stderr and "session-90" in unknown.stderr
+    both = debuglab("lab", "create", "--dir", str(tmp_path / "lab"), "--set", "session-90", "--bugs", "x")
+    assert both.returncode == 2 and "not both" in both.stderr
+    assert not (tmp_path / "lab").exists()
