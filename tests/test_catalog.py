@@ -13,20 +13,40 @@ from tests.conftest import write_novaclient_bug
 
 
 def test_real_catalog_loads_and_each_bug_is_complete(kit):
+    """Issue 13's catalog: 5 bugs of each tier, every layer, and per bug its three fixes,
+    its write-up, its reproduce script and a story that names no file of its scope."""
+    from collections import Counter
+
+    from debuglab.catalog import LAYERS
+
     catalog = Catalog.load(kit.bugs_dir)
-    assert len(catalog.bugs) >= 3
-    layers = {bug.layer for bug in catalog.bugs.values()}
-    assert len(layers) == len(catalog.bugs), "the starter bugs are each in a different layer"
-    for bug in catalog.bugs.values():
+    bugs = list(catalog.bugs.values())
+    tiers = Counter(bug.difficulty for bug in bugs)
+    assert len(bugs) >= 15 and all(tiers[t] >= 5 for t in (1, 2, 3)), tiers
+    layers = Counter(bug.layer for bug in bugs)
+    assert set(layers) == set(LAYERS), layers
+    assert layers["compute-manager"] + layers["conductor"] >= 2
+    for bug in bugs:
         assert bug.folder.name == bug.id
         assert len(bug.hints) >= 3 and bug.fail_to_pass
-        assert set(patch_paths(bug.inject_patch.read_text())) <= set(bug.scope)
+        assert set(patch_paths(bug.inject_patch.read_text())) - set(bug.scope) <= {
+            p for p in patch_paths(bug.inject_patch.read_text()) if "/tests/" in p}
         # hidden tests are in fail_to_pass, and solutions live with the instructor only
         assert any(".debuglab_hidden." in i for i in bug.fail_to_pass)
         assert not (bug.folder / "fix.patch").exists()
-        for kind in ("fix", "alternative"):
-            assert (kit.solutions_dir / bug.id / f"{kind}.patch").is_file()
-        assert (kit.solutions_dir / bug.id / "writeup.md").is_file()
+        for kind in ("fix", "alternative", "wrong"):
+            assert (kit.solutions_dir / bug.id / f"{kind}.patch").is_file(), (bug.id, kind)
+        writeup = (kit.solutions_dir / bug.id / "writeup.md").read_text()
+        assert re.search(r"\*\*Expected time:\*\* \d+ minutes", writeup), bug.id
+        assert "**Found by:**" in writeup, bug.id
+        script = kit.root / "labs" / "reproduce" / f"{bug.id}.py"
+        assert "BUG_SEEN" in script.read_text(), bug.id
+        if bug.difficulty >= 2:  # nothing visible fails: verify runs these modules
+            assert bug.visible_modules and not [i for i in bug.fail_to_pass if ".debuglab_hidden." not in i], bug.id
+        # the story and the objectives never name a file of the scope
+        for text in (bug.symptom, *bug.objectives):
+            for path in bug.scope:
+                assert path not in text and path.rsplit("/", 1)[-1] not in text, (bug.id, path)
 
 
 @pytest.fixture
