@@ -74,7 +74,7 @@ def print_jupyterlab(ws: jupyterlab.Target, state: jupyterlab.JupyterLabState) -
 @PORT
 @click.pass_context
 def notebook(ctx: click.Context, root: Path, stack_dir: Path | None, port: int | None) -> None:
-    """JupyterLab on 127.0.0.1 with a token, on labs/, with the lab's kernel.
+    """JupyterLab on 127.0.0.1 with a token, on the lab's own notebooks (lab/notebooks), with the lab's kernel.
 
     Without a subcommand: serve it in the foreground until Ctrl-C."""
     if ctx.invoked_subcommand is not None:
