@@ -94,6 +94,31 @@ class FlavorDiskReportingTest(test.NoDBTestCase):
         self.assertEqual(20, body['disk'])
         self.assertEqual(0, body['OS-FLV-EXT-DATA:ephemeral'])
 
+    def test_show_flavor_with_ephemeral_disk(self):
+        # "openstack flavor create --disk 40 --ephemeral 5 --swap 512"
+        for version in MICROVERSIONS:
+            req = self._req('/flavors/102', version)
+            body = self.controller.show(req, '102')['flavor']
+            self.assertEqual(40, body['disk'], version)
+            self.assertEqual(5, body['OS-FLV-EXT-DATA:ephemeral'], version)
+
+    def test_show_volume_flavor_with_ephemeral_disk(self):
+        # A flavor for volume-backed servers: no local root disk.
+        for version in MICROVERSIONS:
+            req = self._req('/flavors/103', version)
+            body = self.controller.show(req, '103')['flavor']
+            self.assertEqual(0, body['disk'], version)
+            self.assertEqual(7, body['OS-FLV-EXT-DATA:ephemeral'], version)
+
+    def test_update_response_reports_root_disk(self):
+        self.stub_out('nova.objects.Flavor.save', lambda flavor: None)
+        for version in ('2.55', '2.75', '2.102'):
+            req = self._req('/flavors/102', version, admin=True)
+            req.method = 'PUT'
+            body = self.controller.update(
+                req, '102', body={'flavor': {'description': 'db'}})['flavor']
+            self._assert_sizes(body, FLAVORS['102'], version)
+
     def test_detail_reports_root_disk(self):
         for version in MICROVERSIONS:
             req = self._req('/flavors/detail', version)
