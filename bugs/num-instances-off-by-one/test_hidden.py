@@ -16,12 +16,16 @@
 
 Documented behaviour (nova.conf.scheduler, max_instances_per_host): the
 filters "will reject any host that has at least as many instances as this
-option's value".  The tests only call host_passes() and check the result.
+option's value".  The tests call host_passes() (directly and through the
+scheduler's filter handler) and only check which hosts pass.
 """
 
 from unittest import mock
 
+from oslo_utils.fixture import uuidsentinel as uuids
+
 from nova import objects
+from nova.scheduler import filters
 from nova.scheduler.filters import num_instances_filter
 from nova import test
 from nova.tests.unit.scheduler import fakes
@@ -29,8 +33,8 @@ from nova.tests.unit.scheduler import fakes
 
 class NumInstancesLimitTest(test.NoDBTestCase):
 
-    def _host(self, num_instances):
-        return fakes.FakeHostState('host1', 'node1',
+    def _host(self, num_instances, name='host1'):
+        return fakes.FakeHostState(name, 'node1',
                                    {'num_instances': num_instances})
 
     def _passes(self, filt, num_instances, spec_obj=None):
@@ -51,8 +55,11 @@ class NumInstancesLimitTest(test.NoDBTestCase):
         for limit in (1, 2, 5, 50):
             self.flags(max_instances_per_host=limit,
                        group='filter_scheduler')
-            self.assertTrue(self._passes(filt, limit - 1))
-            self.assertTrue(self._passes(filt, 0))
+            self.assertTrue(self._passes(filt, limit - 1),
+                            'host with %d instances, limit %d'
+                            % (limit - 1, limit))
+            self.assertTrue(self._passes(filt, 0),
+                            'empty host, limit %d' % limit)
 
     def test_host_above_limit_is_rejected(self):
         filt = num_instances_filter.NumInstancesFilter()
@@ -68,14 +75,49 @@ class NumInstancesLimitTest(test.NoDBTestCase):
         self.assertTrue(self._passes(filt, 0))
         self.assertFalse(self._passes(filt, 1))
 
+    def test_filling_a_host_up_to_its_limit(self):
+        # What the scheduler sees while servers are booted one by one on
+        # one host: each accepted server adds one instance to the host.
+        filt = num_instances_filter.NumInstancesFilter()
+        for limit in (1, 2, 3, 7):
+            self.flags(max_instances_per_host=limit,
+                       group='filter_scheduler')
+            host = self._host(0)
+            accepted = 0
+            while filt.host_passes(host, objects.RequestSpec()):
+                accepted += 1
+                host.num_instances += 1
+                if accepted > limit:
+                    break
+            self.assertEqual(limit, accepted, 'limit %d' % limit)
+
+    def test_filter_handler_keeps_hosts_with_room(self):
+        self.flags(max_instances_per_host=2, group='filter_scheduler')
+        hosts = [self._host(n, name='host%d' % n) for n in (0, 1, 2, 3)]
+        handler = filters.HostFilterHandler()
+        kept = handler.get_filtered_objects(
+            [num_instances_filter.NumInstancesFilter()], hosts,
+            objects.RequestSpec(instance_uuid=uuids.instance))
+        self.assertEqual(['host0', 'host1'], sorted(h.host for h in kept))
+
     @mock.patch('nova.scheduler.filters.utils.aggregate_values_from_key')
-    def test_aggregate_limit_at_limit_is_rejected(self, agg_mock):
+    def test_aggregate_host_at_limit_is_rejected(self, agg_mock):
         filt = num_instances_filter.AggregateNumInstancesFilter()
         self.flags(max_instances_per_host=50, group='filter_scheduler')
         spec_obj = objects.RequestSpec(context=mock.sentinel.ctx)
         agg_mock.return_value = set(['4'])
         self.assertFalse(self._passes(filt, 4, spec_obj))
-        self.assertTrue(self._passes(filt, 3, spec_obj))
+        self.assertFalse(self._passes(filt, 5, spec_obj))
+
+    @mock.patch('nova.scheduler.filters.utils.aggregate_values_from_key')
+    def test_aggregate_host_below_limit_is_accepted(self, agg_mock):
+        filt = num_instances_filter.AggregateNumInstancesFilter()
+        self.flags(max_instances_per_host=50, group='filter_scheduler')
+        spec_obj = objects.RequestSpec(context=mock.sentinel.ctx)
+        for limit in (1, 2, 4):
+            agg_mock.return_value = set([str(limit)])
+            self.assertTrue(self._passes(filt, limit - 1, spec_obj),
+                            'aggregate limit %d' % limit)
 
     @mock.patch('nova.scheduler.filters.utils.aggregate_values_from_key')
     def test_aggregate_falls_back_to_config(self, agg_mock):
