@@ -113,3 +113,12 @@ def test_bugs_sets_lists_the_sets_and_an_unknown_set_is_exit_2(tmp_path):
     both = debuglab("lab", "create", "--dir", str(tmp_path / "lab"), "--set", "session-90", "--bugs", "x")
     assert both.returncode == 2 and "not both" in both.stderr
     assert not (tmp_path / "lab").exists()
+
+
+def test_bugs_show_prints_the_story_verbatim_brackets_included(kit):
+    """A story's `[filter_scheduler]` is nova.conf, not rich markup: it must not vanish."""
+    for bug in Catalog.load(kit.bugs_dir).bugs.values():
+        if "[" in bug.symptom:
+            shown = debuglab("bugs", "show", bug.id).stdout
+            for line in (ln.strip() for ln in bug.symptom.splitlines() if "[" in ln):
+                assert line in shown, (bug.id, line)

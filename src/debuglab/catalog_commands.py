@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from debuglab import reproduce, verify, workspace
@@ -79,12 +80,12 @@ def bugs_show(bug_id: str, root: Path | None) -> None:
     _planted(root, [bug_id])
     bug = Catalog.load(Kit.default().bugs_dir, [bug_id]).select([bug_id])[0]
     info = bug.public()
-    console.print(f"[bold]{info['title']}[/]  ({info['id']})", highlight=False)
+    console.print(f"[bold]{escape(info['title'])}[/]  ({info['id']})", highlight=False)
     console.print(f"{info['project']} {info['upstream']} · layer {info['layer']} · difficulty {'★' * info['difficulty']}")
-    console.print(f"\n[bold]Symptom[/]\n{info['symptom'].strip()}", highlight=False)
+    console.print(f"\n[bold]Symptom[/]\n{escape(info['symptom'].strip())}", highlight=False)  # [sections] stay
     console.print("\n[bold]You will learn to[/]", highlight=False)
     for objective in info["objectives"]:
-        console.print(f"  • {objective}", highlight=False)
+        console.print(f"  • {escape(objective)}", highlight=False)
     console.print(f"\n[bold]Techniques[/]: {', '.join(info['techniques'])}")
 
 
