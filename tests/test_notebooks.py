@@ -269,16 +269,18 @@ def test_welcome_notebook_runs_against_the_cloud_and_checks_the_exercise(nb_clou
 
 
 @pytest.mark.slow
-def test_flavor_notebook_reproduces_the_symptom_and_checks_with_a_hint(nb_cloud, monkeypatch, kit):
+def test_a_bug_notebook_reproduces_its_symptom_and_checks_with_a_hint(nb_cloud, monkeypatch, kit):
+    """One bug's notebook, whole: its reproduce cell shows the bug (verdict cell), and its
+    check cell says not fixed with the first hint only. (`bugs verify --live` runs every
+    bug's reproduce snippet, with and without its fix.)"""
     ws = nb_cloud
-    bug_id = "flavor-disk-ephemeral"
-    if bug_id not in ws.bugs():
-        pytest.skip(f"{bug_id} is not planted in {ws.root}")
-    bug = Catalog.load(kit.bugs_dir).bugs[bug_id]
+    catalog = Catalog.load(kit.bugs_dir)
+    bug = next((catalog.bugs[i] for i in ("keypair-list-next-link",) if i in catalog.bugs and i in ws.bugs()),
+               None) or next(b for b in catalog.bugs.values() if b.id in ws.bugs() and b.project == "nova")
     hints_file = ws.root / ".debuglab" / "hints.json"
     before = hints_file.read_text() if hints_file.is_file() else None
     hints_file.unlink(missing_ok=True)  # a student who has seen no hint yet
-    path = ROOT / "labs" / "bugs" / f"{bug_id}.ipynb"
+    path = ROOT / "labs" / "bugs" / f"{bug.id}.ipynb"
     try:
         nb = execute(ws, nbformat.read(path, as_version=4), monkeypatch, path.parent)
     finally:  # leave the session lab's hint state as it was
@@ -286,14 +288,9 @@ def test_flavor_notebook_reproduces_the_symptom_and_checks_with_a_hint(nb_cloud,
             hints_file.unlink(missing_ok=True)
         else:
             hints_file.write_text(before)
-    shown = output(cell(nb, "reproduce"))
-    disk = re.search(r"^Disk\s+(\d+)\s+(\d+)$", shown, re.MULTILINE)
-    assert disk and disk.group(1) == "25" and disk.group(2) != "25", shown  # the symptom
-    assert re.search(r"^Ephemeral\s+3\s+3$", shown, re.MULTILINE), shown
-    small = re.search(r"the API says Disk = (\d+)", shown)
-    assert small and small.group(1) != "20", shown
+    assert "→ the cloud shows the bug" in output(cell(nb, "verdict")), output(cell(nb, "reproduce"))
     checked = output(cell(nb, "check"))
-    assert f"{bug_id} — {bug.title}: ✗ not-fixed" in checked and bug.feedback.not_fixed in checked, checked
+    assert f"{bug.id} — {bug.title}: ✗ not-fixed" in checked and bug.feedback.not_fixed in checked, checked
     assert "hint 1/" in checked and bug.hints[0] in checked and bug.hints[1] not in checked
     assert "0 of 1 bug(s) fixed" in checked
 
@@ -305,48 +302,3 @@ def execute_to_reproduce(ws: Workspace, bug_id: str, monkeypatch):
     last = next(n for n, c in enumerate(nb.cells) if "reproduce" in c.metadata.get("tags", []))
     nb.cells = nb.cells[:last + 1]
     return output(cell(execute(ws, nb, monkeypatch, path.parent), "reproduce"))
-
-
-@pytest.mark.slow
-def test_image_min_disk_notebook_shows_too_small_flavors_accepted(nb_cloud, monkeypatch):
-    ws = nb_cloud
-    bug_id = "image-min-disk-units"
-    if bug_id not in ws.bugs():
-        pytest.skip(f"{bug_id} is not planted in {ws.root}")
-    shown = execute_to_reproduce(ws, bug_id, monkeypatch)
-    rows = dict(re.findall(r"^\s*(\d+) GiB\s+\w+\s+(.*)$", shown, re.MULTILINE))
-    assert set(rows) == {"10", "20", "40", "100", "30000"}, shown
-    assert rows["10"].startswith("accepted (202)") and rows["20"].startswith("accepted (202)"), shown
-    # the symptom: images needing 40 and 100 GiB boot on a 20 GiB flavor
-    assert rows["40"].startswith("accepted (202)") and rows["100"].startswith("accepted (202)"), shown
-    # ... while nova did read the image's min_disk: a huge one is still refused
-    assert rows["30000"].startswith("refused:") and "HTTP 400" in rows["30000"], shown
-    stored = json.loads((ws.root / "cloud" / "images.json").read_text())
-    assert [i["min_disk"] for i in stored.values() if i.get("name") == "dl.reproduce-min-disk"] == [30000]
-
-
-@pytest.mark.slow
-def test_num_instances_notebook_shows_one_server_too_many_on_the_host(nb_cloud, monkeypatch):
-    ws = nb_cloud
-    bug_id = "num-instances-off-by-one"
-    if bug_id not in ws.bugs():
-        pytest.skip(f"{bug_id} is not planted in {ws.root}")
-    local_conf = ws.root / "local.conf"
-    before = local_conf.read_text() if local_conf.is_file() else None
-    try:
-        shown = execute_to_reproduce(ws, bug_id, monkeypatch)
-    finally:  # the lab's other users get the scheduler they had (at their next start)
-        if before is None:
-            local_conf.unlink(missing_ok=True)
-        else:
-            local_conf.write_text(before)
-    limit = int(re.search(r"max_instances_per_host = (\d+)", shown).group(1))
-    rows = re.findall(r"^dl\.reproduce-limit-(\d): (\w+)\s+on host (\S+)\s+expected: (\w+)", shown, re.MULTILINE)
-    assert [r[0] for r in rows] == ["1", "2", "3"], shown
-    assert [r[1] for r in rows] == ["ACTIVE"] * 3, shown  # the symptom: the third is not refused
-    assert len({r[2] for r in rows}) == 1 and rows[0][2] != "None", shown
-    assert [r[3] for r in rows] == ["ACTIVE", "ACTIVE", "ERROR"], shown
-    now = int(re.search(r"now runs (\d+) servers; its limit is", shown).group(1))
-    assert now == limit + 1, shown
-    running = (ws.root / "cloud" / "etc" / "nova.conf").read_text()  # the restart loaded local.conf
-    assert f"max_instances_per_host = {limit}" in running and "NumInstancesFilter" in running

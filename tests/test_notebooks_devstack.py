@@ -154,34 +154,39 @@ def test_devstack_welcome_runs_on_a_devstack_site_and_checks_the_exercise(devsta
         assert checked.strip().splitlines()[-1].startswith("✗") and said in checked, (answer, checked)
 
 
-@pytest.mark.slow
-def test_devstack_flavor_notebook_reproduces_the_symptom_against_the_cloud(nb_cloud, tmp_path):
-    ws = nb_cloud
-    bug_id = "flavor-disk-ephemeral"
-    if bug_id not in ws.bugs():
-        pytest.skip(f"{bug_id} is not planted in {ws.root}")
-    site = stand_in_devstack(ws, tmp_path)  # no restart, no journal: the reproduce cell needs neither
-    path = DEVSTACK / "bugs" / f"{bug_id}.ipynb"
+def _to_reproduce_and_verdict(path: Path):
+    """A DevStack bug notebook up to its reproduce cell, then a cell that prints BUG_SEEN."""
+    from nbformat import v4
+
     nb = nbformat.read(path, as_version=4)
     last = next(n for n, c in enumerate(nb.cells) if "reproduce" in c.metadata.get("tags", []))
     nb.cells = nb.cells[:last + 1]  # setup, helpers, client, reproduce: not the debug or restart cells
-    nb = labrun.run(site, nb, cwd=path.parent)
+    verdict = v4.new_code_cell("print('BUG_SEEN =', BUG_SEEN)")
+    verdict.id, verdict.metadata["tags"] = "verdict", ["verdict"]
+    nb.cells.append(verdict)
+    return nb
+
+
+@pytest.mark.slow
+def test_devstack_bug_notebook_reproduces_the_symptom_against_the_cloud(nb_cloud, tmp_path, kit):
+    ws = nb_cloud
+    bug = next(b for b in Catalog.load(kit.bugs_dir).bugs.values()
+               if b.id in ws.bugs() and b.difficulty == 1 and b.project == "nova"
+               and not (ROOT / "labs" / "reproduce" / "devstack" / f"{b.id}.py").exists())
+    site = stand_in_devstack(ws, tmp_path)  # no restart, no journal: the reproduce cell needs neither
+    path = DEVSTACK / "bugs" / f"{bug.id}.ipynb"
+    nb = labrun.run(site, _to_reproduce_and_verdict(path), cwd=path.parent)
     client = next(labrun.output(c) for c in nb.cells if c.cell_type == "code" and "nova API:" in labrun.output(c))
     assert f"nova API: {supervisor.read_state(ws).settings.endpoint('nova')}" in client, client
-    shown = labrun.output(labrun.cell(nb, "reproduce"))
-    disk = re.search(r"^Disk\s+(\d+)\s+(\d+)$", shown, re.MULTILINE)
-    assert disk and disk.group(1) == "25" and disk.group(2) != "25", shown  # the symptom
-    assert re.search(r"^Ephemeral\s+3\s+3$", shown, re.MULTILINE), shown
-    small = re.search(r"the API says Disk = (\d+)", shown)
-    assert small and small.group(1) != "20", shown
+    assert "BUG_SEEN = True" in labrun.output(labrun.cell(nb, "verdict")), labrun.output(labrun.cell(nb, "reproduce"))
 
 
 @pytest.mark.slow
 def test_devstack_num_instances_notebook_sets_nova_conf_and_restarts_the_scheduler(nb_cloud, tmp_path):
     """Its DevStack reproduce cell (labs/reproduce/devstack/) sets the scheduler's options
-    with the site's config command and restarts devstack@n-sch. Here the config command is
-    the lab's `debuglab cloud config set` (DevStack's iniset cannot run without DevStack)
-    and the restart restarts the mini-cloud, which writes the nova.conf the cell reads."""
+    with the site's config command and restarts devstack@n-sch, then puts them back. Here
+    the config command is the lab's `debuglab cloud config set` (DevStack's iniset cannot
+    run without DevStack) and the restart restarts the mini-cloud."""
     ws = nb_cloud
     bug_id = "num-instances-off-by-one"
     if bug_id not in ws.bugs():
@@ -195,24 +200,15 @@ def test_devstack_num_instances_notebook_sets_nova_conf_and_restarts_the_schedul
     local_conf = ws.root / "local.conf"
     before = local_conf.read_text() if local_conf.is_file() else None
     path = DEVSTACK / "bugs" / f"{bug_id}.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    last = next(n for n, c in enumerate(nb.cells) if "reproduce" in c.metadata.get("tags", []))
-    nb.cells = nb.cells[:last + 1]
     try:
-        nb = labrun.run(site, nb, cwd=path.parent)
+        nb = labrun.run(site, _to_reproduce_and_verdict(path), cwd=path.parent)
     finally:  # the lab's other users get the scheduler they had (at their next start)
         if before is None:
             local_conf.unlink(missing_ok=True)
         else:
             local_conf.write_text(before)
     shown = labrun.output(labrun.cell(nb, "reproduce"))
-    assert restarted.read_text().split() == ["devstack@n-sch"], shown  # only the scheduler's unit
+    units = restarted.read_text().split()
+    assert units and set(units) == {"devstack@n-sch"}, shown  # only the scheduler's unit
     assert "cloud config set" in shown and "filter_scheduler max_instances_per_host" in shown, shown
-    limit = int(re.search(r"max_instances_per_host = (\d+)", shown).group(1))
-    rows = re.findall(r"^dl\.reproduce-limit-(\d): (\w+)\s+on host (\S+)\s+expected: (\w+)", shown, re.MULTILINE)
-    assert [r[0] for r in rows] == ["1", "2", "3"], shown
-    assert [r[1] for r in rows] == ["ACTIVE"] * 3, shown  # the symptom: the third is not refused
-    assert [r[3] for r in rows] == ["ACTIVE", "ACTIVE", "ERROR"], shown
-    assert int(re.search(r"now runs (\d+) servers; its limit is", shown).group(1)) == limit + 1, shown
-    running = site.nova_conf.read_text()  # the restart loaded the options the cell set
-    assert f"max_instances_per_host = {limit}" in running and "NumInstancesFilter" in running
+    assert "BUG_SEEN = True" in labrun.output(labrun.cell(nb, "verdict")), shown
