@@ -96,11 +96,13 @@ def bugs_show(bug_id: str, root: Path | None) -> None:
 @click.option("--jobs", type=int, default=None, help="Test workers at once (default: the number of cores).")
 @click.option("--live", is_flag=True, help="Instead: prove every symptom on a scratch lab's running cloud "
                                           "(planted: the script shows the bug; with its fix: it does not).")
-def bugs_verify(bug_ids: tuple[str, ...], root: Path, jobs: int | None, live: bool) -> None:
+@click.option("--clouds", type=click.IntRange(1, 8), default=2, show_default=True,
+              help="With --live: scratch clouds that share the bugs out.")
+def bugs_verify(bug_ids: tuple[str, ...], root: Path, jobs: int | None, live: bool, clouds: int) -> None:
     """Check every bug, Defects4J-style: pristine, injected, fixed, alternative, all together,
     and for tiers 2 and 3 nova's visible tests; with --live, every symptom on a running cloud."""
     if live:
-        return _verify_live(list(bug_ids))
+        return _verify_live(list(bug_ids), clouds)
     ws = workspace.Workspace.open(root)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   TextColumn("{task.completed}/{task.total} runs"), console=err, transient=True) as progress:
@@ -128,11 +130,11 @@ def bugs_verify(bug_ids: tuple[str, ...], root: Path, jobs: int | None, live: bo
         sys.exit(1)
 
 
-def _verify_live(bug_ids: list[str]) -> None:
+def _verify_live(bug_ids: list[str], clouds: int) -> None:
     from debuglab import verify_live
 
     with steps("proving every symptom on a running cloud") as on_step:
-        report = verify_live.verify_live(bug_ids, on_step=on_step)
+        report = verify_live.verify_live(bug_ids, clouds=clouds, on_step=on_step)
     table = Table(title="symptoms on the live cloud")
     for column in ("bug", "all planted: bug shown", "its fix only: right", "verdict"):
         table.add_column(column)
