@@ -93,7 +93,9 @@ class _State:
     def name(self) -> str:
         if self.key == "visible":
             return f"visible-{self.module}"
-        return self.key if len(self.bugs) != 1 or self.key == "together" else f"{self.key}-{self.bugs[0].id}"
+        if self.key in ("pristine", "together"):  # one per project: their trees and streams must not meet
+            return f"{self.key}-{self.project.name}"
+        return f"{self.key}-{self.bugs[0].id}"
 
     @property
     def ids(self) -> list[str]:
