@@ -198,7 +198,7 @@ def bug_notebook(bug: Bug, reproduce: str | None) -> nbformat.NotebookNode:
 WELCOME_CHECK = '''\
 # Checks your answers with `debuglab cloud status --file`.
 import re, subprocess
-FILE = "nova/conductor/manager.py"
+FILE = "nova/conductor/tasks/live_migrate.py"
 out = subprocess.run([DEBUGLAB, "cloud", "status", "--dir", str(LAB), "--file", FILE],
                      capture_output=True, text=True).stdout
 found = dict(re.findall(r"([\\w-]+) \\(pid (\\d+)\\)", out.split("runs in:")[-1]))
@@ -274,7 +274,7 @@ def welcome_notebook() -> nbformat.NotebookNode:
             "| nova's DEBUG log lines | `debuglab cloud restart --dir lab --log-level debug` |\n"
             "| the check cell | `debuglab check BUG --dir lab` |\n"),
         _md("## Exercise\n\n"
-            "Which nova service runs `nova/conductor/manager.py`, and what is the pid of the process that "
+            "Which nova service runs `nova/conductor/tasks/live_migrate.py`, and what is the pid of the process that "
             "runs it? Use the commands above, fill in your answer and run the check."),
         _code('SERVICE = ""   # e.g. "n-api"\nPID = 0', tags=("answer",)),
         _code(WELCOME_CHECK, tags=("check",)),
@@ -459,7 +459,7 @@ def devstack_welcome_notebook() -> nbformat.NotebookNode:
             "`openstack server show` asks), which unit runs it, and so on which port does a `breakpoint()` "
             "there open remote-pdb? Fill in your answer and run the check (no cloud needed: it reads nova's "
             "own code)."),
-        _code('FILE = ""   # e.g. "nova/conductor/manager.py" (a path under /opt/stack/nova)\n'
+        _code('FILE = ""   # e.g. "nova/conductor/tasks/live_migrate.py" (a path under /opt/stack/nova)\n'
               'UNIT = ""   # e.g. "devstack@n-sch"\nPORT = 0', tags=("answer",)),
         _code(DEVSTACK_WELCOME_CHECK, tags=("check",)),
         _md("## Next\n\n"
