@@ -44,16 +44,16 @@ def test_work_is_saved_with_new_and_binary_files_and_the_index_untouched(tmp_pat
     (tree / "pkg" / "mod.py").write_text("x = 3\n")
     (tree / "pkg" / "new.py").write_text("y = 1\n")
     (tree / "blob.bin").write_bytes(bytes(range(256)))
-    saved = gitrepo.save_work(tree, tmp_path / "saved", "nova")
+    [saved] = gitrepo.save_work(tree, tmp_path / "saved", "nova")  # no commits: the one patch
     text = saved.read_text()
     assert "+x = 3" in text and "pkg/new.py" in text and "GIT binary patch" in text
     status = subprocess.run(["git", "-C", tree, "status", "--porcelain"], capture_output=True, text=True).stdout
     assert "?? pkg/new.py" in status, "saving must not stage the student's files"
-    assert gitrepo.save_work(tree, tmp_path / "saved", "nova") != saved, "a second save never overwrites the first"
+    assert gitrepo.save_work(tree, tmp_path / "saved", "nova") != [saved], "a second save never overwrites the first"
 
 
 def test_nothing_to_save_gives_none(tmp_path):
     tree = make_tree(tmp_path / "t")
     gitrepo.commit_baseline(tree)
-    assert gitrepo.save_work(tree, tmp_path / "saved", "nova") is None
+    assert gitrepo.save_work(tree, tmp_path / "saved", "nova") == []
     assert not (tmp_path / "saved").exists()
