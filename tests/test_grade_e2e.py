@@ -15,6 +15,7 @@ import pytest
 
 from debuglab.grade import grader, submission
 from debuglab.grade.sandbox import Limits
+from debuglab.catalog import Catalog
 from debuglab.grade.verdict import ERROR, FIXED, NOT_FIXED, REJECTED
 
 pytestmark = pytest.mark.slow
@@ -64,7 +65,7 @@ def class_grades(lab, tmp_path_factory):
         (subs / f"{kind}.patch").write_text("".join(solution(b, kind).read_text() for b in BUGS))
     (subs / "empty.patch").write_text("")
     # a diff whose context is not the lab's: it does not apply
-    (subs / "stale.patch").write_text(solution(BUG, "fix").read_text().replace("host_state, spec_obj)", "host, spec)"))
+    (subs / "stale.patch").write_text(_stale(solution(BUG, "fix").read_text()))
     # deleting the file in scope is a change in scope: graded, and not fixed
     deleter = student(lab, subs, "deleter")  # checkouts inside the folder: a link is refused
     (deleter / SCOPE).unlink()
@@ -77,7 +78,7 @@ def class_grades(lab, tmp_path_factory):
         (rig / name).write_text("import os\nos._exit(0)\n")
     (rig / "evil.pth").write_text("import os; os._exit(0)\n")
     start = time.monotonic()
-    grades = grader.grade_many(submission.gather(subs), None, lab.python)
+    grades = grader.grade_many(submission.gather(subs), list(BUGS), lab.python)
     return {g.student: g for g in grades}, time.monotonic() - start
 
 
@@ -140,6 +141,14 @@ def test_rigged_tests_and_runner_files_change_nothing(class_grades):
             "nova/tests/unit/scheduler/filters/test_num_instances_filters.py"} <= listed
 
 
+def _stale(patch: str) -> str:
+    """The patch with its first context line changed: a diff made against other code."""
+    lines = patch.splitlines(keepends=True)
+    n = next(k for k, line in enumerate(lines) if line.startswith(" ") and line.strip())
+    lines[n] = " # a line the lab's baseline does not have\n"
+    return "".join(lines)
+
+
 def _hostile(lab, tmp: Path, name: str, code: str, fix: bool = True) -> Path:
     dest = student(lab, tmp, name, *([solution(BUG, "fix")] if fix else []))
     target = dest / SCOPE
@@ -147,9 +156,10 @@ def _hostile(lab, tmp: Path, name: str, code: str, fix: bool = True) -> Path:
     return dest
 
 
-FAIL_TO_PASS_NAMES = ("test_filter_num_instances_fails", "test_aggregate_falls_back_to_config",
-                      "test_aggregate_limit_at_limit_is_rejected", "test_host_at_limit_is_rejected",
-                      "test_single_instance_per_host")
+# the bug's fail_to_pass tests, as the catalog lists them: the targets of the fakes below
+FAIL_TO_PASS = Catalog.load(ROOT / "bugs", [BUG]).bugs[BUG].fail_to_pass
+FAIL_TO_PASS_NAMES = tuple(sorted({i.rsplit(".", 1)[1] for i in FAIL_TO_PASS}))
+FAIL_TO_PASS_CLASSES = {i.rsplit(".", 2)[0]: i.rsplit(".", 2)[1] for i in FAIL_TO_PASS}
 # Targeted faking, with the bug left in place: only the bug's fail_to_pass tests are made
 # to report success, by name, without running.
 FAKES = {
@@ -164,8 +174,7 @@ FAKES = {
                   "_tt.TestCase.run = _run"),
     "fakes_method": ("import sys as _sys, threading as _th, time as _time\n"
                      "def _noop(self):\n    pass\n"
-                     "_TARGETS = {'nova.tests.unit.debuglab_hidden.test_num_instances_off_by_one': 'NumInstancesLimitTest',\n"
-                     "            'nova.tests.unit.scheduler.filters.test_num_instances_filters': 'TestNumInstancesFilter'}\n"
+                     f"_TARGETS = {FAIL_TO_PASS_CLASSES!r}\n"
                      "def _patch():\n"
                      "    left, end = dict(_TARGETS), _time.time() + 60\n"
                      "    while left and _time.time() < end:\n"
@@ -187,11 +196,9 @@ FAKES = {
                       "    if _target.endswith('.subunit'):\n"
                       "        _out = _os.fdopen(int(_fd), 'wb', closefd=False)\n"
                       "        _w = _su.StreamResultToBytes(_out)\n"
-                      "        for _cls in ('nova.tests.unit.debuglab_hidden.test_num_instances_off_by_one.NumInstancesLimitTest',\n"
-                      "                     'nova.tests.unit.scheduler.filters.test_num_instances_filters.TestNumInstancesFilter'):\n"
-                      f"            for _name in {FAIL_TO_PASS_NAMES!r}:\n"
-                      "                _w.status(test_id=f'{_cls}.{_name}', test_status='inprogress')\n"
-                      "                _w.status(test_id=f'{_cls}.{_name}', test_status='success')\n"
+                      f"        for _id in {FAIL_TO_PASS!r}:\n"
+                      "            _w.status(test_id=_id, test_status='inprogress')\n"
+                      "            _w.status(test_id=_id, test_status='success')\n"
                       "        _out.flush()"),
 }
 FLAVOR = "flavor-disk-ephemeral"
@@ -321,7 +328,7 @@ def test_targeted_result_faking_is_rejected(hostile_grades, name, reason):
     v = hostile_grades[0][name]
     assert v.verdict == REJECTED and reason in v.reason, v.reason
     if name != "forges_stream":  # the fake worked on the stream: only the audit stands between
-        assert v.fail_to_pass[0] == v.fail_to_pass[1] == len(FAIL_TO_PASS_NAMES), v.fail_to_pass
+        assert v.fail_to_pass[0] == v.fail_to_pass[1] == len(FAIL_TO_PASS), v.fail_to_pass
     assert "faked" in v.feedback and "nova.tests" not in v.feedback
 
 

@@ -50,14 +50,15 @@ def test_two_labs_get_blocks_that_never_overlap_and_a_port_names_its_lab(registr
 def test_a_port_someone_listens_on_is_not_given_out(registry):
     import socket
 
+    would = labports.allocate(registry / "probe")  # the block it would give (no lab.toml: forgotten again)
     taken = socket.socket()
-    taken.bind(("127.0.0.1", labports.DEFAULTS["placement"]))
+    taken.bind(("127.0.0.1", would["placement"]))
     taken.listen()
     try:
         ports = labports.allocate(registry / "a")
     finally:
         taken.close()
-    assert ports["placement"] != labports.DEFAULTS["placement"]
+    assert ports["placement"] != would["placement"] and labports._used(ports).isdisjoint({would["placement"]})
 
 
 @pytest.mark.slow

@@ -49,11 +49,15 @@ def test_the_hidden_tests_and_a_target_that_names_nothing_are_refused(lab_under_
 
 def test_a_planted_bugs_failure_is_a_row_of_the_table_and_pdb_stops_in_it(lab_under_test, kit):
     failing = visible_failure(kit)
-    target = failing.rsplit(".", 1)[0]  # its class
-    result = debuglab("test", target, "--dir", lab_under_test.root)
+    module = failing.rsplit(".", 2)[0]
+    result = debuglab("test", failing, f"{module}.{failing.rsplit('.', 2)[1]}.no_such_test_either", "--dir",
+                      lab_under_test.root)
+    assert result.returncode == 2 and "no_such_test_either" in result.stderr  # one bad target: said, nothing run
+    result = debuglab("test", failing, "--dir", lab_under_test.root)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert failing.rsplit(".", 1)[1] in result.stdout and "failure(s)" in result.stdout
-    assert "Traceback" in result.stdout  # the failure's own, in the table
+    flat = "".join(ch for ch in result.stdout if ch not in "│┃ \n")  # the table folds long ids
+    assert failing.replace(" ", "") in flat and "1failure(s)" in flat, result.stdout
+    assert "Traceback" in result.stdout and "0 passed, 1 failed" in result.stdout  # the failure's own, in the table
     stopped = debuglab("test", failing, "--dir", lab_under_test.root, "--pdb", stdin="where\nq\n")
     assert stopped.returncode == 1
     assert "post-mortem" in stopped.stdout and "(Pdb)" in stopped.stdout, stopped.stdout[-3000:]

@@ -143,8 +143,9 @@ def list_ids(ws: Workspace, targets: list[str]) -> Listing:
         answer = json.loads(done.output.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise DebuglabError(f"listing the tests failed (exit {done.returncode}):\n{done.output[-3000:]}") from None
-    if answer["problems"] and not answer["ids"]:
-        raise TestTargetError("\n".join(answer["problems"]))
+    unknown = [p for p in answer["problems"] if "no such" in p or "no test matches" in p]
+    if unknown or (answer["problems"] and not answer["ids"]):  # a target that names nothing: said, nothing run
+        raise TestTargetError("\n".join(unknown or answer["problems"]))
     return Listing(project, [i for i in answer["ids"] if HIDDEN not in i])
 
 

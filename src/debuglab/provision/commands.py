@@ -104,6 +104,8 @@ def provision(inventory_path: Path, bug_set: str | None, set_name: str | None, p
         if r.ok and not dry_run:
             did = ", ".join(r.details.get("done") or []) or ("changed" if r.changed else "nothing to do")
             console.print(f"[green]✓[/] {r.host.student} ({did}): {_access(r, inv)}", highlight=False)
+            for note in r.details.get("left_out") or ():
+                console.print(f"  [yellow]note:[/] {note}", highlight=False)
     for r in results:
         if not r.ok:
             console.print(f"[red]✗[/] {r.host.student} ({r.host.name}): {r.error}", highlight=False)

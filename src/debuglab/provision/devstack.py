@@ -64,6 +64,8 @@ def provision(conn, host: Host, settings: DevstackSettings, bugs: list[Bug], *,
     if units:
         on_step(f"restarting {len(units)} unit(s)")
         restart(conn, settings, units)
+    left_out = [v["skipped"] for v in base.values() if v.get("skipped")]
+    base = {p: v for p, v in base.items() if not v.get("skipped")}
     done = []
     if code_changed:
         done.append(f"bugs planted, {len(units)} unit(s) restarted")
@@ -74,6 +76,7 @@ def provision(conn, host: Host, settings: DevstackSettings, bugs: list[Bug], *,
     return {
         "baseline": {p: v["baseline_commit"] for p, v in base.items()},
         "saved_work": [v["saved_work"] for v in base.values() if v["saved_work"]],
+        "left_out": left_out,
         "changed": bool(done),
         "done": done,
         "restarted": units,
