@@ -72,6 +72,8 @@ def test_two_labs_side_by_side_each_with_a_breakpoint_on_its_own_port(lab, tmp_p
     try:
         for ws in labs:
             supervisor.stop(ws)
+            # as at a lab's first start (the session's lab was started on other ports by other tests)
+            (ws.root / "cloud" / "options.json").unlink(missing_ok=True)
             supervisor.start(ws)  # no ports given: the lab's own
             assert settings(ws).ports["nova"] == ws.ports["nova"]
             edit(ws, flavors, detail, detail + "        breakpoint()\n")
