@@ -57,7 +57,7 @@ def test_a_planted_bugs_failure_is_a_row_of_the_table_and_pdb_stops_in_it(lab_un
     assert result.returncode == 1, result.stdout + result.stderr
     flat = "".join(ch for ch in result.stdout if ch not in "│┃ \n")  # the table folds long ids
     assert failing.replace(" ", "") in flat and "1failure(s)" in flat, result.stdout
-    assert "Traceback" in result.stdout and "0 passed, 1 failed" in result.stdout  # the failure's own, in the table
+    assert "Error" in result.stdout and "0 passed, 1 failed" in result.stdout  # the failure's own end, in the table
     stopped = debuglab("test", failing, "--dir", lab_under_test.root, "--pdb", stdin="where\nq\n")
     assert stopped.returncode == 1
     assert "post-mortem" in stopped.stdout and "(Pdb)" in stopped.stdout, stopped.stdout[-3000:]
