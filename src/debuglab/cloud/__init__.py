@@ -1,2 +1,3 @@
-"""The embedded mini-cloud: Keystone and nova (API, conductor, scheduler, compute with the
-fake driver) plus placement, from the lab's checkout, on 127.0.0.1, with debugger hooks."""
+"""The embedded mini-cloud: Keystone, nova (API, conductor, scheduler, compute with the
+fake driver), placement, glance and neutron, from the lab's venv and checkout, on
+127.0.0.1, with debugger hooks."""

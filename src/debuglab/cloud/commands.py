@@ -61,8 +61,8 @@ def print_cloud(ws: Workspace, state: supervisor.CloudState) -> None:
     table.add_row("identity (Keystone)", settings.endpoint("keystone"), "keystone.log")
     table.add_row("compute (nova API)", settings.endpoint("nova"), "n-api.log")
     table.add_row("placement", settings.endpoint("placement"), "placement.log")
-    table.add_row("image (glance v2 stand-in)", settings.endpoint("image"), "g-api.log")
-    table.add_row("network (neutron v2.0 stand-in, read-only)", settings.endpoint("network"), "q-svc.log")
+    table.add_row("image (glance)", settings.endpoint("image"), "g-api.log")
+    table.add_row("network (neutron, ML2 flat/local)", settings.endpoint("network"), "q-svc.log")
     table.add_row("conductor, scheduler, compute", "(fake:/ message bus)",
                   "n-cond.log, n-sch.log, n-cpu.log")
     console.print(table)
@@ -77,7 +77,7 @@ def print_cloud(ws: Workspace, state: supervisor.CloudState) -> None:
                       highlight=False)
 
 
-cloud = click.Group("cloud", help="The mini-cloud: Keystone and nova from the lab's checkout, on 127.0.0.1.")
+cloud = click.Group("cloud", help="The mini-cloud: Keystone, nova, glance and neutron, on 127.0.0.1.")
 
 
 @cloud.command()

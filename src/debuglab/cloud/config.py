@@ -1,7 +1,8 @@
 """Where the mini-cloud keeps its state in a lab, and the files that configure it:
 `<lab>/cloud/` (settings.json for the launcher, keystone.conf, nova.conf,
-placement.conf, SQLite databases, fernet keys, logs/, the pidfile) and `<lab>/openrc`,
-`<lab>/clouds.yaml` for the clients."""
+placement.conf, glance-api.conf, neutron.conf and ml2_conf.ini, SQLite databases, the
+image store, fernet keys, logs/, the pidfile) and `<lab>/openrc`, `<lab>/clouds.yaml`
+for the clients."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ DEBUG_KINDS = ("remote-pdb", "pycharm", "debugpy")
 DEFAULT_DEBUG_PORTS = {"remote-pdb": 4444, "pycharm": 5678, "debugpy": 5679}
 REGION = "RegionOne"
 PASSWORD = "secret"  # DevStack's habit; everything listens on loopback only
-USERS = {"admin": PASSWORD, "demo": PASSWORD, "nova": PASSWORD, "placement": PASSWORD}
+USERS = {"admin": PASSWORD, "demo": PASSWORD, "nova": PASSWORD, "placement": PASSWORD, "glance": PASSWORD,
+         "neutron": PASSWORD}
 
-# the nova services of the one nova process, the port each listens on (if any), and the
-# code each one runs (for `status --file`)
+# the services, the process each runs in (nova's share one), the port each listens on (if
+# any), and the code each one runs (for `status --file`)
 SERVICES = {
     "keystone": {"process": "keystone", "port": "keystone", "code": ("keystone/",)},
     "n-api": {"process": "nova", "port": "nova", "code": ("nova/api/", "nova/policies/", "nova/compute/api.py")},
@@ -30,9 +32,10 @@ SERVICES = {
     "n-cpu": {"process": "nova", "port": None,
               "code": ("nova/compute/", "nova/virt/", "nova/network/")},
     "placement": {"process": "nova", "port": "placement", "code": ("placement/",)},
-    "g-api": {"process": "nova", "port": "image", "code": ()},
-    "q-svc": {"process": "nova", "port": "network", "code": ("nova/tests/fixtures/neutron.py",)},
+    "g-api": {"process": "g-api", "port": "image", "code": ("glance/",)},
+    "q-svc": {"process": "q-svc", "port": "network", "code": ("neutron/",)},
 }
+ML2_DRIVER = Path(__file__).with_name("ml2.py")  # copied into the cloud for neutron to load
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,14 @@ discover_hosts_in_cells_interval = -1
 {auth_section('nova')}
 [placement]
 {auth_section('nova')}
+[glance]
+endpoint_override = {settings.endpoint('image')}
+region_name = {REGION}
+
+[neutron]
+{auth_section('nova')}endpoint_override = {settings.endpoint('network')}
+default_floating_pool = public
+
 [service_user]
 send_service_user_token = False
 
@@ -241,6 +252,99 @@ connection = {sqlite(d / 'placement.sqlite')}
 {auth_section('placement')}
 """)
 
+    glance_conf = paths.etc / "glance-api.conf"
+    write_conf(glance_conf, f"""[DEFAULT]
+debug = False
+use_stderr = True
+# the image endpoint's own URL: the glance-direct import of one worker reaches the others'
+# staging area through it
+worker_self_reference_url = {settings.endpoint('image')}
+enabled_backends = fs:file
+enabled_import_methods = [glance-direct,web-download]
+image_cache_dir = {d / 'glance-cache'}
+
+[database]
+connection = {sqlite(d / 'glance.sqlite')}
+
+[glance_store]
+default_backend = fs
+
+[fs]
+filesystem_store_datadir = {d / 'images'}
+
+[os_glance_staging_store]
+filesystem_store_datadir = {d / 'glance-staging'}
+
+[os_glance_tasks_store]
+filesystem_store_datadir = {d / 'glance-tasks'}
+
+[paste_deploy]
+flavor = keystone
+config_file = {paths.ws.venv / 'etc' / 'glance' / 'glance-api-paste.ini'}
+
+[keystone_authtoken]
+{auth_section('glance')}
+[oslo_concurrency]
+lock_path = {d / 'locks'}
+""")
+
+    neutron_conf = paths.etc / "neutron.conf"
+    ml2_conf = paths.etc / "ml2_conf.ini"
+    write_conf(neutron_conf, f"""[DEFAULT]
+debug = False
+use_stderr = True
+host = debuglab
+# keep the process's command line (`cloud stop` knows its processes by it)
+setproctitle = off
+core_plugin = ml2
+service_plugins = router
+auth_strategy = keystone
+transport_url = fake:/
+api_paste_config = {paths.ws.venv / 'etc' / 'neutron' / 'api-paste.ini'}
+state_path = {d / 'state'}
+allow_overlapping_ips = True
+# nova hears of its ports (network-vif-plugged, network-changed) as on DevStack
+notify_nova_on_port_status_changes = True
+notify_nova_on_port_data_changes = True
+# no DHCP agent runs: nothing would read its messages
+dhcp_agent_notification = False
+
+[database]
+connection = {sqlite(d / 'neutron.sqlite')}
+
+[cache]
+enabled = True
+backend = dogpile.cache.memory
+
+[oslo_concurrency]
+lock_path = {d / 'locks'}
+
+[keystone_authtoken]
+{auth_section('neutron')}
+[nova]
+{auth_section('neutron')}""")
+    write_conf(ml2_conf, """[ml2]
+type_drivers = flat,local
+tenant_network_types = local
+# binds every port on a flat or local network without an agent (cloud/plugins/debuglab_ml2.py)
+mechanism_drivers = debuglab
+extension_drivers = port_security
+
+[ml2_type_flat]
+flat_networks = public
+
+[securitygroup]
+enable_security_group = True
+""")
+    plugins = d / "plugins"
+    private.folder(plugins)
+    private.write_text(plugins / "debuglab_ml2.py", ML2_DRIVER.read_text())
+    private.folder(plugins / "debuglab_ml2-1.0.dist-info")  # how stevedore finds the driver by name
+    private.write_text(plugins / "debuglab_ml2-1.0.dist-info" / "METADATA",
+                       "Metadata-Version: 2.1\nName: debuglab-ml2\nVersion: 1.0\n")
+    private.write_text(plugins / "debuglab_ml2-1.0.dist-info" / "entry_points.txt",
+                       "[neutron.ml2.mechanism_drivers]\ndebuglab = debuglab_ml2:AgentlessMechanismDriver\n")
+
     launcher = {
         "cloud_dir": str(d),
         "logs_dir": str(paths.logs),
@@ -258,6 +362,10 @@ connection = {sqlite(d / 'placement.sqlite')}
             "cell0_connection": sqlite(d / "nova_cell0.sqlite"),
         },
         "placement": {"conf": str(placement_conf)},
+        "glance": {"conf_dir": str(paths.etc), "synced_marker": str(d / "glance.synced"),
+                   "paste": str(paths.ws.venv / "etc" / "glance" / "glance-api-paste.ini")},
+        "neutron": {"conf_dir": str(paths.etc), "files": "neutron.conf;ml2_conf.ini",
+                    "plugins": str(plugins), "prepared_marker": str(d / "neutron.prepared")},
         # local.conf's options, so that the services can say which ones they do not know
         "overrides": [{"file": o.file, "section": o.section, "option": o.option, "where": o.where}
                       for o in overrides],

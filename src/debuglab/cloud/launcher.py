@@ -1,19 +1,22 @@
 """The mini-cloud's service launcher. It runs under the LAB's python (never debuglab's):
-`python launcher.py keystone <cloud-dir>` or `python launcher.py nova <cloud-dir>`.
+`python launcher.py keystone|nova|g-api|q-svc <cloud-dir>`.
 
 It imports nothing from debuglab: everything it needs is in `<cloud-dir>/settings.json`,
-written by debuglab.cloud.config. Two processes make the cloud:
+written by debuglab.cloud.config. Four processes make the cloud, each served by a
+threaded WSGI server on 127.0.0.1:
 
 - keystone: keystone's own WSGI application (`initialize_public_application`), its
   database synced, fernet keys and the bootstrap (users, projects, catalog) done in
-  process, served by a threaded WSGI server.
+  process.
 - nova: on nova's threading backend, the API (`wsgi_app.init_application`, the stock
   api-paste.ini), conductor, scheduler and compute (`Service.create(...).start()`, the
   fake virt driver) and placement (its own app), sharing the in-memory `fake:/`
-  message bus; glance and neutron stood in for by nova's own fixtures, with a small
-  glance v2 endpoint over the glance fixture (images.py) so that clients can resolve,
-  create and change images, and a read-only neutron v2.0 endpoint over the neutron
-  fixture (neutron.py) so that they can name networks and list ports.
+  message bus. nova reaches glance and neutron over HTTP with its own clients.
+- g-api: glance-api's WSGI application (`glance.common.wsgi_app.init_app`), SQLite and
+  the file store in the cloud's folder; DevStack's cirros image at the first start.
+- q-svc: neutron's API (`neutron.server.boot_server(api_server)`), ML2 with flat and
+  local networks and an agentless mechanism driver (ml2.py); DevStack's `public`,
+  `private` and `router1` at the first start.
 """
 
 from __future__ import annotations
@@ -308,8 +311,8 @@ def _keystone_bootstrap(settings: dict) -> None:
         return b.project_id
 
     projects = {"admin": boot.project_id, "demo": grant("demo", users["demo"], "demo", ["member"])}
-    grant("nova", users["nova"], "service", ["admin", "service"])
-    grant("placement", users["placement"], "service", ["admin", "service"])
+    for service_user in ("nova", "placement", "glance", "neutron"):
+        grant(service_user, users[service_user], "service", ["admin", "service"])
     _write_json(os.path.join(settings["cloud_dir"], PROJECTS_FILE), projects)
 
     catalog = providers.catalog_api
@@ -369,41 +372,14 @@ class mock_load_backends:  # noqa: N801 (a context manager)
 # --------------------------------------------------------------------------- nova
 
 
-class _FixtureHost:
-    """What nova's GlanceFixture and NeutronFixture want from a test case: stub_out,
-    flags and useFixture. The stubs stay for the life of the process."""
-
-    def __init__(self):
-        self._fixtures = []
-
-    def useFixture(self, fixture):  # noqa: N802 (testtools' name)
-        fixture.setUp()
-        self._fixtures.append(fixture)
-        return fixture
-
-    def stub_out(self, old, new):
-        import fixtures
-
-        self.useFixture(fixtures.MonkeyPatch(old, new))
-
-    def flags(self, **kw):
-        import nova.conf
-
-        group = kw.pop("group", None)
-        for key, value in kw.items():
-            nova.conf.CONF.set_override(key, value, group)
-
-
 SERVICE_LOGGERS = {  # a line from no service's thread goes to the log of its logger's service
     "n-api": ("nova.api", "keystonemiddleware", "debuglab.wsgi.nova", "nova.policy"),
     "n-cond": ("nova.conductor",),
     "n-sch": ("nova.scheduler",),
     "n-cpu": ("nova.compute", "nova.virt", "nova.network"),
     "placement": ("placement", "debuglab.wsgi.placement"),
-    "g-api": ("debuglab.wsgi.image",),
-    "q-svc": ("debuglab.wsgi.network", "debuglab.network"),
 }
-WSGI_SERVICES = {"nova": "n-api", "placement": "placement", "image": "g-api", "network": "q-svc"}
+WSGI_SERVICES = {"nova": "n-api", "placement": "placement"}
 RPC_SERVICES = {"nova-conductor": "n-cond", "nova-scheduler": "n-sch", "nova-compute": "n-cpu"}
 
 _service_of_thread = threading.local()  # .name: the service whose request or RPC message this thread serves
@@ -532,17 +508,8 @@ def run_nova(settings: dict) -> None:
     _sqlite_transactions()  # after the migrations, which manage their own transactions
     servers = [serve(placement_app, settings["ports"]["placement"], "placement")]
 
-    host = _FixtureHost()
-    from nova.tests import fixtures as nova_fixtures
-
-    glance = host.useFixture(nova_fixtures.GlanceFixture(host))
-    glance.images[CIRROS_ID]["name"] = CIRROS_NAME  # as DevStack names its one image
-    neutron = host.useFixture(nova_fixtures.NeutronFixture(host))
-    port_store = _sibling("network").PortStore(neutron, os.path.join(settings["cloud_dir"], "ports.json"))
-    servers.append(serve(_image_app(settings, glance), settings["ports"]["image"], "image"))
-
-    wait_for_port(settings["ports"]["keystone"], 120)  # after its bootstrap, which wrote PROJECTS_FILE
-    servers.append(serve(_network_app(settings, neutron, port_store.lock), settings["ports"]["network"], "network"))
+    _fake_host(settings)
+    wait_for_port(settings["ports"]["keystone"], 120)  # after its bootstrap: nova-compute's start asks for tokens
 
     from nova import service
     from nova.compute import rpcapi as compute_rpcapi
@@ -571,7 +538,7 @@ def run_nova(settings: dict) -> None:
     app = wsgi_app.init_application("osapi_compute", "nova-api")
     _check_overrides(settings, conf, "nova.conf")
     servers.append(serve(app, settings["ports"]["nova"], "nova"))
-    LOG.info("nova services up: n-api, n-cond, n-sch, n-cpu, placement, g-api, q-svc (host %s)", conf.host)
+    LOG.info("nova services up: n-api, n-cond, n-sch, n-cpu, placement (host %s)", conf.host)
     mark_ready(settings, "nova")
     _wait_forever()
 
@@ -606,8 +573,9 @@ def _prepare_nova_db(nova_settings: dict) -> None:
         raise RuntimeError(f"nova-manage cell_v2 create_cell failed ({rc})")
 
 
-CIRROS_ID = "155d900f-4e14-4e4c-a73d-069cbf4541e6"  # GlanceFixture.image1
-CIRROS_NAME = "cirros-0.6.3-x86_64-disk"
+CIRROS_ID = "155d900f-4e14-4e4c-a73d-069cbf4541e6"  # the id nova's own tests give their first image
+CIRROS_NAME = "cirros-0.6.3-x86_64-disk"  # as DevStack names the one image it uploads
+CIRROS_VIRTUAL_SIZE = 117440512  # 112 MiB, as cirros 0.6.3's disk
 
 def _sqlite_pooled_connections() -> None:
     """Keep SQLite connections open between transactions, as a MySQL deployment's pool
@@ -738,6 +706,299 @@ def _placement_app(settings: dict):
     return deploy.loadapp(config)
 
 
+# --------------------------------------------------------------------------- the fake host
+
+
+def _fake_host(settings: dict) -> None:
+    """What a DevStack host gives that nova's fake driver does not: the host's uptime (the
+    libvirt driver runs `uptime`), a console log as long as a cirros boot's, and a snapshot
+    that uploads a disk to glance (the image goes queued, SAVING in nova's API, then
+    active). The rest of the fake driver is the student's checkout, unchanged."""
+    from nova.compute import task_states
+    from nova import exception
+    from nova.virt import fake
+
+    disk = os.path.join(settings["cloud_dir"], "cirros.qcow2")
+
+    def get_host_uptime(self):
+        with open("/proc/uptime") as fh:
+            seconds = int(float(fh.read().split()[0]))
+        days, rest = divmod(seconds, 86400)
+        hours, minutes = divmod(rest // 60, 60)
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        up = (f"{days} day{'s' if days != 1 else ''}, " if days else "") + f"{hours:2d}:{minutes:02d}"
+        return f" {time.strftime('%H:%M:%S')} up {up},  0 users,  load average: {load}"
+
+    def get_console_output(self, context, instance):
+        return _cirros_console(instance)
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        if instance.uuid not in self.instances:
+            raise exception.InstanceNotRunning(instance_id=instance.uuid)
+        from nova.image import glance
+
+        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+        update_task_state(task_state=task_states.IMAGE_UPLOADING,
+                          expected_state=task_states.IMAGE_PENDING_UPLOAD)
+        with open(disk, "rb") as fh:
+            glance.API().update(context, image_id, {"disk_format": "qcow2", "container_format": "bare"},
+                                fh, purge_props=False)
+
+    fake.FakeDriver.get_host_uptime = get_host_uptime
+    fake.FakeDriver.get_console_output = get_console_output
+    fake.FakeDriver.snapshot = snapshot
+
+
+def _cirros_console(instance) -> str:
+    """A cirros 0.6 boot log for this server: its name, its addresses, its ssh keys."""
+    try:
+        addresses = [ip["address"] for vif in instance.get_network_info() for ip in vif.fixed_ips()]
+    except Exception:  # noqa: BLE001 (a console log never fails for want of addresses)
+        addresses = []
+    address = addresses[0] if addresses else "0.0.0.0"
+    name = instance.hostname or instance.display_name or instance.uuid
+    lines = [
+        "[    0.000000] Linux version 5.15.0-119-generic (buildd@lcy02-amd64-061) (gcc (Ubuntu 11.4.0-1ubuntu1~22.04) "
+        "11.4.0, GNU ld (GNU Binutils for Ubuntu) 2.38) #129-Ubuntu SMP Fri Aug 2 19:25:20 UTC 2024 (Ubuntu "
+        "5.15.0-119.129-generic 5.15.160)",
+        "[    0.000000] Command line: LABEL=cirros-rootfs ro console=tty1 console=ttyS0",
+        "[    0.000000] KERNEL supported cpus:",
+        "[    0.000000]   Intel GenuineIntel",
+        "[    0.000000]   AMD AuthenticAMD",
+        "[    0.000000] BIOS-provided physical RAM map:",
+        "[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable",
+        "[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x000000001ffdbfff] usable",
+        "[    0.000000] DMI: OpenStack Foundation OpenStack Nova, BIOS 1.16.3-debian-1.16.3-2 04/01/2014",
+        "[    0.000000] Hypervisor detected: KVM",
+        "[    0.004211] tsc: Detected 2199.996 MHz processor",
+        "[    0.187303] Memory: 456304K/523752K available (16393K kernel code, 4383K rwdata)",
+        "[    0.612540] Freeing unused kernel image (initmem) memory: 3340K",
+        "[    0.835160] virtio_blk virtio2: [vda] 2257920 512-byte logical blocks (1.16 GB/1.08 GiB)",
+        "[    0.841102]  vda: vda1 vda15",
+        "[    0.904218] EXT4-fs (vda1): mounted filesystem with ordered data mode. Opts: (null)",
+        "[    1.402913] virtio_net virtio0 ens3: renamed from eth0",
+        "info: initramfs: up at 1.46",
+        "info: copying initramfs to /dev/vda1",
+        "info: initramfs loading root from /dev/vda1",
+        "info: /etc/init.d/rc.sysinit: up at 1.82",
+        "info: container: none",
+        "Starting logging: OK",
+        "modprobe: module virtio_pci not found in modules.dep",
+        "Initializing random number generator... done.",
+        "Starting acpid: OK",
+        "Starting network: udhcpc: started, v1.36.1",
+        "udhcpc: broadcasting discover",
+        f"udhcpc: broadcasting select for {address}, server 10.0.0.2",
+        f"udhcpc: lease of {address} obtained from 10.0.0.2, lease time 86400",
+        "route: SIOCADDRT: File exists",
+        "WARN: failed: route add -net \"0.0.0.0/0\" gw \"10.0.0.1\"",
+        "OK",
+        f"checking http://169.254.169.254/2009-04-04/instance-id",
+        f"successful after 1/20 tries: up 3.21. iid=i-{instance.id or 1:08x}",
+        "failed to get http://169.254.169.254/2009-04-04/meta-data/public-keys",
+        "warning: no ec2 metadata for public-keys",
+        f"Top of dropbear init script",
+        "Starting dropbear sshd: OK",
+        "GROWROOT: NOCHANGE: partition 1 is size 2236383. it cannot be grown",
+        "/dev/root resized successfully [took 0.04s]",
+        "=== system information ===",
+        "Platform: OpenStack Foundation OpenStack Nova",
+        "Container: none",
+        "Arch: x86_64",
+        "CPU(s): 1 @ 2199.996 MHz",
+        "Cores/Sockets/Threads: 1/1/1",
+        "Virt-type: ",
+        "RAM Size: 446MB",
+        "Disks:",
+        "NAME  MAJ:MIN       SIZE LABEL         MOUNTPOINT",
+        "vda   253:0   1156055040               ",
+        "vda1  253:1   1145028096 cirros-rootfs /",
+        "vda15 253:15     8388608               ",
+        "=== sshd host keys ===",
+        "-----BEGIN SSH HOST KEY KEYS-----",
+        f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{instance.uuid.replace('-', '')[:24]} root@{name}",
+        "-----END SSH HOST KEY KEYS-----",
+        "=== network info ===",
+        f"if-info: lo,up,127.0.0.1,8,,",
+        f"if-info: ens3,up,{address},26,fe80::f816:3eff:fe00:1/64,",
+        "ip-route:default via 10.0.0.1 dev ens3",
+        "=== cirros: current=0.6.3 uptime=3.88 ===",
+        "  ____               ____  ____",
+        " / __/ __ ____ ____ / __ \\/ __/",
+        "/ /__ / // __// __// /_/ /\\ \\ ",
+        "\\___//_//_/  /_/   \\____/___/ ",
+        "   http://cirros-cloud.net",
+        "",
+        "",
+        f"login as 'cirros' user. default password: 'gocubsgo'. use 'sudo' for root.",
+        f"{name} login: ",
+    ]
+    return "\n".join(lines)
+
+
+def _write_qcow2(path: str, virtual_size: int) -> None:
+    """An empty qcow2 disk (version 2, 64 KiB clusters): header, refcount table, refcount
+    block for the four clusters, an L1 table with nothing allocated. 256 KiB on disk;
+    glance's format inspector and qemu-img read it as a disk of `virtual_size` bytes."""
+    import struct
+
+    cluster = 1 << 16
+    l1_entries = -(-virtual_size // (cluster * (cluster // 8)))
+    header = struct.pack(">IIQIIQIIQQIIQ", 0x514649FB, 2, 0, 0, 16, virtual_size, 0, l1_entries,
+                         3 * cluster, cluster, 1, 0, 0)
+    clusters = (header, struct.pack(">Q", 2 * cluster), struct.pack(">4H", 1, 1, 1, 1),
+                struct.pack(f">{l1_entries}Q", *([0] * l1_entries)))
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as fh:
+        for data in clusters:
+            fh.write(data.ljust(cluster, b"\0"))
+    os.replace(tmp, path)
+
+
+def _admin_session(settings: dict):
+    """A keystoneauth session of DevStack's admin (admin project), as `source openrc admin admin`."""
+    from keystoneauth1 import session
+    from keystoneauth1.identity import v3
+
+    auth = v3.Password(auth_url=f"http://127.0.0.1:{settings['ports']['keystone']}/v3", username="admin",
+                       password=settings["users"]["admin"], project_name="admin", user_domain_name="Default",
+                       project_domain_name="Default")
+    return session.Session(auth=auth)
+
+
+# --------------------------------------------------------------------------- glance
+
+
+def run_glance(settings: dict) -> None:
+    glance = settings["glance"]
+    os.environ["OS_GLANCE_CONFIG_DIR"] = glance["conf_dir"]
+    sys.argv = ["glance-api"]
+    first = not os.path.exists(glance["synced_marker"])
+    database = os.path.join(settings["cloud_dir"], "glance.sqlite")
+    if first:  # glance-manage db_sync (its CLI options cannot share the process's config)
+        import subprocess
+
+        t0 = time.monotonic()
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), "glance-manage"), "--config-file",
+                        os.path.join(glance["conf_dir"], "glance-api.conf"), "db_sync"],
+                       check=True, stdout=sys.stdout, stderr=subprocess.STDOUT, timeout=300)
+        LOG.info("glance database synced (%.1f s)", time.monotonic() - t0)
+    _sqlite_pooled_connections()
+    _sqlite_wal([database])
+    _sqlite_transactions()
+    from glance.common import wsgi_app
+
+    app = wsgi_app.init_app()
+    serve(app, settings["ports"]["image"], "image")
+    if first:
+        wait_for_port(settings["ports"]["keystone"], 120)
+        _upload_cirros(settings)
+        open(glance["synced_marker"], "w").close()
+    mark_ready(settings, "g-api")
+    _wait_forever()
+
+
+def _upload_cirros(settings: dict) -> None:
+    """DevStack's one image, public, from a disk the kit makes (nothing is downloaded)."""
+    disk = os.path.join(settings["cloud_dir"], "cirros.qcow2")
+    if not os.path.exists(disk):
+        _write_qcow2(disk, CIRROS_VIRTUAL_SIZE)
+    sess = _admin_session(settings)
+    images = f"http://127.0.0.1:{settings['ports']['image']}/v2/images"
+    found = sess.get(f"{images}/{CIRROS_ID}", raise_exc=False)
+    if found.status_code == 404:
+        sess.post(images, json={"id": CIRROS_ID, "name": CIRROS_NAME, "disk_format": "qcow2",
+                                "container_format": "bare", "visibility": "public"})
+    elif found.json().get("status") == "active":
+        return
+    with open(disk, "rb") as fh:
+        sess.put(f"{images}/{CIRROS_ID}/file", data=fh, headers={"Content-Type": "application/octet-stream"})
+    LOG.info("uploaded %s (%s)", CIRROS_NAME, CIRROS_ID)
+
+
+# --------------------------------------------------------------------------- neutron
+
+
+def run_neutron(settings: dict) -> None:
+    neutron = settings["neutron"]
+    sys.path.insert(0, neutron["plugins"])  # the agentless ML2 driver and its entry point
+    os.environ["OS_NEUTRON_CONFIG_DIR"] = neutron["conf_dir"]
+    os.environ["OS_NEUTRON_CONFIG_FILES"] = neutron["files"]
+    sys.argv = ["neutron-api"]
+    # neutron's policy engine caches in `oslo_cache.dict`, which dogpile otherwise finds by
+    # loading every dogpile.cache entry point: oslo_cache.memcache_pool's missing
+    # python-memcached then logs an ERROR at the first request
+    from dogpile.cache import register_backend
+
+    register_backend("oslo_cache.dict", "oslo_cache.backends.dictionary", "DictCacheBackend")
+    first = not os.path.exists(neutron["prepared_marker"])
+    database = os.path.join(settings["cloud_dir"], "neutron.sqlite")
+    if first:
+        _neutron_schema(database)
+    _sqlite_pooled_connections()
+    _sqlite_wal([database])
+    _sqlite_transactions()
+    from neutron import server
+    from neutron.server import api
+
+    app = server.boot_server(api.api_server, prog="neutron-api")
+    serve(app, settings["ports"]["network"], "network")
+    if first:
+        wait_for_port(settings["ports"]["keystone"], 120)
+        _devstack_networks(settings)
+        open(neutron["prepared_marker"], "w").close()
+    mark_ready(settings, "q-svc")
+    _wait_forever()
+
+
+def _neutron_schema(database: str) -> None:
+    """neutron's tables from its models, as neutron's own tests make them on SQLite (its
+    migrations alter constraints in ways SQLite cannot)."""
+    import sqlalchemy
+    from neutron.db.migration.models import head
+
+    t0 = time.monotonic()
+    engine = sqlalchemy.create_engine(f"sqlite:///{database}")
+    head.get_metadata().create_all(engine)
+    engine.dispose()
+    LOG.info("neutron database made (%.1f s)", time.monotonic() - t0)
+
+
+def _devstack_networks(settings: dict) -> None:
+    """What DevStack's create_neutron_initial_network makes: `public` (external, flat,
+    172.24.4.0/24, the floating IP pool), demo's `private` (10.0.0.0/26) and demo's
+    `router1` between them. Idempotent: a network or router that exists is kept."""
+    with open(os.path.join(settings["cloud_dir"], PROJECTS_FILE)) as fh:
+        projects = json.load(fh)
+    sess = _admin_session(settings)
+    base = f"http://127.0.0.1:{settings['ports']['network']}/v2.0"
+
+    def ensure(collection: str, body: dict) -> dict:
+        kind = collection[:-1]
+        found = sess.get(f"{base}/{collection}?name={body['name']}").json()[collection]
+        if found:
+            return found[0]
+        return sess.post(f"{base}/{collection}", json={kind: body}).json()[kind]
+
+    public = ensure("networks", {"name": "public", "router:external": True, "provider:network_type": "flat",
+                                 "provider:physical_network": "public", "project_id": projects["admin"]})
+    ensure("subnets", {"name": "public-subnet", "network_id": public["id"], "ip_version": 4,
+                       "cidr": "172.24.4.0/24", "gateway_ip": "172.24.4.1", "enable_dhcp": False,
+                       "allocation_pools": [{"start": "172.24.4.2", "end": "172.24.4.254"}],
+                       "project_id": projects["admin"]})
+    private = ensure("networks", {"name": "private", "project_id": projects["demo"]})
+    subnet = ensure("subnets", {"name": "private-subnet", "network_id": private["id"], "ip_version": 4,
+                                "cidr": "10.0.0.0/26", "gateway_ip": "10.0.0.1", "project_id": projects["demo"]})
+    router = ensure("routers", {"name": "router1", "project_id": projects["demo"],
+                                "external_gateway_info": {"network_id": public["id"]}})
+    ports = sess.get(f"{base}/ports?device_id={router['id']}&network_id={private['id']}").json()["ports"]
+    if not ports:
+        sess.put(f"{base}/routers/{router['id']}/add_router_interface", json={"subnet_id": subnet["id"]})
+    LOG.info("DevStack's networks: public, private (demo), router1")
+
+
+
+
 def _sibling(name: str):
     """A module beside this file, loaded by path (the launcher imports nothing from
     debuglab, and this folder is not on the lab python's path)."""
@@ -750,32 +1011,6 @@ def _sibling(name: str):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def _image_app(settings: dict, glance):
-    """The image service (images.py) over nova's GlanceFixture, kept in the cloud's
-    folder, tokens checked by keystonemiddleware with nova's [keystone_authtoken]."""
-    from keystonemiddleware import auth_token
-
-    images = _sibling("images")
-    store = images.ImageStore(glance, os.path.join(settings["cloud_dir"], "images.json"),
-                              os.path.join(settings["cloud_dir"], "images"))
-    return images.make_app(store, settings["ports"]["image"], lambda app: auth_token.AuthProtocol(app, {}))
-
-
-def _network_app(settings: dict, neutron, lock):
-    """The network service (neutron.py) over nova's NeutronFixture, its network, subnets
-    and security group given to the demo project (as DevStack creates `private` there),
-    tokens checked by keystonemiddleware with nova's [keystone_authtoken]."""
-    from keystonemiddleware import auth_token
-
-    network = _sibling("neutron")
-    with open(os.path.join(settings["cloud_dir"], PROJECTS_FILE)) as fh:
-        projects = json.load(fh)
-    with lock:
-        network.give_to_project(neutron, projects["demo"])
-    return network.make_app(network.FixtureView(neutron, lock), settings["ports"]["network"],
-                            lambda app: auth_token.AuthProtocol(app, {}))
 
 
 def _wait_forever() -> None:
@@ -801,10 +1036,9 @@ def main(argv: list[str]) -> None:
     sys.argv = [f"debuglab-{kind}"]  # the services parse sys.argv as their command line
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
-    if kind == "keystone":
-        run_keystone(settings)
-    elif kind == "nova":
-        run_nova(settings)
+    runs = {"keystone": run_keystone, "nova": run_nova, "g-api": run_glance, "q-svc": run_neutron}
+    if kind in runs:
+        runs[kind](settings)
     else:
         raise SystemExit(f"unknown service {kind!r}")
 

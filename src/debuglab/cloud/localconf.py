@@ -27,8 +27,10 @@ from debuglab.cloud.errors import CloudError
 # DevStack's variables for the config files, and the file each is here (nova's
 # services share one process, so nova-cpu.conf is nova.conf)
 FILES = {"$NOVA_CONF": "nova.conf", "$NOVA_CPU_CONF": "nova.conf", "$PLACEMENT_CONF": "placement.conf",
-         "$KEYSTONE_CONF": "keystone.conf"}
-SERVICE_FILES = {"nova": "$NOVA_CONF", "placement": "$PLACEMENT_CONF", "keystone": "$KEYSTONE_CONF"}
+         "$KEYSTONE_CONF": "keystone.conf", "$GLANCE_API_CONF": "glance-api.conf",
+         "$NEUTRON_CONF": "neutron.conf", "$Q_PLUGIN_CONF_FILE": "ml2_conf.ini"}
+SERVICE_FILES = {"nova": "$NOVA_CONF", "placement": "$PLACEMENT_CONF", "keystone": "$KEYSTONE_CONF",
+                 "glance": "$GLANCE_API_CONF", "neutron": "$NEUTRON_CONF", "ml2": "$Q_PLUGIN_CONF_FILE"}
 META = re.compile(r"^\[\[\s*([^|\]]+?)\s*\|\s*([^\]]+?)\s*\]\]\s*$")
 SECTION = re.compile(r"^\[\s*([^\]\s]+)\s*\]\s*$")
 OPTION = re.compile(r"^\s*([^#;=\s][^=]*?)\s*=\s*(.*?)\s*$")
@@ -37,7 +39,7 @@ NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 @dataclass(frozen=True)
 class Override:
-    file: str      # nova.conf, placement.conf, keystone.conf
+    file: str      # nova.conf, placement.conf, keystone.conf, glance-api.conf, neutron.conf, ml2_conf.ini
     section: str
     option: str
     value: str

@@ -1,5 +1,6 @@
-"""Starting, stopping and watching the mini-cloud: two background processes of the lab's
-python (keystone; nova with placement), a pidfile, one log per service.
+"""Starting, stopping and watching the mini-cloud: four background processes of the lab's
+python (keystone; nova with placement; glance-api; neutron's API), a pidfile, one log per
+service.
 
 The core returns values and raises the typed errors of debuglab.cloud.errors; the CLI
 (debuglab.cloud.commands) prints.
@@ -26,9 +27,9 @@ from debuglab.processes import (alive, command_line, kill_session, listening, po
 from debuglab.workspace import Workspace
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
-PROCESSES = ("keystone", "nova")
-PORT_NAMES = {"keystone": "Keystone", "nova": "nova API", "placement": "placement", "image": "image endpoint",
-              "network": "network endpoint"}
+PROCESSES = ("keystone", "nova", "g-api", "q-svc")
+PORT_NAMES = {"keystone": "Keystone", "nova": "nova API", "placement": "placement", "image": "glance API",
+              "network": "neutron API"}
 # run the launcher by path without putting this package's folder first on sys.path
 _BOOT = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 Step = Callable[[str], None]
@@ -65,7 +66,8 @@ class ServiceStatus:
 
 
 def _is_ours(pid: int) -> bool:
-    return str(LAUNCHER).encode() in command_line(pid)
+    # a process that sets its title (setproctitle) has its argv as one string
+    return str(LAUNCHER).encode() in b" ".join(command_line(pid))
 
 
 # --------------------------------------------------------------------------- pidfile
@@ -169,7 +171,7 @@ def check_code(ws: Workspace) -> list[str]:
 
 def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | None = None,
           debug_port: int | None = None, timeout: float = 180, on_step: Step = lambda t: None) -> CloudState:
-    """Start keystone and the nova process; return once every service answers."""
+    """Start keystone, nova, glance and neutron; return once every service answers."""
     paths = CloudPaths(ws)
     running = read_state(ws)
     if running is not None and all(alive(pid) for pid in running.pids.values()):
@@ -211,7 +213,7 @@ def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | No
     for name in PROCESSES:
         (paths.dir / f"{name}.ready").unlink(missing_ok=True)
 
-    on_step("starting Keystone and nova")
+    on_step("starting Keystone, nova, glance and neutron")
     env = _service_env(ws, settings)
     offsets: dict[str, int] = {}
     children: dict[str, subprocess.Popen] = {}
