@@ -110,8 +110,70 @@ def _profiled(app, name: str):
     return profiled
 
 
+class _Dechunked:
+    """A request body sent with `Transfer-Encoding: chunked` (glanceclient uploads image
+    data so, nova's snapshots included), as the file-like `wsgi.input` that uWSGI gives
+    glance: read() returns the data without the chunk framing, then b"" at the end."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.left = 0  # bytes left in the current chunk
+        self.done = False
+
+    def _next_chunk(self) -> None:
+        if self.left == 0 and not self.done:
+            size_line = self.stream.readline(1024)
+            self.left = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            if self.left == 0:
+                self.done = True
+                while self.stream.readline(1024).strip():  # trailers, up to the blank line
+                    pass
+
+    def read(self, size: int = -1) -> bytes:
+        out = []
+        while (size < 0 or size > 0) and not self.done:
+            self._next_chunk()
+            if self.done:
+                break
+            n = self.left if size < 0 else min(size, self.left)
+            data = self.stream.read(n)
+            if not data:
+                raise ConnectionError("the client closed a chunked request body in the middle of a chunk")
+            out.append(data)
+            self.left -= len(data)
+            size = size - len(data) if size > 0 else size
+            if self.left == 0:
+                self.stream.readline(8)  # the CRLF after the chunk's data
+        return b"".join(out)
+
+    def readline(self, size: int = -1) -> bytes:
+        line = []
+        while not line or line[-1] != b"\n":
+            byte = self.read(1)
+            if not byte:
+                break
+            line.append(byte)
+            if 0 < size <= len(line):
+                break
+        return b"".join(line)
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+
+def _chunked_bodies(app):
+    def dechunking(environ, start_response):
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            environ["wsgi.input"] = _Dechunked(environ["wsgi.input"])
+            environ["wsgi.input_terminated"] = True
+            environ.pop("CONTENT_LENGTH", None)
+        return app(environ, start_response)
+
+    return dechunking
+
+
 def serve(app, port: int, name: str) -> _ThreadingWSGIServer:
-    app = _profiled(_tag_wsgi_threads(app, name), name)
+    app = _profiled(_tag_wsgi_threads(_chunked_bodies(app), name), name)
     handler = type(f"{name}Handler", (_Handler,), {"logger": logging.getLogger(f"debuglab.wsgi.{name}")})
     server = _ThreadingWSGIServer(("127.0.0.1", port), handler)
     server.set_app(app)
@@ -744,6 +806,32 @@ def _fake_host(settings: dict) -> None:
             glance.API().update(context, image_id, {"disk_format": "qcow2", "container_format": "bare"},
                                 fh, purge_props=False)
 
+    init_host_of_checkout = fake.FakeDriver.init_host
+
+    def init_host(self, host):
+        """The guests the host ran before nova-compute restarted: a hypervisor's domains
+        outlive the compute service (`cloud restart` would otherwise leave every server
+        ACTIVE in the database and unknown to the driver, so that stop, snapshot or
+        rescue failed on it)."""
+        init_host_of_checkout(self, host)
+        from nova.compute import power_state, vm_states
+        from nova import context as nova_context, objects
+
+        running = {vm_states.ACTIVE: power_state.RUNNING, vm_states.RESCUED: power_state.RUNNING,
+                   vm_states.RESIZED: power_state.RUNNING, vm_states.PAUSED: power_state.PAUSED,
+                   vm_states.SUSPENDED: power_state.SUSPENDED, vm_states.STOPPED: power_state.SHUTDOWN}
+        ctxt = nova_context.get_admin_context()
+        for instance in objects.InstanceList.get_by_host(ctxt, host, expected_attrs=["flavor", "info_cache"]):
+            if instance.vm_state not in running or instance.uuid in self.instances:
+                continue
+            flavor = instance.flavor
+            self.resources.claim(vcpus=flavor.vcpus, mem=flavor.memory_mb, disk=flavor.root_gb)
+            self.instances[instance.uuid] = fake.FakeInstance(instance.name, running[instance.vm_state],
+                                                              instance.uuid)
+            for vif in (instance.info_cache.network_info if instance.info_cache else None) or []:
+                self._interfaces[vif["id"]] = vif
+
+    fake.FakeDriver.init_host = init_host
     fake.FakeDriver.get_host_uptime = get_host_uptime
     fake.FakeDriver.get_console_output = get_console_output
     fake.FakeDriver.snapshot = snapshot
@@ -933,6 +1021,14 @@ def run_neutron(settings: dict) -> None:
     register_backend("oslo_cache.dict", "oslo_cache.backends.dictionary", "DictCacheBackend")
     first = not os.path.exists(neutron["prepared_marker"])
     database = os.path.join(settings["cloud_dir"], "neutron.sqlite")
+    # every model, their backrefs made (the port listing names Port.port_forwardings, a
+    # backref that exists only once SQLAlchemy has configured the mappers, which a first
+    # query would do: after a restart the first request may be that listing)
+    from neutron.db.migration.models import head  # noqa: F401
+    from sqlalchemy import orm
+
+    orm.configure_mappers()
+
     if first:
         _neutron_schema(database)
     _sqlite_pooled_connections()
