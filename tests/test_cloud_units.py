@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from debuglab import processes
-from debuglab.cloud import attach, config, hooks, images, localconf, neutron, supervisor
+from debuglab.cloud import attach, config, hooks, localconf, supervisor
 from debuglab.cloud.commands import attach as attach_command, cloud
 from debuglab.cloud.config import CloudPaths, CloudSettings
 from debuglab.cloud.errors import CloudError
@@ -78,7 +78,7 @@ def test_openrc_follows_devstacks_source_openrc_user_project(ws):
     ("nova/conductor/manager.py", ["n-cond"]),
     ("nova/api/openstack/compute/views/flavors.py", ["n-api"]),
     ("nova/objects/instance.py", ["n-api", "n-cond", "n-sch", "n-cpu"]),
-    ("nova/tests/fixtures/neutron.py", ["q-svc"]),
+    ("nova/network/neutron.py", ["n-cpu"]),
 ])
 def test_status_file_names_the_service_running_it(ws, path, services):
     assert supervisor.services_running_file(ws, path) == (path, services)
@@ -253,8 +253,30 @@ def test_local_conf_options_land_in_the_generated_nova_conf_and_survive_rewrites
     assert "[[post-config|$PLACEMENT_CONF]]\n[api]" in paths.local_conf.read_text()
 
 
+def test_local_conf_reaches_glance_neutron_and_ml2_as_devstacks_variables_do(ws):
+    paths = CloudPaths(ws)
+    paths.local_conf.write_text("[[post-config|$GLANCE_API_CONF]]\n[DEFAULT]\nimage_member_quota = 7\n\n"
+                                "[[post-config|$NEUTRON_CONF]]\n[DEFAULT]\nmax_routes = 5\n\n"
+                                "[[post-config|$Q_PLUGIN_CONF_FILE]]\n[ml2_type_flat]\nflat_networks = public,lab\n")
+    config.write_all(paths, CloudSettings())
+    read = {}
+    for name in ("glance-api.conf", "neutron.conf", "ml2_conf.ini"):
+        read[name] = configparser.ConfigParser(interpolation=None)
+        read[name].read(paths.etc / name)
+    assert read["glance-api.conf"]["DEFAULT"]["image_member_quota"] == "7"
+    assert read["glance-api.conf"]["DEFAULT"]["enabled_backends"] == "fs:file"  # the generated file stays
+    assert read["neutron.conf"]["DEFAULT"]["max_routes"] == "5"
+    assert read["ml2_conf.ini"]["ml2_type_flat"]["flat_networks"] == "public,lab"
+    assert read["ml2_conf.ini"]["ml2"]["mechanism_drivers"] == "debuglab"
+    # the mechanism driver neutron loads by that name: the module and its entry point
+    plugins = paths.dir / "plugins"
+    assert (plugins / "debuglab_ml2.py").read_text() == config.ML2_DRIVER.read_text()
+    assert "debuglab = debuglab_ml2:AgentlessMechanismDriver" in \
+        (plugins / "debuglab_ml2-1.0.dist-info" / "entry_points.txt").read_text()
+
+
 @pytest.mark.parametrize("text, message", [
-    ("[[post-config|$GLANCE_API_CONF]]\n[DEFAULT]\ndebug = True\n", r"local.conf:1: .*GLANCE_API_CONF.*\$NOVA_CONF"),
+    ("[[post-config|$CINDER_CONF]]\n[DEFAULT]\ndebug = True\n", r"local.conf:1: .*CINDER_CONF.*\$NOVA_CONF"),
     ("[[post-config|$NOVA_CONF]]\ndebug = True\n", r"local.conf:2: an option before any \[section\]"),
     ("[[post-config|$NOVA_CONF]]\n[DEFAULT]\njust words\n", r"local.conf:3: not an option"),
 ])
@@ -285,107 +307,6 @@ def test_cloud_config_commands_edit_local_conf(ws):
 
 
 # --------------------------------------------------------------------------- the image service's rules
-
-
-def test_image_json_patch_follows_glance():
-    image = {"id": "x", "status": "active", "min_disk": 0, "properties": {"hw_a": "1"}}
-    images.apply_patch(image, [{"op": "add", "path": "/min_disk", "value": 40},
-                               {"op": "replace", "path": "/hw_a", "value": "2"},
-                               {"op": "add", "path": "/hw_b", "value": "3"}])
-    assert image["min_disk"] == 40 and image["properties"] == {"hw_a": "2", "hw_b": "3"}
-    images.apply_patch(image, [{"op": "remove", "path": "/hw_a"}])
-    assert image["properties"] == {"hw_b": "3"}
-    for ops, status in (([{"op": "replace", "path": "/status", "value": "queued"}], "403"),
-                        ([{"op": "add", "path": "/min_disk", "value": "40"}], "400"),
-                        ([{"op": "add", "path": "/min_disk", "value": -1}], "400"),
-                        ([{"op": "add", "path": "/hw_c", "value": 3}], "400"),
-                        ([{"op": "remove", "path": "/hw_zz"}], "409"),
-                        ([{"op": "move", "path": "/name"}], "400")):
-        with pytest.raises(images.ImageError) as info:
-            images.apply_patch(dict(image, properties=dict(image["properties"])), ops)
-        assert info.value.status.startswith(status), (ops, info.value.status)
-    shown = images.as_v2(image)
-    assert shown["hw_b"] == "3" and "properties" not in shown and shown["file"] == "/v2/images/x/file"
-
-
-# --------------------------------------------------------------------------- the network service's rules
-
-
-NETWORKS = {"net-a": {"id": "net-a", "name": "private", "project_id": "demo", "shared": False, "mtu": 1450},
-            "net-s": {"id": "net-s", "name": "shared", "project_id": "admin", "shared": True, "mtu": 1500},
-            "net-x": {"id": "net-x", "name": "theirs", "project_id": "alt", "shared": False, "mtu": 1450}}
-
-
-def test_network_filters_follow_neutron():
-    nets = list(NETWORKS.values())
-
-    def pick(query):
-        return [n["id"] for n in neutron.select("networks", nets, neutron.parse_query(query))]
-
-    assert pick("name=private") == ["net-a"]
-    assert pick("name=private&name=shared") == ["net-a", "net-s"]  # a key given twice: any of its values
-    assert pick("shared=True") == pick("shared=true") == ["net-s"]
-    assert pick("shared=false&project_id=demo") == ["net-a"]
-    assert pick("mtu=1450") == ["net-a", "net-x"] and pick("mtu=abc") == []
-    assert pick("fields=id&fields=name") == ["net-a", "net-s", "net-x"]  # controls are no filters
-    assert pick("tags=red") == [] and pick("not-tags=red") == ["net-a", "net-s", "net-x"]
-    for bad, message in (("colour=blue", "[colour] is invalid attribute for filtering"),
-                         ("shared=maybe", "'maybe' cannot be converted to boolean")):
-        with pytest.raises(neutron.NeutronError) as info:
-            pick(bad)
-        assert info.value.status.startswith("400") and message in str(info.value), bad
-    ports = [{"id": "p1", "device_id": "vm1", "fixed_ips": [{"ip_address": "10.0.0.3", "subnet_id": "s1"}],
-              "security_groups": ["sg1"]},
-             {"id": "p2", "device_id": "vm2", "fixed_ips": [{"ip_address": "10.0.0.4", "subnet_id": "s1"}],
-              "security_groups": []}]
-
-    def pick_port(query):
-        return [p["id"] for p in neutron.select("ports", ports, neutron.parse_query(query))]
-
-    assert pick_port("device_id=vm2") == ["p2"]
-    assert pick_port("fixed_ips=ip_address%3D10.0.0.3") == ["p1"]
-    assert pick_port("fixed_ips=subnet_id%3Ds1") == ["p1", "p2"]
-    assert pick_port("security_groups=sg1") == ["p1"]
-    with pytest.raises(neutron.NeutronError, match="fixed_ips"):
-        pick_port("fixed_ips=mac%3Dx")
-
-
-def test_network_visibility_follows_neutrons_policy():
-    demo, admin = neutron.Caller("demo", ["member", "reader"]), neutron.Caller("admin", ["admin"])
-
-    def seen(caller, collection, items):
-        return [r["id"] for r in items if neutron.visible(collection, r, caller, NETWORKS)]
-
-    assert seen(demo, "networks", NETWORKS.values()) == ["net-a", "net-s"]  # its own and the shared one
-    assert seen(admin, "networks", NETWORKS.values()) == ["net-a", "net-s", "net-x"]
-    subnets = [{"id": "sub-s", "network_id": "net-s", "project_id": "admin"},
-               {"id": "sub-x", "network_id": "net-x", "project_id": "alt"}]
-    assert seen(demo, "subnets", subnets) == ["sub-s"]  # a shared network's subnet, not another project's
-    ports = [{"id": "mine", "project_id": "demo"}, {"id": "other", "tenant_id": "alt", "network_id": "net-s"}]
-    assert seen(demo, "ports", ports) == ["mine"]
-    port = {"id": "p", "project_id": "demo", "binding:host_id": "debuglab", "binding:vif_type": "ovs",
-            "binding:vnic_type": "normal"}
-    shown = neutron.as_shown("ports", port, demo)
-    assert "binding:host_id" not in shown and "binding:vif_type" not in shown and shown["binding:vnic_type"] == "normal"
-    assert neutron.as_shown("ports", port, admin)["binding:host_id"] == "debuglab" and shown["tags"] == []
-    assert neutron.only_fields(port, ["id", "binding:vnic_type"]) == {"id": "p", "binding:vnic_type": "normal"}
-    assert neutron.only_fields(port, []) == port
-
-
-def test_network_pages_are_sorted_and_linked_like_neutrons():
-    nets = [{"id": f"n{i}", "name": f"z{9 - i}"} for i in range(5)]
-    page = neutron.page("networks", nets, neutron.parse_query("limit=2"), "http://127.0.0.1:9696")
-    assert [n["id"] for n in page["networks"]] == ["n0", "n1"]
-    assert page["networks_links"] == [{"rel": "next", "href": "http://127.0.0.1:9696/v2.0/networks?limit=2&marker=n1"}]
-    last = neutron.page("networks", nets, neutron.parse_query("limit=2&marker=n3"), "")
-    assert [n["id"] for n in last["networks"]] == ["n4"] and "networks_links" not in last
-    by_name = neutron.page("security-groups", nets, neutron.parse_query("sort_key=name&sort_dir=asc"), "")
-    assert [n["name"] for n in by_name["security_groups"]] == ["z5", "z6", "z7", "z8", "z9"]
-    with pytest.raises(neutron.NeutronError, match="Limit must be an integer"):
-        neutron.page("networks", nets, neutron.parse_query("limit=many"), "")
-
-
-# --------------------------------------------------------------------------- one remote-pdb session per breakpoint
 
 
 def test_each_breakpoint_listens_on_the_next_free_port_of_the_range():

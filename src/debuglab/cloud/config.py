@@ -230,8 +230,10 @@ region_name = {REGION}
 default_floating_pool = public
 
 [service_user]
-send_service_user_token = False
-
+# as DevStack: nova's calls on a user's behalf carry nova's own token too, which neutron's
+# policy asks for before a compute port is deleted or its binding changed
+send_service_user_token = True
+{auth_section('nova')}
 [notifications]
 notification_format = unversioned
 

@@ -172,6 +172,37 @@ def _chunked_bodies(app):
     return dechunking
 
 
+JSON_BODY_LIMIT = 114688  # oslo.middleware's max_request_body_size, which nova's paste pipeline applies
+
+
+def json_body_limit(app):
+    """413 for a JSON body over JSON_BODY_LIMIT, as nova's `sizelimit` filter answers:
+    glance and neutron have no such filter in their paste pipelines and answer a 20 MB
+    image name with a 40 MB error page that quotes it. Image data (octet-stream) is not
+    limited. The body is read to its end first, so that the client sees the answer."""
+
+    def limited(environ, start_response):
+        kind = environ.get("CONTENT_TYPE", "")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if "json" in kind and length > JSON_BODY_LIMIT:
+            stream, left = environ["wsgi.input"], length
+            while left > 0:
+                chunk = stream.read(min(left, 1 << 16))
+                if not chunk:
+                    break
+                left -= len(chunk)
+            body = f"Request is too large: a JSON body may have at most {JSON_BODY_LIMIT} bytes.\n".encode()
+            start_response("413 Request Entity Too Large",
+                           [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+    return limited
+
+
 def serve(app, port: int, name: str) -> _ThreadingWSGIServer:
     app = _profiled(_tag_wsgi_threads(_chunked_bodies(app), name), name)
     handler = type(f"{name}Handler", (_Handler,), {"logger": logging.getLogger(f"debuglab.wsgi.{name}")})
@@ -977,7 +1008,7 @@ def run_glance(settings: dict) -> None:
     from glance.common import wsgi_app
 
     app = wsgi_app.init_app()
-    serve(app, settings["ports"]["image"], "image")
+    serve(json_body_limit(app), settings["ports"]["image"], "image")
     if first:
         wait_for_port(settings["ports"]["keystone"], 120)
         _upload_cirros(settings)
@@ -1038,7 +1069,7 @@ def run_neutron(settings: dict) -> None:
     from neutron.server import api
 
     app = server.boot_server(api.api_server, prog="neutron-api")
-    serve(app, settings["ports"]["network"], "network")
+    serve(json_body_limit(app), settings["ports"]["network"], "network")
     if first:
         wait_for_port(settings["ports"]["keystone"], 120)
         _devstack_networks(settings)
