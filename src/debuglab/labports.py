@@ -74,6 +74,12 @@ def allocate(root: Path, keep: dict[str, int] | None = None) -> dict[str, int]:
         raise RuntimeError("no free block of ports for a lab on this machine (200 tried)")
 
 
+def registered() -> list[str]:
+    """The folders of this machine's labs."""
+    with _registry() as labs:
+        return sorted(labs)
+
+
 def holder(port: int) -> str | None:
     """The lab (its folder) that owns `port`, if any."""
     with _registry() as labs:
