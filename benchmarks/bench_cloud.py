@@ -138,6 +138,18 @@ def servers_kept(ws: Workspace) -> int:
         return db.execute("SELECT count(*) FROM instances WHERE deleted = 0").fetchone()[0]
 
 
+def settle(pid: int, timeout: float = 60) -> float:
+    """Wait until the process uses under 5% of a core over a second (the builds just
+    made, their network events and cache updates, are over): seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(1)
+        if cpu_seconds(pid) - before < 0.05:
+            break
+    return time.monotonic() - t0
+
+
 def mmap_calls_per_request(pid: int, call, requests: int = 5) -> float | None:
     """mmap + munmap calls of the nova process (all its threads) per request, from
     `strace -c -f -p`; None without strace."""
@@ -212,6 +224,8 @@ def main() -> None:
     for _ in range(5):  # warm up (the first requests after a start compile SQL and schemas)
         request("GET", f"{api}/servers/detail", tok)
     nova_pid = supervisor.read_state(ws).pids["nova"]
+    settled = settle(nova_pid)
+    print(f"{'  nova idle before the listing (builds done)':<52} {settled:7.1f} s waited")
     samples = []
     cpu0 = cpu_seconds(nova_pid)
     for _ in range(max(20, runs)):
