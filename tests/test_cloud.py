@@ -459,6 +459,12 @@ def test_an_openstack_cli_session_as_on_devstack(cloud, tmp_path):
     assert port["Status"] == "ACTIVE" and port["Security Groups"], port
     bound = cli(cloud, "port", "show", port["ID"], user="admin")
     assert (bound["binding_vif_type"], bound["binding_host_id"]) == ("ovs", "debuglab"), bound
+    # neutron told nova the port is up, as an agent's report makes it do on DevStack
+    plugged = f"Creating event network-vif-plugged:{port['ID']} for instance {server['id']}"
+    deadline = time.monotonic() + 20
+    while not log_lines(cloud, "n-api", plugged):
+        assert time.monotonic() < deadline, f"n-api.log never said {plugged!r}"
+        time.sleep(0.2)
     cli(cloud, "server", "add", "floating", "ip", f"vm-{tag}", fip["floating_ip_address"])
     shown = cli(cloud, "server", "show", f"vm-{tag}")
     assert shown["addresses"]["private"] == [address, fip["floating_ip_address"]], shown
