@@ -545,15 +545,14 @@ def test_hypervisor_uptime_and_a_console_log_as_long_as_a_cirros_boot(cloud):
     lines = log.rstrip("\n").splitlines()
     assert len(lines) > 40 and lines[-1] == f"{name} login: ", lines[-3:]
     assert any("udhcpc: lease of 10.0.0." in line for line in lines), lines
-    tail = openstack(cloud, "console", "log", "show", "--lines", "2", name).rstrip("\n").splitlines()
-    assert tail == lines[-2:], tail
+    # (`--lines N` is left to the console-log-lines bug, which the session's lab has planted)
     cli(cloud, "server", "delete", "--wait", name)
 
 
 def test_every_service_log_is_free_of_errors_after_these_sessions(cloud):
-    """The sessions above logged no ERROR in any service but the anti-affinity test's
-    NoValidHost (a missing optional module, a failed upload or a refused binding all log
-    one)."""
+    """The sessions above logged no ERROR in glance, neutron, Keystone or nova but the
+    anti-affinity test's NoValidHost (a missing optional module, a failed upload or a
+    refused binding all log one)."""
     errors = {}
     for service in ("nova", "g-api", "q-svc", "keystone"):
         text = CloudPaths(cloud).log(service).read_text()
