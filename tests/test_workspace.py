@@ -233,3 +233,23 @@ def test_a_failed_build_names_the_lab_not_its_temporary_folder(tmp_path, kit_cop
     assert result.returncode == 2, result.stderr
     assert f"{tmp_path / 'lab'}/stack/nova" in result.stderr and ".building" not in result.stderr, result.stderr
     assert not (tmp_path / "lab").exists() and not list(tmp_path.glob(".lab.*"))
+
+
+def test_labs_built_at_once_find_uv_from_every_thread():
+    """`bugs verify --live` builds its labs in threads; uv's finder reads sysconfig, whose
+    first use is not thread-safe. In a fresh interpreter, 16 threads ask at once."""
+    race = ("import threading\n"
+            "from debuglab.kit import uv_bin\n"
+            "found = []\n"
+            "def ask():\n"
+            "    try:\n"
+            "        found.append(uv_bin())\n"
+            "    except Exception as exc:\n"
+            "        found.append(repr(exc))\n"
+            "threads = [threading.Thread(target=ask) for _ in range(16)]\n"
+            "[t.start() for t in threads]; [t.join() for t in threads]\n"
+            "print('\\n'.join(found))\n")
+    for _ in range(5):
+        found = subprocess.run([sys.executable, "-c", race], capture_output=True, text=True,
+                               check=True, timeout=60).stdout.split("\n")[:-1]
+        assert len(found) == 16 and len(set(found)) == 1 and Path(found[0]).is_file(), found

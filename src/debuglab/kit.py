@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,3 +50,20 @@ def cache_dir() -> Path:
         return Path(os.environ["DEBUGLAB_CACHE"])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "debuglab"
+
+
+_uv_lock = threading.Lock()
+_uv_path: str | None = None
+
+
+def uv_bin() -> str:
+    """The uv executable that came with the kit. Looked up once, under a lock: its
+    finder reads sysconfig, whose first use is not thread-safe (two labs built at
+    once by `bugs verify --live` saw `get_config_var("EXE")` answer None)."""
+    global _uv_path
+    with _uv_lock:
+        if _uv_path is None:
+            from uv import find_uv_bin
+
+            _uv_path = find_uv_bin()
+        return _uv_path

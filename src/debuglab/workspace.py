@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Callable
 
 import tomli_w
-from uv import find_uv_bin
 
 import debuglab
 from debuglab import gitrepo, inject, labports, proc, upstream
 from debuglab.catalog import Bug, Catalog
 from debuglab.errors import DebuglabError, ProcError, WorkspaceError
-from debuglab.kit import Kit, cache_dir
+from debuglab.kit import Kit, cache_dir, uv_bin
 
 LAB_TOML = "lab.toml"
 Step = Callable[[str], None]
@@ -215,7 +214,7 @@ def build_venv(venv: Path, lock: Path, checkouts: list[Path], versions: list[str
     Bytecode is compiled (this environment sets PYTHONDONTWRITEBYTECODE, and without .pyc
     files every nova start pays its imports twice); a cache that holds everything is
     installed from offline (revalidating would rebuild the wheel-less sdists)."""
-    uv = find_uv_bin()
+    uv = uv_bin()
     env = {"UV_CACHE_DIR": str(cache / "uv"), "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
     on_step("creating the lab venv")
     proc.run([uv, "venv", "--quiet", "--relocatable", "--python", sys._base_executable, venv], env=env)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from debuglab import proc, upstream
 from debuglab.errors import UpstreamError
-from debuglab.kit import Kit, cache_dir
+from debuglab.kit import Kit, cache_dir, uv_bin
 
 HASH_FILE = ".wheelhouse-sha256"
 KIT_REQUIREMENTS = "kit-venv.txt"  # inside the wheelhouse: the kit venv's pins
@@ -171,10 +171,8 @@ def _sdists_for_built_wheels(lock: Path, folder: Path) -> None:
 
 def _check_resolves(folder: Path, reqs: Path, python: str) -> None:
     """The kit venv's pins resolve from these wheels alone (as they must on a host)."""
-    from uv import find_uv_bin
-
     try:
-        proc.run([find_uv_bin(), "pip", "compile", "--quiet", "--offline", "--no-index", "--find-links", folder,
+        proc.run([uv_bin(), "pip", "compile", "--quiet", "--offline", "--no-index", "--find-links", folder,
                   "--python-version", python, "--no-header", "-o", "/dev/null", reqs],
                  env={"UV_CACHE_DIR": str(folder / ".uv-cache")}, timeout=300)
     except proc.ProcError as exc:
