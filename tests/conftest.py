@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ from debuglab import upstream, workspace
 from debuglab.kit import Kit, cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
+DEBUGLAB = Path(sys.executable).with_name("debuglab")
 
 # A bug for python-novaclient that the tests write themselves: its checkout unpacks in
 # a tenth of a second, so injection tests run on a real upstream tree, fast.
@@ -120,3 +126,79 @@ def stand_in_devstack(ws: workspace.Workspace, folder: Path, **settings) -> "Dev
                            "config_command": "false {section} {option} {value}", **settings})
     site.write()
     return site
+
+
+class BackgroundCommands:
+    """Commands run one after another beside the tests, each in a process session of its
+    own, their output kept for the test that reads it. `bugs verify` over the whole catalog
+    is ~25 minutes of CPU on one core (nova's own tests), while most tests wait on a cloud,
+    an SSH host or a browser and leave the other core idle: it starts with the session."""
+
+    def __init__(self, commands: list[list[str]], env: dict[str, str]):
+        self.results: list[subprocess.CompletedProcess] = []
+        self._proc: subprocess.Popen | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, args=(commands, env), daemon=True)
+        self._thread.start()
+
+    def _run(self, commands: list[list[str]], env: dict[str, str]) -> None:
+        for argv in commands:
+            if self._stopped:
+                return
+            self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                          env=env, start_new_session=True)
+            out, err = self._proc.communicate()
+            self.results.append(subprocess.CompletedProcess(argv, self._proc.returncode, out, err))
+            if self._proc.returncode != 0:
+                return
+
+    def wait(self, timeout: float) -> list[subprocess.CompletedProcess]:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self.stop()
+            pytest.fail(f"the background commands ran over {timeout:.0f} s: {self._proc.args if self._proc else ''}")
+        return self.results
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+            try:
+                self._proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+        self._thread.join(60)
+
+
+_BACKGROUND: dict[str, tuple[BackgroundCommands, Path]] = {}
+
+
+def pytest_collection_finish(session):
+    """Start the whole catalog's verification now if a collected test reads it: in a lab of
+    its own (the session's lab is rebuilt and restarted by other tests), one test worker."""
+    if session.config.option.collectonly:
+        return
+    if any("catalog_verification" in getattr(item, "fixturenames", ()) for item in session.items):
+        folder = Path(tempfile.mkdtemp(prefix="debuglab-verify-"))
+        build = ("import sys; from pathlib import Path; from debuglab import workspace; "
+                 "workspace.create(Path(sys.argv[1]), [])")
+        commands = [[sys.executable, "-c", build, str(folder / "lab")],
+                    [str(DEBUGLAB), "bugs", "verify", "--lab", str(folder / "lab"), "--jobs", "1"]]
+        _BACKGROUND["catalog_verification"] = (
+            BackgroundCommands(commands, {**os.environ, "COLUMNS": "200"}), folder)
+
+
+def pytest_sessionfinish(session):
+    for commands, folder in _BACKGROUND.values():
+        commands.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def catalog_verification() -> subprocess.CompletedProcess:
+    """`debuglab bugs verify` over the whole catalog, started with the session (above)."""
+    commands, _ = _BACKGROUND["catalog_verification"]
+    results = commands.wait(timeout=3600)
+    assert results and results[0].returncode == 0, f"the verification's lab was not built:\n{results[0].stderr[-3000:]}"
+    assert len(results) == 2, results
+    return results[1]

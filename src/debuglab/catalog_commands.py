@@ -122,6 +122,13 @@ def bugs_verify(bug_ids: tuple[str, ...], root: Path, jobs: int | None, live: bo
     for bug_report in report.bugs:
         for problem in bug_report.problems:
             console.print(f"[red]✗[/] {bug_report.bug_id}: {problem}", highlight=False)
+    if report.upstream_failures:
+        shown = ", ".join(report.upstream_failures[:verify.SHOWN])
+        more = len(report.upstream_failures) - verify.SHOWN
+        console.print(f"[yellow]![/] {len(report.upstream_failures)} visible test(s) fail on pristine upstream too "
+                      f"(charged to no bug: upstream's own, or a lab venv that does not suit nova; "
+                      f"`debuglab lab create --force` rebuilds it from the lock): {shown}"
+                      + (f" and {more} more" if more > 0 else ""), highlight=False)
     console.print(
         f"{report.tests_run} test results in {report.seconds:.1f} s "
         f"({report.tests_run / max(report.seconds, 1e-9):.1f} tests/s, {report.runs} worker runs)"
