@@ -173,6 +173,11 @@ class BackgroundCommands:
 _BACKGROUND: dict[str, tuple[BackgroundCommands, Path]] = {}
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that read a background run go last: the others run while it works."""
+    items.sort(key=lambda item: "catalog_verification" in getattr(item, "fixturenames", ()))
+
+
 def pytest_collection_finish(session):
     """Start the whole catalog's verification now if a collected test reads it: in a lab of
     its own (the session's lab is rebuilt and restarted by other tests), one test worker."""
