@@ -171,11 +171,16 @@ class BackgroundCommands:
 
 
 _BACKGROUND: dict[str, tuple[BackgroundCommands, Path]] = {}
+VERIFICATION = "catalog_verification"  # the fixture a test reads the background run with
+
+
+def _reads_verification(item) -> bool:
+    return VERIFICATION in getattr(item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(items):
     """Tests that read a background run go last: the others run while it works."""
-    items.sort(key=lambda item: "catalog_verification" in getattr(item, "fixturenames", ()))
+    items.sort(key=_reads_verification)
 
 
 def pytest_collection_finish(session):
@@ -183,13 +188,13 @@ def pytest_collection_finish(session):
     its own (the session's lab is rebuilt and restarted by other tests), one test worker."""
     if session.config.option.collectonly:
         return
-    if any("catalog_verification" in getattr(item, "fixturenames", ()) for item in session.items):
+    if any(map(_reads_verification, session.items)):
         folder = Path(tempfile.mkdtemp(prefix="debuglab-verify-"))
         build = ("import sys; from pathlib import Path; from debuglab import workspace; "
                  "workspace.create(Path(sys.argv[1]), [])")
         commands = [[sys.executable, "-c", build, str(folder / "lab")],
                     [str(DEBUGLAB), "bugs", "verify", "--lab", str(folder / "lab"), "--jobs", "1"]]
-        _BACKGROUND["catalog_verification"] = (
+        _BACKGROUND[VERIFICATION] = (
             BackgroundCommands(commands, {**os.environ, "COLUMNS": "200"}), folder)
 
 
@@ -202,8 +207,9 @@ def pytest_sessionfinish(session):
 @pytest.fixture(scope="session")
 def catalog_verification() -> subprocess.CompletedProcess:
     """`debuglab bugs verify` over the whole catalog, started with the session (above)."""
-    commands, _ = _BACKGROUND["catalog_verification"]
+    commands, _ = _BACKGROUND[VERIFICATION]
     results = commands.wait(timeout=3600)
-    assert results and results[0].returncode == 0, f"the verification's lab was not built:\n{results[0].stderr[-3000:]}"
+    assert results and results[0].returncode == 0, \
+        f"the verification's lab was not built:\n{results[0].stderr[-3000:] if results else '(nothing ran)'}"
     assert len(results) == 2, results
     return results[1]

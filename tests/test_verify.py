@@ -5,16 +5,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from debuglab.catalog import Catalog
-from tests.conftest import make_patch
+from tests.conftest import DEBUGLAB, make_patch
 
 pytestmark = pytest.mark.slow
-DEBUGLAB = Path(sys.executable).with_name("debuglab")
 
 
 def verify(lab, *args, kit_root=None):

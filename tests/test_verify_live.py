@@ -7,16 +7,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from debuglab.catalog import Catalog
-from tests.conftest import make_patch
+from tests.conftest import DEBUGLAB, make_patch
 
 pytestmark = pytest.mark.slow
-DEBUGLAB = Path(sys.executable).with_name("debuglab")
 
 
 def verify_live(*args, kit_root=None):

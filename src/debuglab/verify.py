@@ -150,7 +150,7 @@ def verify(
     start = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix=".verify-", dir=ws.root))
     tests_run = 0
-    upstream_failures: list[str] = []
+    upstream_failures: tuple[str, ...] = ()
     try:
         pristine = {p: _pristine_tree(ws, projects[p], [b for b in bugs if b.project == p], scratch)
                     for p in {s.project.name for s in states}}
@@ -173,12 +173,12 @@ def verify(
                     _record_timing(state.bugs[0], run_or_error.seconds)
         if visible_runs:
             on_run(done, len(states), "charging visible failures")
-            for bug_id, check in _judge_visible(ws, visible_runs, pristine, scratch, upstream_failures).items():
+            checks, upstream_failures = _judge_visible(ws, visible_runs, pristine, scratch)
+            for bug_id, check in checks.items():
                 reports[bug_id].checks["visible"] = check
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return Report(list(reports.values()), time.monotonic() - start, tests_run, len(states),
-                  tuple(sorted(set(upstream_failures))))
+    return Report(list(reports.values()), time.monotonic() - start, tests_run, len(states), upstream_failures)
 
 
 def _pristine_tree(ws: Workspace, project: upstream.Project, bugs: list[Bug], scratch: Path) -> Path:
@@ -228,9 +228,10 @@ def _module_file(tree: Path, module: str) -> Path:
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
-def _judge_visible(ws: Workspace, runs: list, pristine: dict[str, Path], scratch: Path,
-                   upstream_failures: list[str]) -> dict[str, Check]:
-    """Each tier 2/3 bug's visible check: its modules' counts, and the failures charged to it.
+def _judge_visible(ws: Workspace, runs: list, pristine: dict[str, Path],
+                   scratch: Path) -> tuple[dict[str, Check], tuple[str, ...]]:
+    """Each tier 2/3 bug's visible check (its modules' counts, and the failures charged to
+    it), and the visible tests that fail on pristine too.
 
     A failure on the tree with every tier 2/3 bug planted is run again on pristine (upstream's
     own failures are not the bug's) and, when several bugs list the module, on each of those
@@ -238,6 +239,7 @@ def _judge_visible(ws: Workspace, runs: list, pristine: dict[str, Path], scratch
     ran: dict[str, int] = {}
     problems: dict[str, list[str]] = {}
     charged: dict[str, list[str]] = {}
+    upstream_failures: set[str] = set()
     for state, run in runs:
         for bug in state.bugs:
             problems.setdefault(bug.id, [])
@@ -259,7 +261,7 @@ def _judge_visible(ws: Workspace, runs: list, pristine: dict[str, Path], scratch
             continue
         upstream_run = testrun.run_tests(ws.python, pristine[state.project.name], failed,
                                          work_dir=scratch / "runs", name=f"{state.name}-pristine")
-        upstream_failures.extend(i for i in failed if upstream_run.outcomes[i].status not in NOT_FAILED)
+        upstream_failures.update(i for i in failed if upstream_run.outcomes[i].status not in NOT_FAILED)
         failed = [i for i in failed if upstream_run.outcomes[i].status in NOT_FAILED]
         if not failed:
             continue
@@ -283,7 +285,7 @@ def _judge_visible(ws: Workspace, runs: list, pristine: dict[str, Path], scratch
                                 f"slip past nova's own tests): {shown}")
         summary = f"{ran[bug_id]}" + (f", {len(failures)} fail" if failures else "")
         checks[bug_id] = Check(not bug_problems, tuple(bug_problems), summary)
-    return checks
+    return checks, tuple(sorted(upstream_failures))
 
 
 def _judge(state: _State, bug: Bug, run: testrun.Run | str) -> Check:
