@@ -35,9 +35,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import median_of, show  # noqa: E402
 
-from debuglab import processes  # noqa: E402
 from debuglab.cloud import config, supervisor  # noqa: E402
-from debuglab.workspace import Workspace  # noqa: E402
+from debuglab.core import processes  # noqa: E402
+from debuglab.lab.workspace import Workspace  # noqa: E402
 
 IMAGE = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
 
@@ -117,11 +117,11 @@ def free_ports() -> dict[str, int]:
 
 def conditions(ws: Workspace) -> None:
     """What the figures depend on, printed before them."""
-    from debuglab import labports
+    from debuglab.lab import ports
 
     version = subprocess.run([ws.python, "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True).stdout.strip()
-    others = [lab for lab in labports.registered() if lab != str(ws.root.absolute())]
+    others = [lab for lab in ports.registered() if lab != str(ws.root.absolute())]
     running = [lab for lab in others if supervisor.read_state(Workspace.open(Path(lab))) is not None]
     print(f"conditions: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} (1 min) before, "
           f"lab python {version}, {servers_kept(ws)} servers in {ws.root}, "
@@ -240,7 +240,7 @@ def main() -> None:
     mmaps = mmap_calls_per_request(nova_pid, lambda: request("GET", f"{api}/servers/detail", tok))
     if mmaps is not None:
         print(f"{'  mmap+munmap calls of nova per listing (strace)':<52} {mmaps:7.0f}"
-              "   (hundreds: frames meet CPython 3.11's chunk edge, see launcher.STACK_ROOM_SLOTS)")
+              "   (hundreds: frames meet CPython 3.11's chunk edge, see services/stackroom.STACK_ROOM_SLOTS)")
 
     admin = token(settings, "admin")  # in the admin project: the demo project keeps its 50
     t0 = time.perf_counter()

@@ -28,12 +28,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import median_of, show  # noqa: E402
 
-from debuglab import proc, testrun  # noqa: E402
-from debuglab.catalog import Catalog  # noqa: E402
+from debuglab.catalog.model import Catalog  # noqa: E402
+from debuglab.core import (
+    proc,
+    testrun,  # noqa: E402
+)
+from debuglab.core.kit import Kit  # noqa: E402
 from debuglab.grade import grader, submission  # noqa: E402
 from debuglab.grade.copy import Trees  # noqa: E402
-from debuglab.kit import Kit  # noqa: E402
-from debuglab.workspace import Workspace  # noqa: E402
+from debuglab.lab.workspace import Workspace  # noqa: E402
 
 # (kind, share of the class): the mix a real session gives, roughly
 MIX = ("fix", "alternative", "fix", "wrong", "empty", "partial", "regression", "alternative", "fix",

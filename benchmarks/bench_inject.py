@@ -14,10 +14,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import median_of, show  # noqa: E402
 
-from debuglab import upstream  # noqa: E402
-from debuglab.catalog import Catalog  # noqa: E402
-from debuglab.inject import inject  # noqa: E402
-from debuglab.kit import Kit, cache_dir  # noqa: E402
+from debuglab.catalog.model import Catalog  # noqa: E402
+from debuglab.core.kit import Kit, cache_dir  # noqa: E402
+from debuglab.lab import upstream  # noqa: E402
+from debuglab.lab.inject import inject  # noqa: E402
 
 
 def main() -> None:

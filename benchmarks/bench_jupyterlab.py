@@ -22,9 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import median_of, show  # noqa: E402
 
-from debuglab import jupyterlab, processes  # noqa: E402
-from debuglab.kit import Kit  # noqa: E402
-from debuglab.workspace import Workspace  # noqa: E402
+from debuglab.core import processes  # noqa: E402
+from debuglab.core.kit import Kit  # noqa: E402
+from debuglab.lab.workspace import Workspace  # noqa: E402
+from debuglab.notebooks import jupyterlab
 
 DEBUGLAB = str(Path(sys.executable).parent / "debuglab")
 _bare: dict[str, subprocess.Popen] = {}

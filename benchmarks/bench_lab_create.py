@@ -18,8 +18,9 @@ from uv import find_uv_bin
 sys.path.insert(0, str(Path(__file__).parent))
 from common import median_of, show  # noqa: E402
 
-from debuglab import proc, workspace  # noqa: E402
-from debuglab.kit import Kit, cache_dir  # noqa: E402
+from debuglab.core import proc
+from debuglab.core.kit import Kit, cache_dir  # noqa: E402
+from debuglab.lab import workspace  # noqa: E402
 
 
 def main() -> None:

@@ -48,8 +48,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import sshhosts  # noqa: E402
 from common import memory, provision_twice  # noqa: E402
 
-from debuglab import upstream  # noqa: E402
-from debuglab.kit import Kit, cache_dir  # noqa: E402
+from debuglab.core.kit import Kit, cache_dir  # noqa: E402
+from debuglab.lab import upstream  # noqa: E402
 from debuglab.provision import inventory  # noqa: E402
 
 

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import sshhosts  # noqa: E402
 from common import memory, provision_twice  # noqa: E402
 
-from debuglab.kit import Kit  # noqa: E402
+from debuglab.core.kit import Kit  # noqa: E402
 from debuglab.provision import inventory, upload, wheelhouse  # noqa: E402
 
 BUGS = ["num-instances-off-by-one"]

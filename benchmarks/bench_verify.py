@@ -13,8 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import show  # noqa: E402
 
-from debuglab import verify  # noqa: E402
-from debuglab.workspace import Workspace  # noqa: E402
+from debuglab.lab.workspace import Workspace  # noqa: E402
+from debuglab.verify import checks  # noqa: E402
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     ws = Workspace.open(args.lab)
-    reports = [verify.verify(ws, []) for _ in range(args.runs)]
+    reports = [checks.verify(ws, []) for _ in range(args.runs)]
     times = [r.seconds for r in reports]
     median = statistics.median(times)
     show(f"bugs verify, {len(reports[0].bugs)} bugs, {reports[0].runs} worker runs", median, times)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import upstream, workspace
-from debuglab.kit import Kit, cache_dir
+from debuglab.core.kit import Kit, cache_dir
+from debuglab.lab import upstream, workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBUGLAB = Path(sys.executable).with_name("debuglab")
@@ -114,7 +114,7 @@ def stand_in_devstack(ws: workspace.Workspace, folder: Path, **settings) -> "Dev
     (it has the same `devstack-admin` cloud), the nova units the default ones. systemd and
     journald cannot run here: the tests pass `restart_command`, `journal_command` (and
     whatever else differs) that leave a trace or stand in for them. Its site file is written."""
-    from debuglab.devstack_site import DevstackSite
+    from debuglab.notebooks.devstack import DevstackSite
     from debuglab.provision.inventory import DEFAULT_SERVICES
 
     stack = folder / "stack"

@@ -282,7 +282,7 @@ def devstack_template(root: Path, nova_sdist: Path, project) -> Path:
     """`root/stack`: an /opt/stack-like folder whose nova is the pinned sdist committed into
     git in two commits (as a DevStack clone has history), and `root/venv`: a Python venv
     standing in for DevStack's /opt/stack/data/venv. Copied into each host's home."""
-    from debuglab import upstream
+    from debuglab.lab import upstream
 
     stack = root / "stack"
     stack.mkdir(parents=True)

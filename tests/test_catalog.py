@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from debuglab.catalog import Catalog, load_bug, parse_bug_set, patch_paths
-from debuglab.errors import CatalogError, UnknownBugError
+from debuglab.catalog.model import Catalog, load_bug, parse_bug_set, patch_paths
+from debuglab.core.errors import CatalogError, UnknownBugError
 from tests.conftest import write_novaclient_bug
 
 
@@ -17,7 +17,7 @@ def test_real_catalog_loads_and_each_bug_is_complete(kit):
     its write-up, its reproduce script and a story that names no file of its scope."""
     from collections import Counter
 
-    from debuglab.catalog import LAYERS
+    from debuglab.catalog.model import LAYERS
 
     catalog = Catalog.load(kit.bugs_dir)
     bugs = list(catalog.bugs.values())
@@ -195,7 +195,7 @@ def test_a_bugs_grading_deadline_comes_from_its_measured_reference_fix(valid_bug
 
 
 def test_the_instructors_sets_load_and_fit_their_sessions(kit):
-    from debuglab.catalog import load_set, sets_dir
+    from debuglab.catalog.model import load_set, sets_dir
 
     names = sorted(p.stem for p in sets_dir(kit.bugs_dir).glob("*.toml"))
     assert {"session-90", "half-day", "full-day"} <= set(names)
@@ -215,7 +215,7 @@ def test_the_instructors_sets_load_and_fit_their_sessions(kit):
     ('title = "t"\nminutes = 30\n', "a set needs at least one bug"),
 ])
 def test_a_broken_set_names_its_file_field_and_problem(valid_bug, text, words):
-    from debuglab.catalog import load_set, sets_dir
+    from debuglab.catalog.model import load_set, sets_dir
 
     folder = sets_dir(valid_bug.parent)
     folder.mkdir(parents=True, exist_ok=True)

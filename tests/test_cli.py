@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from debuglab.catalog import Catalog
+from debuglab.catalog.model import Catalog
 
 DEBUGLAB = Path(sys.executable).with_name("debuglab")
 

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import proc, processes
 from debuglab.cloud import config, supervisor
 from debuglab.cloud.config import CloudPaths
 from debuglab.cloud.errors import CloudRunning, CloudStartFailed, CodeError, PortInUse
-from debuglab.workspace import Workspace
+from debuglab.core import proc, processes
+from debuglab.lab.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 DEBUGLAB = Path(sys.executable).with_name("debuglab")

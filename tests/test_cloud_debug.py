@@ -12,10 +12,18 @@ import time
 
 import pytest
 
-from debuglab import processes
 from debuglab.cloud import attach, hooks, supervisor
 from debuglab.cloud.config import CloudPaths
-from tests.test_cloud import cloud, edit, free_ports, http, novaclient, restore, settings  # noqa: F401
+from debuglab.core import processes
+from tests.test_cloud import (  # noqa: F401
+    cloud,
+    edit,
+    free_ports,
+    http,
+    novaclient,
+    restore,
+    settings,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import configparser
 import io
 import json
-import socket
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -16,12 +16,13 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from debuglab import processes
 from debuglab.cloud import attach, config, hooks, localconf, supervisor
-from debuglab.cloud.commands import attach as attach_command, cloud
+from debuglab.cloud.commands import attach as attach_command
+from debuglab.cloud.commands import cloud
 from debuglab.cloud.config import CloudPaths, CloudSettings
 from debuglab.cloud.errors import CloudError
-from debuglab.workspace import LAB_TOML, Workspace
+from debuglab.core import processes
+from debuglab.lab.workspace import LAB_TOML, Workspace
 
 
 @pytest.fixture
@@ -311,9 +312,9 @@ def test_cloud_config_commands_edit_local_conf(ws):
 
 
 def test_each_breakpoint_listens_on_the_next_free_port_of_the_range():
-    from debuglab.cloud import breakpoints
-
     import random
+
+    from debuglab.cloud import breakpoints
 
     while True:  # three free ports below the ephemeral range (no client connection lands there)
         first = random.randrange(20000, 32000)
@@ -359,10 +360,10 @@ def test_attach_picks_the_oldest_waiting_session_of_a_live_process(tmp_path):
 
 ROOM_PROBE = """
 import importlib.util, sys, threading
-spec = importlib.util.spec_from_file_location("launcher", sys.argv[1])
-launcher = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(launcher)
-launcher.stack_room_for_every_thread()
+spec = importlib.util.spec_from_file_location("stackroom", sys.argv[1])
+stackroom = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(stackroom)
+stackroom.stack_room_for_every_thread()
 
 def deep(n):
     return deep(n - 1) if n else 0
@@ -383,24 +384,24 @@ def test_a_thread_above_the_stack_room_never_meets_a_chunk_edge(tmp_path, depth)
     """The room frame must leave most of its 256 KiB chunk free: 500 calls 300 and 800
     frames deep, in a thread, allocate no new 16 KiB frame chunk (with the room's locals
     made by an unpacking, its value stack doubled the frame and each call mmapped one)."""
-    from debuglab.cloud import launcher
+    from debuglab.cloud.services import stackroom
 
     trace = tmp_path / "strace.txt"
     subprocess.run(["strace", "-f", "-e", "trace=mmap", "-o", trace, sys.executable, "-c", ROOM_PROBE,
-                    launcher.__file__, str(depth)], check=True, timeout=120)
+                    stackroom.__file__, str(depth)], check=True, timeout=120)
     chunks = trace.read_text().count("mmap(NULL, 16384,")
     assert chunks < 20, f"{chunks} frame chunks of 16 KiB for 500 calls {depth} deep"
 
 
 def test_each_request_runs_above_a_frame_that_gives_it_stack_room():
     """Every request thread of the cloud's WSGI servers starts with the launcher's
-    with_stack_room frame (CPython 3.11's chunk-edge slowdown, launcher.py): the app
+    with_stack_room frame (CPython 3.11's chunk-edge slowdown, services/stackroom.py): the app
     finds it below itself, holding at least STACK_ROOM_SLOTS locals, and the app's
     answer and its errors pass through it unchanged."""
     import urllib.error
     import urllib.request
 
-    from debuglab.cloud import launcher
+    from debuglab.cloud.services import stackroom, wsgi
 
     seen = {}
 
@@ -420,7 +421,7 @@ def test_each_request_runs_above_a_frame_that_gives_it_stack_room():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = launcher.serve(app, port, "test")
+    server = wsgi.serve(app, port, "test")
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as reply:
             assert reply.read() == b"served"
@@ -429,7 +430,7 @@ def test_each_request_runs_above_a_frame_that_gives_it_stack_room():
         assert names.index("app") < names.index("handle") < room
         assert "process_request_thread" in names[room + 1:room + 3] and names[-1] == "_bootstrap"
         assert names.count("with_stack_room") == 1  # one room: a second in its chunk leaves no room
-        assert seen["slots"] >= launcher.STACK_ROOM_SLOTS >= 15_000
+        assert seen["slots"] >= stackroom.STACK_ROOM_SLOTS >= 15_000
         with pytest.raises(urllib.error.HTTPError) as failed:  # wsgiref's 500; the server lives on
             urllib.request.urlopen(f"http://127.0.0.1:{port}/boom", timeout=10)
         assert failed.value.code == 500

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from debuglab import gitrepo
+from debuglab.lab import gitrepo
 
 
 def make_tree(root: Path) -> Path:

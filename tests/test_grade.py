@@ -17,13 +17,22 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import testrun
-from debuglab.catalog import Catalog
+from debuglab.catalog.model import Catalog
+from debuglab.core import testrun
 from debuglab.grade import hints, reports, scope, submission
 from debuglab.grade.copy import CANARY_SOURCE
 from debuglab.grade.errors import SubmissionError
-from debuglab.grade.verdict import (ERROR, FIXED, NOT_FIXED, REGRESSION, REJECTED, BugVerdict, Grade, judge,
-                                    untouched)
+from debuglab.grade.verdict import (
+    ERROR,
+    FIXED,
+    NOT_FIXED,
+    REGRESSION,
+    REJECTED,
+    BugVerdict,
+    Grade,
+    judge,
+    untouched,
+)
 
 SCOPE = "nova/scheduler/filters/num_instances_filter.py"
 BUG = "num-instances-off-by-one"
@@ -55,7 +64,7 @@ def catalog(kit_module) -> Catalog:
 
 @pytest.fixture(scope="module")
 def kit_module():
-    from debuglab.kit import Kit
+    from debuglab.core.kit import Kit
 
     return Kit(Path(__file__).resolve().parents[1])
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from debuglab.catalog.model import Catalog
 from debuglab.grade import grader, submission
 from debuglab.grade.sandbox import Limits
-from debuglab.catalog import Catalog
 from debuglab.grade.verdict import ERROR, FIXED, NOT_FIXED, REJECTED
 
 pytestmark = pytest.mark.slow
@@ -118,7 +118,7 @@ def test_deleting_the_scoped_file_is_graded_not_fixed(class_grades):
 def test_a_same_size_change_never_runs_the_baselines_bytecode(lab, tmp_path):
     """The baseline is compiled moments before a copy is patched: a change of the same
     size in the same second would pass the .pyc check, so the copy drops that bytecode."""
-    from debuglab.catalog import Catalog
+    from debuglab.catalog.model import Catalog
     from debuglab.grade.copy import Trees
 
     bugs = [b for b in Catalog.load(ROOT / "bugs").bugs.values() if b.project == "nova"]
@@ -342,8 +342,8 @@ def test_one_bugs_file_never_fixes_another_bug(hostile_grades, lab, tmp_path):
     """The cross student's compute/api.py fixes the flavor bug in any tree that holds it
     (shown first, with the runner on their whole checkout); graded, the flavor bug's copy
     holds only the flavor view's own (harmless) change, so it stays not fixed."""
-    from debuglab import testrun
-    from debuglab.catalog import Catalog
+    from debuglab.catalog.model import Catalog
+    from debuglab.core import testrun
 
     flavor = Catalog.load(ROOT / "bugs").bugs[FLAVOR]
     upstream_ids = [i for i in flavor.fail_to_pass if "debuglab_hidden" not in i][:6]
@@ -378,7 +378,7 @@ def test_cli_grade_not_a_repo_is_bad_input(lab, tmp_path):
 
 
 def test_check_gives_feedback_and_the_next_hint_never_test_ids(lab, tmp_path):
-    from debuglab.catalog import Catalog
+    from debuglab.catalog.model import Catalog
 
     catalog = Catalog.load(ROOT / "bugs")
     mine = tmp_path / "mylab"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import gitrepo
-from debuglab.catalog import load_bug
-from debuglab.errors import InjectError, StudentWorkError
-from debuglab.inject import apply_patches, inject, is_applied
-from debuglab.upstream import copy_tree
+from debuglab.catalog.model import load_bug
+from debuglab.core.errors import InjectError, StudentWorkError
+from debuglab.lab import gitrepo
+from debuglab.lab.inject import apply_patches, inject, is_applied
+from debuglab.lab.upstream import copy_tree
 from tests.conftest import write_novaclient_bug
 
 CHOICE = ("', '.join(\"'%s'\"", "'; '.join(\"'%s'\"")  # pretty_choice_list

@@ -1,4 +1,4 @@
-"""JupyterLab as a service of the lab (debuglab.jupyterlab, `debuglab notebook
+"""JupyterLab as a service of the lab (debuglab.notebooks.jupyterlab, `debuglab notebook
 start|stop|status|url`), against real JupyterLab processes: the lifecycle, the token, the
 port in use named, no process left behind; `debuglab up` twice; and (slow) the welcome
 notebook opened in headless Chromium (Debian's, driven by playwright) with its first cell
@@ -25,9 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import jupyterlab, notebooks, processes
 from debuglab.cloud import config, supervisor
-from debuglab.workspace import Workspace
+from debuglab.core import processes
+from debuglab.lab.workspace import Workspace
+from debuglab.notebooks import content, jupyterlab
 from tests.test_cloud import free_ports
 from tests.test_notebooks import ANSI, fake_lab, get
 
@@ -47,7 +48,7 @@ def debuglab(*args: str, timeout: float = 180, **env: str) -> subprocess.Complet
 def lab_processes(ws: Workspace) -> list[int]:
     """Every live process started for this lab's JupyterLab, found without the kit's helpers:
     the server and its kernels all carry DEBUGLAB_LAB=<lab> in their environment."""
-    marker = f"{notebooks.LAB_ENV}={ws.root}".encode()
+    marker = f"{content.LAB_ENV}={ws.root}".encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -131,7 +132,7 @@ def test_start_status_url_stop_against_a_real_jupyterlab(tmp_path):
         state = jupyterlab.read_state(ws)
         assert state is not None and state.port == port
         # the lab's own copy of the notebooks, not the kit's labs/ (issue 15.7)
-        assert state.root_dir == str(ws.root / "notebooks") and (ws.root / "notebooks" / notebooks.WELCOME).is_file()
+        assert state.root_dir == str(ws.root / "notebooks") and (ws.root / "notebooks" / content.WELCOME).is_file()
         assert get(url)[0] == 200
         assert get(f"{base}/api/contents")[0] == 403
         specs = json.loads(get(f"{base}/api/kernelspecs?token={token}")[1])
@@ -273,7 +274,7 @@ def test_welcome_notebook_runs_its_first_cell_in_headless_chromium(lab_under_tes
 
     ws = lab_under_test
     [port] = free_ports(1)
-    welcome = ROOT / "labs" / notebooks.WELCOME
+    welcome = ROOT / "labs" / content.WELCOME
     committed = welcome.read_bytes()
     checkpoints = (ROOT / "labs" / ".ipynb_checkpoints").exists()
     jupyterlab.stop(ws)
@@ -288,7 +289,7 @@ def test_welcome_notebook_runs_its_first_cell_in_headless_chromium(lab_under_tes
             try:
                 page.goto(url)
                 kernel = page.locator(".jp-NotebookPanel-toolbar .jp-KernelName").first
-                expect(kernel).to_have_text(notebooks.KERNEL_DISPLAY, timeout=120_000)
+                expect(kernel).to_have_text(content.KERNEL_DISPLAY, timeout=120_000)
                 expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first) \
                     .to_be_attached(timeout=120_000)
                 first = page.locator(".jp-NotebookPanel .jp-Notebook .jp-CodeCell").first
@@ -307,7 +308,7 @@ def test_welcome_notebook_runs_its_first_cell_in_headless_chromium(lab_under_tes
         # the cell ran on the lab's kernel: the server's session for the notebook is `debuglab`
         token = (ws.root / "jupyter" / "token").read_text()
         sessions = json.loads(get(f"http://127.0.0.1:{port}/api/sessions?token={token}")[1])
-        assert [s["kernel"]["name"] for s in sessions if s["path"] == notebooks.WELCOME] == ["debuglab"]
+        assert [s["kernel"]["name"] for s in sessions if s["path"] == content.WELCOME] == ["debuglab"]
         assert "Traceback" not in text and "Error" not in text, text
     finally:
         debuglab("notebook", "stop", "--dir", str(ws.root))

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import labports, processes, workspace
 from debuglab.cloud import supervisor
+from debuglab.core import processes
+from debuglab.lab import ports, workspace
 from tests.test_cloud import edit, http, novaclient, restore, settings
 
 DEBUGLAB = Path(sys.executable).with_name("debuglab")
@@ -32,33 +33,33 @@ def fake_lab(root: Path, ports: dict | None) -> Path:
 
 
 def test_two_labs_get_blocks_that_never_overlap_and_a_port_names_its_lab(registry):
-    first = labports.allocate(registry / "a")
+    first = ports.allocate(registry / "a")
     fake_lab(registry / "a", first)
-    second = labports.allocate(registry / "b")
+    second = ports.allocate(registry / "b")
     fake_lab(registry / "b", second)
-    assert labports._used(first).isdisjoint(labports._used(second))
-    assert labports.holder(second["nova"]) == str(registry / "b")
-    assert labports.holder(first["remote-pdb"] + 5) == str(registry / "a")  # the whole breakpoint range
-    assert labports.of(registry / "b") == second
+    assert ports._used(first).isdisjoint(ports._used(second))
+    assert ports.holder(second["nova"]) == str(registry / "b")
+    assert ports.holder(first["remote-pdb"] + 5) == str(registry / "a")  # the whole breakpoint range
+    assert ports.of(registry / "b") == second
     # a rebuilt lab keeps its own; a lab that is gone frees its block
-    assert labports.allocate(registry / "b", keep=second) == second
+    assert ports.allocate(registry / "b", keep=second) == second
     (registry / "a" / "lab.toml").unlink()
-    assert labports.holder(first["nova"]) is None
-    assert labports.allocate(registry / "c") == first or labports.allocate(registry / "c")
+    assert ports.holder(first["nova"]) is None
+    assert ports.allocate(registry / "c") == first or ports.allocate(registry / "c")
 
 
 def test_a_port_someone_listens_on_is_not_given_out(registry):
     import socket
 
-    would = labports.allocate(registry / "probe")  # the block it would give (no lab.toml: forgotten again)
+    would = ports.allocate(registry / "probe")  # the block it would give (no lab.toml: forgotten again)
     taken = socket.socket()
     taken.bind(("127.0.0.1", would["placement"]))
     taken.listen()
     try:
-        ports = labports.allocate(registry / "a")
+        ports = ports.allocate(registry / "a")
     finally:
         taken.close()
-    assert ports["placement"] != would["placement"] and labports._used(ports).isdisjoint({would["placement"]})
+    assert ports["placement"] != would["placement"] and ports._used(ports).isdisjoint({would["placement"]})
 
 
 @pytest.mark.slow
@@ -66,7 +67,7 @@ def test_two_labs_side_by_side_each_with_a_breakpoint_on_its_own_port(lab, tmp_p
     """issue 15.1: --debug-port was ignored without --debug and every lab fell back to 4444."""
     other = workspace.create(tmp_path / "other", ["num-instances-off-by-one"])
     labs = [lab, other]
-    assert labports._used(lab.ports).isdisjoint(labports._used(other.ports))
+    assert ports._used(lab.ports).isdisjoint(ports._used(other.ports))
     flavors = "nova/api/openstack/compute/flavors.py"
     detail = "    def detail(self, req):\n"
     try:

@@ -14,8 +14,8 @@ import nbformat
 import pytest
 from nbformat import v4
 
-from debuglab import labrun
-from debuglab.workspace import LAB_TOML, Workspace
+from debuglab.lab.workspace import LAB_TOML, Workspace
+from debuglab.notebooks import headless
 
 PDB_CELL = '''\
 import pdb
@@ -41,7 +41,7 @@ def code(cell_id: str, source: str, stdin: list[str] | None = None, **metadata) 
     cell.id = cell_id
     cell.metadata.update(metadata)
     if stdin is not None:
-        labrun.set_stdin(cell, stdin)
+        headless.set_stdin(cell, stdin)
     return cell
 
 
@@ -63,8 +63,8 @@ def ws(tmp_path_factory):
 def test_a_kernel_that_cannot_start_is_a_clear_error(tmp_path):
     ws = fake_lab(tmp_path / "lab")
     ws.python.write_text("#!/bin/sh\necho no ipykernel here >&2\nexit 1\n")
-    with pytest.raises(labrun.LabRunError, match=r"notebook: the lab's kernel \(.*/venv/bin/python\) did not start"):
-        labrun.run(ws, notebook(code("a", "x = 1")), cwd=tmp_path)
+    with pytest.raises(headless.LabRunError, match=r"notebook: the lab's kernel \(.*/venv/bin/python\) did not start"):
+        headless.run(ws, notebook(code("a", "x = 1")), cwd=tmp_path)
 
 
 def test_pdb_and_input_are_answered_from_each_cells_script(ws, tmp_path):
@@ -74,65 +74,65 @@ def test_pdb_and_input_are_answered_from_each_cells_script(ws, tmp_path):
         code("oops", "1 / 0", tags=["raises-exception"]),
         code("after", 'import os\nprint("cwd", os.getcwd(), os.environ["DEBUGLAB_X"])'),
     )
-    labrun.run(ws, nb, cwd=tmp_path, env={"DEBUGLAB_X": "from-env"})
-    steps = labrun.output(labrun.cell(nb, "steps"))
+    headless.run(ws, nb, cwd=tmp_path, env={"DEBUGLAB_X": "from-env"})
+    steps = headless.output(headless.cell(nb, "steps"))
     # each answer shows after its prompt, and what the command printed after the answer
     assert "ipdb> p x\n40\n" in steps, steps
     assert steps.index("ipdb> n") < steps.index("----> 5     y = x + 1") < steps.index("ipdb> p x"), steps
     where = steps.split("ipdb> where")[1].split("ipdb> c")[0]
     assert "(6)double_plus_one()" in where and "----> 6     return y" in where, where
     assert steps.rstrip().endswith("result: 41"), steps
-    assert labrun.output(labrun.cell(nb, "asks")) == "your name? ada\nhello ADA\n"
-    assert "ZeroDivisionError" in labrun.output(labrun.cell(nb, "oops"))
-    assert labrun.output(labrun.cell(nb, "after")) == f"cwd {tmp_path} from-env\n"
+    assert headless.output(headless.cell(nb, "asks")) == "your name? ada\nhello ADA\n"
+    assert "ZeroDivisionError" in headless.output(headless.cell(nb, "oops"))
+    assert headless.output(headless.cell(nb, "after")) == f"cwd {tmp_path} from-env\n"
 
 
 def test_a_script_too_short_fails_naming_the_cell_instead_of_hanging(ws, tmp_path):
     nb = notebook(code("ok", "x = 1"), code("short", PDB_CELL, ["n", "n"], debuglab={"timeout": 60}),
                   code("never", 'print("not reached")'))
-    labrun.set_stdin(nb.cells[1], ["n", "n"])
-    with pytest.raises(labrun.ScriptExhausted) as err:
-        labrun.run(ws, nb, cwd=tmp_path)
+    headless.set_stdin(nb.cells[1], ["n", "n"])
+    with pytest.raises(headless.ScriptExhausted) as err:
+        headless.run(ws, nb, cwd=tmp_path)
     message = str(err.value)
     assert err.value.cell_id == "short"
     assert "cell short" in message and "'ipdb> '" in message and "after 2 line(s)" in message, message
     assert "ipdb> <end of the cell's stdin script: EOF>" in err.value.output
-    assert labrun.cell(nb, "never").outputs == []
+    assert headless.cell(nb, "never").outputs == []
 
 
 def test_input_without_a_script_fails_naming_the_cell(ws, tmp_path):
     nb = notebook(code("asks", 'input("pick a number: ")'))
-    with pytest.raises(labrun.ScriptExhausted, match=r"cell asks: asked for input at prompt 'pick a number: '"):
-        labrun.run(ws, nb, cwd=tmp_path)
+    with pytest.raises(headless.ScriptExhausted, match=r"cell asks: asked for input at prompt 'pick a number: '"):
+        headless.run(ws, nb, cwd=tmp_path)
 
 
 def test_script_lines_left_unused_fail(ws, tmp_path):
     """A debugger that no longer stops where the notebook says leaves its script unused."""
     nb = notebook(code("nostop", 'print("no breakpoint here")', ["where", "c"]))
-    with pytest.raises(labrun.ScriptLeftOver, match=r"cell nostop: ended after 0 of the 2 line\(s\).*'where', 'c'"):
-        labrun.run(ws, nb, cwd=tmp_path)
+    with pytest.raises(headless.ScriptLeftOver, match=r"cell nostop: ended after 0 of the 2 line\(s\).*'where', 'c'"):
+        headless.run(ws, nb, cwd=tmp_path)
 
 
 def test_a_cell_over_its_timeout_fails_naming_it(ws, tmp_path):
     nb = notebook(code("slow", "import time\ntime.sleep(60)", debuglab={"timeout": 2}))
-    with pytest.raises(labrun.CellTimedOut, match=r"cell slow: did not finish in 2 s"):
-        labrun.run(ws, nb, cwd=tmp_path)
+    with pytest.raises(headless.CellTimedOut, match=r"cell slow: did not finish in 2 s"):
+        headless.run(ws, nb, cwd=tmp_path)
 
 
 def test_a_failing_cell_names_itself_and_its_error(ws, tmp_path):
     path = tmp_path / "lab.ipynb"
     nbformat.write(notebook(code("boom", "raise ValueError('flavor 42 not found')")), path)
-    with pytest.raises(labrun.CellFailed) as err:
-        labrun.run(ws, path)
+    with pytest.raises(headless.CellFailed) as err:
+        headless.run(ws, path)
     assert str(err.value).startswith(f"{path}, cell boom: raised ValueError: flavor 42 not found")
 
 
 def test_bad_scripts_and_paths_are_refused_before_a_kernel_starts(ws, tmp_path):
     nb = notebook(code("bad", "x = 1", debuglab={"stdin": "where"}))
-    with pytest.raises(labrun.LabRunError, match="cell bad: metadata debuglab.stdin must be a list of strings"):
-        labrun.run(ws, nb, cwd=tmp_path)
-    with pytest.raises(labrun.LabRunError, match="missing.ipynb: cannot read the notebook"):
-        labrun.run(ws, tmp_path / "missing.ipynb")
+    with pytest.raises(headless.LabRunError, match="cell bad: metadata debuglab.stdin must be a list of strings"):
+        headless.run(ws, nb, cwd=tmp_path)
+    with pytest.raises(headless.LabRunError, match="missing.ipynb: cannot read the notebook"):
+        headless.run(ws, tmp_path / "missing.ipynb")
 
 
 def test_notebook_check_runs_each_notebook_and_fails_on_the_broken_one(ws, tmp_path):
@@ -150,24 +150,24 @@ def test_notebook_check_runs_each_notebook_and_fails_on_the_broken_one(ws, tmp_p
     assert rows == {good.name: ["ok", "1"], bad.name: ["ScriptExhausted", "2"]}, result.output
     assert f"{bad}, cell short: asked for input at prompt 'ipdb> '" in result.output
 
-    assert [p.name for p in labrun.technique_labs()][:3] == ["01-welcome.ipynb", "02-pdb.ipynb", "03-nova-tests.ipynb"]
+    assert [p.name for p in headless.technique_labs()][:3] == ["01-welcome.ipynb", "02-pdb.ipynb", "03-nova-tests.ipynb"]
 
 
 def test_a_cell_that_keeps_asking_after_eof_is_stopped(ws, tmp_path, monkeypatch):
     """EOF ends pdb and input(); a program that swallows it and asks again is cut off after
     GRACE seconds, still naming the cell (never a hang)."""
-    monkeypatch.setattr(labrun, "GRACE", 2.0)
+    monkeypatch.setattr(headless, "GRACE", 2.0)
     stubborn = 'while True:\n    try:\n        input("again? ")\n    except EOFError:\n        pass'
     nb = notebook(code("stubborn", stubborn, ["yes"], debuglab={"timeout": 60}))
-    labrun.set_stdin(nb.cells[0], ["yes"])
-    with pytest.raises(labrun.ScriptExhausted, match=r"cell stubborn: asked for input at prompt 'again\? ' after 1"):
-        labrun.run(ws, nb, cwd=tmp_path)
-    shown = labrun.output(nb.cells[0])
+    headless.set_stdin(nb.cells[0], ["yes"])
+    with pytest.raises(headless.ScriptExhausted, match=r"cell stubborn: asked for input at prompt 'again\? ' after 1"):
+        headless.run(ws, nb, cwd=tmp_path)
+    shown = headless.output(nb.cells[0])
     assert shown.startswith("again? yes\nagain? <end of the cell's stdin script: EOF>\n")
     assert shown.count("<end of the cell's stdin script: EOF>") == 1
 
 
 def test_a_kernel_that_dies_in_a_cell_names_the_cell(ws, tmp_path):
     nb = notebook(code("dies", "import os\nos._exit(3)"))
-    with pytest.raises(labrun.CellFailed, match="cell dies: the kernel died"):
-        labrun.run(ws, nb, cwd=tmp_path)
+    with pytest.raises(headless.CellFailed, match="cell dies: the kernel died"):
+        headless.run(ws, nb, cwd=tmp_path)

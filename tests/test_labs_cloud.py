@@ -20,10 +20,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from debuglab import notebooks
 from debuglab.cloud import supervisor
 from debuglab.cloud.config import CloudPaths
-from debuglab.workspace import Workspace
+from debuglab.lab.workspace import Workspace
+from debuglab.notebooks import content
 from tests.test_cloud import NOVACLIENT, lab_python
 from tests.test_notebooks import cell, nb_cloud, output  # noqa: F401 (nb_cloud: the module's cloud)
 
@@ -69,11 +69,11 @@ class LabRun:
 def lab_notebook(ws: Workspace, name: str, monkeypatch):
     from nbclient import NotebookClient
 
-    for key, value in notebooks.jupyter_env(ws).items():
+    for key, value in content.jupyter_env(ws).items():
         monkeypatch.setenv(key, value)
     path = LABS / name
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, kernel_name=notebooks.KERNEL_NAME, timeout=300,
+    client = NotebookClient(nb, kernel_name=content.KERNEL_NAME, timeout=300,
                             resources={"metadata": {"path": str(path.parent)}})
     with client.setup_kernel():
         yield LabRun(client, nb)

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from debuglab import labrun
+from debuglab.notebooks import headless
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB2 = ROOT / "labs" / "02-pdb.ipynb"
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 
 def text(nb, cell_id: str) -> str:
-    return labrun.output(labrun.cell(nb, cell_id))
+    return headless.output(headless.cell(nb, cell_id))
 
 
 def answered(output: str, command: str) -> str:
@@ -49,13 +49,13 @@ def subset(path: Path, ids: list[str], answer: str | None = None, stdin: dict[st
     cells = []
     for wanted in ids:
         base, _, copy_no = wanted.partition("@")
-        cell = copy.deepcopy(labrun.cell(nb, base))
+        cell = copy.deepcopy(headless.cell(nb, base))
         if copy_no:
             cell.id = f"{cell.id}-{copy_no}"
         cells.append(cell)
     nb.cells = cells
     for cell_id, lines in (stdin or {}).items():
-        labrun.set_stdin(labrun.cell(nb, cell_id), lines)
+        headless.set_stdin(headless.cell(nb, cell_id), lines)
     return nb
 
 
@@ -69,7 +69,7 @@ def with_answers(nb, *answers: str):
 
 
 def checks(nb) -> list[str]:
-    return [labrun.output(c).strip() for c in nb.cells if "check" in c.metadata.get("tags", [])]
+    return [headless.output(c).strip() for c in nb.cells if "check" in c.metadata.get("tags", [])]
 
 
 def line_of(path: Path, code: str) -> int:
@@ -86,7 +86,7 @@ def ws(lab_under_test):
 
 @pytest.fixture(scope="module")
 def lab2(ws):
-    return labrun.run(ws, LAB2)
+    return headless.run(ws, LAB2)
 
 
 def test_pdb_lab_stops_steps_and_prints_what_it_says(lab2, ws):
@@ -171,7 +171,7 @@ def test_pdb_exercise_is_solved_with_a_conditional_breakpoint_and_checked(lab2, 
     setup = ["pdb-setup", "pdb-hook", "pdb-filter", "pdb-exercise-setup"]
     solving = [f"b nova/scheduler/filters/extra_specs_ops.py:{compare}, not method(value, words[0])", "c",
                "p value", "up", "p key", "clear", "y", "c"]
-    solved = labrun.run(ws, subset(LAB2, setup + ["pdb-exercise"], stdin={"pdb-exercise": solving}),
+    solved = headless.run(ws, subset(LAB2, setup + ["pdb-exercise"], stdin={"pdb-exercise": solving}),
                         cwd=LAB2.parent)
     session = text(solved, "pdb-exercise")
     value, key = ast.literal_eval(answered(session, "p value")), ast.literal_eval(answered(session, "p key"))
@@ -183,7 +183,7 @@ def test_pdb_exercise_is_solved_with_a_conditional_breakpoint_and_checked(lab2, 
                       'KEY = "capabilities:cpu_info:topology:cores"\nVALUE = "8"',  # compared, and matched
                       f'KEY = {key!r}\nVALUE = "46"',
                       f'KEY = {key!r}\nVALUE = {value!r}')
-    labrun.run(ws, nb, cwd=LAB2.parent)
+    headless.run(ws, nb, cwd=LAB2.parent)
     wrong_name, matched, wrong_value, right = checks(nb)
     assert wrong_name.startswith("✗ the filter never compared a key named 'hw:maxphysaddr_bits'"), wrong_name
     assert matched.startswith("✗ 'capabilities:cpu_info:topology:cores' was compared, and the host matched it")
@@ -200,7 +200,7 @@ MODULE = "nova.tests.unit.scheduler.filters.test_compute_capabilities_filters"
 
 @pytest.fixture(scope="module")
 def lab3(ws):
-    return labrun.run(ws, LAB3)
+    return headless.run(ws, LAB3)
 
 
 def test_tests_lab_finds_and_runs_a_module_and_one_test(lab3, ws):
@@ -248,7 +248,7 @@ def test_tests_exercise_is_solved_under_pdb_and_checked(lab3, ws):
     setup = ["tests-setup", "tests-talk"]
     solving = [f"b nova/scheduler/filters/extra_specs_ops.py:{line_of(ops, 'words = req.split()')}", "c",
                "p value", "up", "up", "up", "c", "q"]
-    solved = labrun.run(ws, subset(LAB3, setup + ["tests-exercise"], stdin={"tests-exercise": solving}),
+    solved = headless.run(ws, subset(LAB3, setup + ["tests-exercise"], stdin={"tests-exercise": solving}),
                         cwd=LAB3.parent)
     session = text(solved, "tests-exercise")
     value, caller = ast.literal_eval(answered(session, "p value")), frames(session)[-2]
@@ -258,7 +258,7 @@ def test_tests_exercise_is_solved_under_pdb_and_checked(lab3, ws):
                       f'VALUE = "20"\nCALLER = {caller!r}',  # the flavor's number, not the host's
                       f'VALUE = {value!r}\nCALLER = "test_compute_filter_pass_cpu_with_backward_compatibility"',
                       f'VALUE = {value!r}\nCALLER = {caller!r}')
-    labrun.run(ws, nb, cwd=LAB3.parent)
+    headless.run(ws, nb, cwd=LAB3.parent)
     wrong_value, wrong_caller, right = checks(nb)
     assert wrong_value.startswith("✗ match() did not receive '20' as value"), wrong_value
     assert wrong_caller.startswith("✗ right value; but 'test_compute_filter_pass_cpu_with_backward_compatibility' "

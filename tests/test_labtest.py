@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from debuglab.catalog import Catalog
+from debuglab.catalog.model import Catalog
 
 pytestmark = pytest.mark.slow
 DEBUGLAB = Path(sys.executable).with_name("debuglab")

@@ -21,14 +21,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from debuglab import notebooks, processes
-from debuglab.catalog import Catalog
+from debuglab.catalog.model import Catalog
 from debuglab.cloud import config, supervisor
-from debuglab.workspace import LAB_TOML, Workspace
+from debuglab.core import processes
+from debuglab.lab.workspace import LAB_TOML, Workspace
+from debuglab.notebooks import content
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-CLI = "import sys; from debuglab.cli import main; from debuglab.notebook_commands import notebook; " \
+CLI = "import sys; from debuglab.cli import main; from debuglab.notebooks.commands import notebook; " \
       "main.add_command(notebook); main(sys.argv[1:])"
 
 
@@ -76,7 +77,7 @@ def spoilers(text: str, catalog: Catalog, kit_root: Path, allow: tuple[str, ...]
 
 
 def test_committed_notebooks_are_the_generated_ones(kit):
-    generated = notebooks.generate(kit)
+    generated = content.generate(kit)
     assert Path("labs/01-welcome.ipynb") in generated
     assert {p for p in generated if p.parent == Path("labs/bugs")} == \
         {Path("labs/bugs") / f"{b}.ipynb" for b in Catalog.load(kit.bugs_dir).bugs}
@@ -86,7 +87,7 @@ def test_committed_notebooks_are_the_generated_ones(kit):
                    and not TECHNIQUE_LAB.match(p.relative_to(kit.root).as_posix()))
     assert not stale, f"stale notebooks {stale}: regenerate with `python -m debuglab.notebooks`"
     assert not extra, f"notebooks the generator does not make: {extra}"
-    assert notebooks.generate(kit) == generated  # deterministic
+    assert content.generate(kit) == generated  # deterministic
 
 
 def test_notebooks_are_stored_without_outputs_on_the_debuglab_kernel():
@@ -94,8 +95,8 @@ def test_notebooks_are_stored_without_outputs_on_the_debuglab_kernel():
     for path in committed():
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
-        devstack = path.relative_to(ROOT / "labs").parts[0] == notebooks.DEVSTACK_LABS  # a DevStack host's
-        assert nb.metadata.kernelspec.name == (notebooks.DEVSTACK_KERNEL_NAME if devstack else notebooks.KERNEL_NAME), path
+        devstack = path.relative_to(ROOT / "labs").parts[0] == content.DEVSTACK_LABS  # a DevStack host's
+        assert nb.metadata.kernelspec.name == (content.DEVSTACK_KERNEL_NAME if devstack else content.KERNEL_NAME), path
         for cell in nb.cells:
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None, f"{path}: {cell.id} has outputs"
@@ -124,7 +125,7 @@ def test_the_spoiler_check_catches_a_hint_a_scope_path_a_test_and_a_fix(kit):
     fix_line = next(line[1:] for line in fix if line.startswith("+") and not line.startswith("+++")
                     and len(line[1:].strip()) >= 20)
     for leak in (bug.hints[1], bug.scope[0], bug.fail_to_pass[0], fix_line):
-        nb = notebooks.bug_notebook(bug, f"print({leak!r})")
+        nb = content.bug_notebook(bug, f"print({leak!r})")
         assert spoilers(all_text(nb), catalog, kit.root), leak
     # a technique lab may name nova's tests, but not the module of a bug's test
     module = bug.fail_to_pass[0].rsplit(".", 2)[0]
@@ -149,13 +150,13 @@ def test_register_kernel_writes_a_kernelspec_for_the_lab_venv(tmp_path, monkeypa
     from jupyter_client.kernelspec import KernelSpecManager
 
     ws = fake_lab(tmp_path)
-    folder = notebooks.register_kernel(ws)
+    folder = content.register_kernel(ws)
     assert folder == ws.root / "jupyter" / "kernels" / "debuglab"
     spec = json.loads((folder / "kernel.json").read_text())
     assert spec["argv"][:3] == [str(ws.python), "-m", "ipykernel_launcher"]
     assert spec["env"]["DEBUGLAB_LAB"] == str(ws.root)
     assert Path(spec["env"]["DEBUGLAB_CLI"]).name == "debuglab"
-    monkeypatch.setenv("JUPYTER_PATH", notebooks.jupyter_env(ws)["JUPYTER_PATH"])
+    monkeypatch.setenv("JUPYTER_PATH", content.jupyter_env(ws)["JUPYTER_PATH"])
     found = KernelSpecManager().find_kernel_specs()
     assert Path(found["debuglab"]) == folder
 
@@ -228,7 +229,7 @@ def nb_cloud(lab_under_test):
     supervisor.stop(ws)
     keys = list(config.DEFAULT_PORTS)
     supervisor.start(ws, ports=dict(zip(keys, free_ports(len(keys)))))
-    notebooks.register_kernel(ws)
+    content.register_kernel(ws)
     yield ws
     supervisor.stop(ws)
 
@@ -236,9 +237,9 @@ def nb_cloud(lab_under_test):
 def execute(ws: Workspace, nb, monkeypatch, cwd: Path, timeout: float = 600):
     from nbclient import NotebookClient
 
-    for key, value in notebooks.jupyter_env(ws).items():
+    for key, value in content.jupyter_env(ws).items():
         monkeypatch.setenv(key, value)
-    NotebookClient(nb, kernel_name=notebooks.KERNEL_NAME, timeout=timeout,
+    NotebookClient(nb, kernel_name=content.KERNEL_NAME, timeout=timeout,
                    resources={"metadata": {"path": str(cwd)}}).execute()
     return nb
 
@@ -255,7 +256,7 @@ def cell(nb, tag_or_id: str):
 @pytest.mark.slow
 def test_welcome_notebook_runs_against_the_cloud_and_checks_the_exercise(nb_cloud, monkeypatch):
     ws = nb_cloud
-    path = ROOT / "labs" / notebooks.WELCOME
+    path = ROOT / "labs" / content.WELCOME
     nb = execute(ws, nbformat.read(path, as_version=4), monkeypatch, path.parent)
     text = {c.id: output(c) for c in nb.cells if c.cell_type == "code"}
     nova_pid = supervisor.read_state(ws).pids["nova"]

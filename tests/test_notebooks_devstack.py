@@ -1,6 +1,6 @@
 """The notebooks a DevStack host serves (labs/devstack/): the committed ones match the
 generator, run on the `debuglab-devstack` kernel and give nothing away; (slow) the welcome
-notebook executed with debuglab.labrun on a real DevstackSite standing in for a DevStack
+notebook executed with debuglab.notebooks.headless on a real DevstackSite standing in for a DevStack
 host, and a bug notebook reproducing its bug against the session lab's mini-cloud.
 
 The stand-in host is real (its site file, its kernel, DevStack's python played by the lab
@@ -23,16 +23,17 @@ import nbformat
 import pytest
 from nbformat import v4
 
-from debuglab import labrun, notebooks, processes
-from debuglab.catalog import LAYERS, Catalog
+from debuglab.catalog.model import LAYERS, Catalog
 from debuglab.cloud import supervisor
-from debuglab.devstack_site import DevstackSite
+from debuglab.core import processes
+from debuglab.notebooks import content, headless
+from debuglab.notebooks.devstack import DevstackSite
 from debuglab.provision.inventory import DEFAULT_SERVICES
 from tests.conftest import stand_in_devstack
 from tests.test_notebooks import TECHNIQUE_LAB, all_text, nb_cloud, spoilers  # noqa: F401 (nb_cloud: the module's cloud)
 
 ROOT = Path(__file__).resolve().parents[1]
-DEVSTACK = ROOT / "labs" / notebooks.DEVSTACK_LABS
+DEVSTACK = ROOT / "labs" / content.DEVSTACK_LABS
 JOURNAL_TEXT = "Started devstack@n-api.service - Devstack devstack@n-api.service.\n"
 
 
@@ -44,7 +45,7 @@ def committed() -> list[Path]:
 
 
 def test_committed_devstack_notebooks_are_the_generated_ones(kit):
-    generated = {rel: text for rel, text in notebooks.generate(kit).items() if rel.parts[:2] == ("labs", "devstack")}
+    generated = {rel: text for rel, text in content.generate(kit).items() if rel.parts[:2] == ("labs", "devstack")}
     bugs = Catalog.load(kit.bugs_dir).bugs
     assert set(generated) == {Path("labs/devstack/01-welcome.ipynb")} | \
         {Path("labs/devstack/bugs") / f"{b}.ipynb" for b in bugs}
@@ -73,17 +74,17 @@ def test_the_devstack_spoiler_check_catches_a_leak(kit):
     catalog = Catalog.load(kit.bugs_dir)
     bug = next(iter(catalog.bugs.values()))
     for leak in (bug.hints[0], bug.scope[0], bug.fail_to_pass[0]):
-        assert spoilers(all_text(notebooks.devstack_bug_notebook(bug, f"print({leak!r})")), catalog, kit.root), leak
+        assert spoilers(all_text(content.devstack_bug_notebook(bug, f"print({leak!r})")), catalog, kit.root), leak
 
 
 def test_every_layer_has_its_units_on_devstack(kit):
-    assert set(notebooks.DEVSTACK_LAYER_UNITS) == set(LAYERS)
-    for layer, units in notebooks.DEVSTACK_LAYER_UNITS.items():
-        assert all(u == notebooks.ALL_UNITS or u in DEFAULT_SERVICES for u in units), layer
+    assert set(content.DEVSTACK_LAYER_UNITS) == set(LAYERS)
+    for layer, units in content.DEVSTACK_LAYER_UNITS.items():
+        assert all(u == content.ALL_UNITS or u in DEFAULT_SERVICES for u in units), layer
     for bug in Catalog.load(kit.bugs_dir).bugs.values():
         text = all_text(nbformat.read(DEVSTACK / "bugs" / f"{bug.id}.ipynb", as_version=4))
-        for unit in notebooks.DEVSTACK_LAYER_UNITS[bug.layer]:
-            assert (repr(unit) if unit != notebooks.ALL_UNITS else "list(UNITS)") in text, (bug.id, unit)
+        for unit in content.DEVSTACK_LAYER_UNITS[bug.layer]:
+            assert (repr(unit) if unit != content.ALL_UNITS else "list(UNITS)") in text, (bug.id, unit)
 
 
 # --------------------------------------------------------------------------- executed on a stand-in DevStack host
@@ -103,8 +104,8 @@ def devstack_host(tmp_path, lab_under_test) -> DevstackSite:
 
 
 def welcome(answer: str, extra: list[str] = ()) -> nbformat.NotebookNode:
-    nb = nbformat.read(DEVSTACK / notebooks.WELCOME, as_version=4)
-    labrun.cell(nb, "answer").source = answer
+    nb = nbformat.read(DEVSTACK / content.WELCOME, as_version=4)
+    headless.cell(nb, "answer").source = answer
     nb.cells += [v4.new_code_cell(source, id=f"test-{n}") for n, source in enumerate(extra, 1)]
     return nb
 
@@ -118,21 +119,21 @@ def test_devstack_welcome_runs_on_a_devstack_site_and_checks_the_exercise(devsta
             sock.bind(("127.0.0.1", free))
             sock.listen()
         expected = {port: "no" if processes.port_free(port) else "yes" for port in DEFAULT_SERVICES.values()}
-        nb = labrun.run(site, welcome(
+        nb = headless.run(site, welcome(
             'FILE = "nova/api/openstack/compute/servers.py"\nUNIT = "devstack@n-api"\nPORT = 4444',
             ['restart("devstack@n-api", "devstack@n-sch")', "restart()", 'journal("devstack@n-cpu", lines=5)']),
             cwd=DEVSTACK)
-    text = {c.id: labrun.output(c) for c in nb.cells if c.cell_type == "code"}
+    text = {c.id: headless.output(c) for c in nb.cells if c.cell_type == "code"}
     setup = text["welcome-02"]
     assert f"python: {site.python}\n" in setup, setup
     assert f"nova is imported from {site.stack_dir}/nova/nova/__init__.py" in setup, setup
-    units = labrun.output(labrun.cell(nb, "welcome-05"))
+    units = headless.output(headless.cell(nb, "welcome-05"))
     for unit, port in DEFAULT_SERVICES.items():
         assert re.search(rf"^{re.escape(unit)}\s+{port}\s+{expected[port]}\b", units, re.MULTILINE), units
     if free:
         assert expected[free] == "yes"
     assert f"unit=devstack@n-api lines=10\n{JOURNAL_TEXT}" in text["welcome-08"]
-    checked = labrun.output(labrun.cell(nb, "check"))
+    checked = headless.output(headless.cell(nb, "check"))
     assert "✓ right: nova/api/openstack/compute/servers.py (class ServersController) runs in devstack@n-api" \
         in checked and "127.0.0.1:4444" in checked, checked
     # restart() and journal() ran the site's commands (systemd's and journald's stand-ins)
@@ -149,8 +150,8 @@ def test_devstack_welcome_runs_on_a_devstack_site_and_checks_the_exercise(devsta
     says = ("does not define the class", "no answer yet", "does not run nova's REST API", "right file and unit")
     for answer, said in zip(wrong, says):
         nb = welcome(answer)
-        nb.cells = [labrun.cell(nb, "welcome-02"), labrun.cell(nb, "answer"), labrun.cell(nb, "check")]
-        checked = labrun.output(labrun.cell(labrun.run(site, nb, cwd=DEVSTACK), "check"))
+        nb.cells = [headless.cell(nb, "welcome-02"), headless.cell(nb, "answer"), headless.cell(nb, "check")]
+        checked = headless.output(headless.cell(headless.run(site, nb, cwd=DEVSTACK), "check"))
         assert checked.strip().splitlines()[-1].startswith("✗") and said in checked, (answer, checked)
 
 
@@ -175,10 +176,10 @@ def test_devstack_bug_notebook_reproduces_the_symptom_against_the_cloud(nb_cloud
                and not (ROOT / "labs" / "reproduce" / "devstack" / f"{b.id}.py").exists())
     site = stand_in_devstack(ws, tmp_path)  # no restart, no journal: the reproduce cell needs neither
     path = DEVSTACK / "bugs" / f"{bug.id}.ipynb"
-    nb = labrun.run(site, _to_reproduce_and_verdict(path), cwd=path.parent)
-    client = next(labrun.output(c) for c in nb.cells if c.cell_type == "code" and "nova API:" in labrun.output(c))
+    nb = headless.run(site, _to_reproduce_and_verdict(path), cwd=path.parent)
+    client = next(headless.output(c) for c in nb.cells if c.cell_type == "code" and "nova API:" in headless.output(c))
     assert f"nova API: {supervisor.read_state(ws).settings.endpoint('nova')}" in client, client
-    assert "BUG_SEEN = True" in labrun.output(labrun.cell(nb, "verdict")), labrun.output(labrun.cell(nb, "reproduce"))
+    assert "BUG_SEEN = True" in headless.output(headless.cell(nb, "verdict")), headless.output(headless.cell(nb, "reproduce"))
 
 
 @pytest.mark.slow
@@ -191,7 +192,7 @@ def test_devstack_num_instances_notebook_sets_nova_conf_and_restarts_the_schedul
     bug_id = "num-instances-off-by-one"
     if bug_id not in ws.bugs():
         pytest.skip(f"{bug_id} is not planted in {ws.root}")
-    cli = notebooks.debuglab_cli()
+    cli = content.debuglab_cli()
     restarted = tmp_path / "restarted"
     site = stand_in_devstack(
         ws, tmp_path, restart_command=f'echo {{units}} >> {restarted} && "{cli}" cloud restart --dir "{ws.root}"',
@@ -201,14 +202,14 @@ def test_devstack_num_instances_notebook_sets_nova_conf_and_restarts_the_schedul
     before = local_conf.read_text() if local_conf.is_file() else None
     path = DEVSTACK / "bugs" / f"{bug_id}.ipynb"
     try:
-        nb = labrun.run(site, _to_reproduce_and_verdict(path), cwd=path.parent)
+        nb = headless.run(site, _to_reproduce_and_verdict(path), cwd=path.parent)
     finally:  # the lab's other users get the scheduler they had (at their next start)
         if before is None:
             local_conf.unlink(missing_ok=True)
         else:
             local_conf.write_text(before)
-    shown = labrun.output(labrun.cell(nb, "reproduce"))
+    shown = headless.output(headless.cell(nb, "reproduce"))
     units = restarted.read_text().split()
     assert units and set(units) == {"devstack@n-sch"}, shown  # only the scheduler's unit
     assert "cloud config set" in shown and "filter_scheduler max_instances_per_host" in shown, shown
-    assert "BUG_SEEN = True" in labrun.output(labrun.cell(nb, "verdict")), shown
+    assert "BUG_SEEN = True" in headless.output(headless.cell(nb, "verdict")), shown

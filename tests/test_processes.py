@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from debuglab import processes
+from debuglab.core import processes
 
 # a session leader (start_new_session) with a grandchild that ignores SIGTERM
 TREE = ("import signal, subprocess, sys, time; "

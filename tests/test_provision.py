@@ -22,15 +22,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from debuglab import upstream
-from debuglab.catalog import Catalog
+from debuglab.catalog.model import Catalog
 from debuglab.cli import _Group
-from debuglab.kit import cache_dir
+from debuglab.core.kit import cache_dir
+from debuglab.lab import upstream
 from debuglab.provision import commands, tunnel
 from debuglab.provision import inventory as inventory_mod
 
 sys.path.insert(0, str(Path(__file__).parent))
 import sshhosts  # noqa: E402
+
 from tests.test_notebooks import get  # noqa: E402
 
 pytestmark = [
@@ -187,7 +188,7 @@ def test_devstack_jupyterlab_runs_devstack_python(provisioned, hosts, tmp_path):
     (host.home / "journal" / "devstack@n-api.log").write_text("first\nINFO nova.api.openstack.wsgi last line\n")
     venv_python = host.home / "debuglab-venv" / "bin" / "python"
     run = sshhosts.host_run(host, [str(venv_python), "-c",
-                            "import sys, json; from debuglab import labrun; from debuglab.devstack_site import DevstackSite;"
+                            "import sys, json; from debuglab import labrun; from debuglab.notebooks.devstack import DevstackSite;"
                             f"nb = labrun.run(DevstackSite.open({str(stack)!r}), {str(nb)!r});"
                             "print(json.dumps(labrun.output(nb.cells[0])))"], timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import upstream
-from debuglab.catalog import Catalog
-from debuglab.kit import cache_dir
+from debuglab.catalog.model import Catalog
+from debuglab.core.kit import cache_dir
+from debuglab.lab import upstream
 from debuglab.provision import agent
 
 sys.path.insert(0, str(Path(__file__).parent))

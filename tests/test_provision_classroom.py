@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from debuglab import classroom, processes
-from debuglab.provision import inventory
+from debuglab.core import processes
+from debuglab.provision import classroom, inventory
 
 
 def test_credentials_from_clouds_yaml_and_env(tmp_path):

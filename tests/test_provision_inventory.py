@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from debuglab.catalog import Catalog
+from debuglab.catalog.model import Catalog
 from debuglab.provision import inventory, upload
 from debuglab.provision.errors import InventoryError
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import processes, workspace
 from debuglab.cloud import config, supervisor
+from debuglab.core import processes
+from debuglab.lab import workspace
 
 pytestmark = pytest.mark.slow
 DEBUGLAB = Path(sys.executable).with_name("debuglab")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import processes
 from debuglab.cloud import config, supervisor
+from debuglab.core import processes
 
 pytestmark = pytest.mark.slow
 DEBUGLAB = Path(sys.executable).with_name("debuglab")

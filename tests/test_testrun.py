@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import testrun
+from debuglab.core import testrun
 
 MODULE = '''
 import os

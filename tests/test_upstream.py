@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from debuglab import upstream
-from debuglab.errors import UpstreamError
-from debuglab.kit import cache_dir
+from debuglab.core.errors import UpstreamError
+from debuglab.core.kit import cache_dir
+from debuglab.lab import upstream
 
 
 def test_the_lock_pins_nova_and_novaclient(projects):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from debuglab.catalog import Catalog
+from debuglab.catalog.model import Catalog
 from tests.conftest import DEBUGLAB, make_patch
 
 pytestmark = pytest.mark.slow

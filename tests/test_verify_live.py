@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from debuglab.catalog import Catalog
+from debuglab.catalog.model import Catalog
 from tests.conftest import DEBUGLAB, make_patch
 
 pytestmark = pytest.mark.slow

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from debuglab import gitrepo, workspace
-from debuglab.catalog import Catalog
-from debuglab.errors import UpstreamError, WorkspaceError
-from debuglab.inject import is_applied
-from debuglab.kit import cache_dir
+from debuglab.catalog.model import Catalog
+from debuglab.core.errors import UpstreamError, WorkspaceError
+from debuglab.core.kit import cache_dir
+from debuglab.lab import gitrepo, workspace
+from debuglab.lab.inject import is_applied
 
 pytestmark = pytest.mark.slow
 DEBUGLAB = Path(sys.executable).with_name("debuglab")
@@ -239,7 +239,7 @@ def test_labs_built_at_once_find_uv_from_every_thread():
     """`bugs verify --live` builds its labs in threads; uv's finder reads sysconfig, whose
     first use is not thread-safe. In a fresh interpreter, 16 threads ask at once."""
     race = ("import threading\n"
-            "from debuglab.kit import uv_bin\n"
+            "from debuglab.core.kit import uv_bin\n"
             "found = []\n"
             "def ask():\n"
             "    try:\n"

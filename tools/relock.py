@@ -13,8 +13,9 @@ from pathlib import Path
 
 from uv import find_uv_bin
 
-from debuglab import proc, upstream
-from debuglab.kit import Kit, cache_dir
+from debuglab.core import proc
+from debuglab.core.kit import Kit, cache_dir
+from debuglab.lab import upstream
 
 
 def main() -> None:

@@ -1,4 +1,6 @@
-"""The `debuglab` command: parsing and printing only; the work is in the modules."""
+"""The `debuglab` command: parsing and printing only. Each command group lives with the
+package that does its work (`debuglab.<package>.commands`); this module joins them and
+holds the commands that span packages (`up`, `lab create`)."""
 
 from __future__ import annotations
 
@@ -8,17 +10,28 @@ import time
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from debuglab import jupyterlab, labtest, notebooks, rebuild, workspace
+from debuglab.catalog import commands as catalog_commands
+from debuglab.catalog.model import load_set, parse_bug_set
 from debuglab.cloud import supervisor as cloud_supervisor
 from debuglab.cloud.commands import attach, cloud, print_cloud
-from debuglab.catalog import load_set, parse_bug_set
-from debuglab.console import console, err, steps
-from debuglab.errors import DebuglabError, Terminated, explain_os_error, terminate_like_interrupt
-from debuglab.kit import Kit
-
+from debuglab.core.console import console, err, steps
+from debuglab.core.errors import (
+    DebuglabError,
+    Terminated,
+    explain_os_error,
+    terminate_like_interrupt,
+)
+from debuglab.core.kit import Kit
+from debuglab.core.options import LAB_DIR
+from debuglab.grade.commands import check, grade
+from debuglab.lab import commands as lab_commands
+from debuglab.lab import rebuild, workspace
+from debuglab.notebooks import content, jupyterlab
+from debuglab.notebooks.commands import notebook, print_jupyterlab
+from debuglab.provision import commands as provision_commands
+from debuglab.verify import commands as verify_commands
 
 
 class _Group(click.Group):
@@ -49,12 +62,10 @@ def main(verbose: bool) -> None:
         logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
 
 
-DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("lab"),
-                   show_default=True, help="The lab workspace.")
 
 
 @main.command()
-@DIR
+@LAB_DIR
 @click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
 @click.option("--set", "set_name", metavar="NAME", help="Plant a session's set of bugs (instructor/sets/NAME.toml).")
 @click.option("--notebook-port", type=click.IntRange(1, 65535), default=None,
@@ -67,7 +78,7 @@ def up(root: Path, bug_set: str | None, set_name: str | None, notebook_port: int
         with steps("building the lab") as on_step:
             workspace.create(root, ids, on_step=on_step)
     ws = workspace.Workspace.open(root)
-    notebooks.register_kernel(ws)
+    content.register_kernel(ws)
     _print_lab(ws)
     state = cloud_supervisor.read_state(ws)
     if state is None:
@@ -100,7 +111,7 @@ SET = click.option("--set", "set_name", metavar="NAME",
 
 
 @lab.command("create")
-@DIR
+@LAB_DIR
 @click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
 @SET
 @click.option("--force", is_flag=True, help="Rebuild an existing lab (your changes are saved as patches first).")
@@ -110,11 +121,12 @@ def lab_create(root: Path, bug_set: str | None, set_name: str | None, force: boo
     ids = chosen_bugs(bug_set, set_name)
     with steps("building the lab") as on_step:
         if force and (root / workspace.LAB_TOML).is_file():
-            ws = rebuild.rebuild(root, ids, on_step=on_step)
+            ws = rebuild.rebuild(root, ids, services=(cloud_supervisor.CARRIED, jupyterlab.CARRIED),
+                                     on_step=on_step)
         else:
             ws = workspace.create(root, ids, force=force, on_step=on_step)
-    notebooks.register_kernel(ws)
-    notebooks.student_copy(ws)  # the lab's own notebooks, made now (refreshed at each JupyterLab start)
+    content.register_kernel(ws)
+    content.student_copy(ws)  # the lab's own notebooks, made now (refreshed at each JupyterLab start)
     console.print(f"lab ready in {time.monotonic() - start:.1f} s")
     _print_lab(ws)
 
@@ -133,65 +145,8 @@ def _print_lab(ws: workspace.Workspace) -> None:
         console.print(f"[yellow]saved earlier work:[/] {ws.saved_work}")
 
 
-@main.command("test")
-@click.argument("targets", nargs=-1)
-@DIR
-@click.option("--list", "list_only", is_flag=True, help="Only list the test ids the targets select.")
-@click.option("--pdb", "use_pdb", is_flag=True, help="Then stop pdb in the first failure (post-mortem).")
-def test_cmd(targets: tuple[str, ...], root: Path, list_only: bool, use_pdb: bool) -> None:
-    """nova's visible tests of your checkout, as `tox -e py3 -- TARGET` would run them: a module,
-    a package, a class, a test id, or a path such as nova/scheduler (default: every unit test)."""
-    ws = workspace.Workspace.open(root)
-    with err.status("finding the tests"):
-        listing = labtest.list_ids(ws, list(targets))
-    if list_only:
-        for test_id in listing.ids:
-            console.print(test_id, highlight=False, markup=False)
-        console.print(f"{len(listing.ids)} test(s)")
-        return
-    start = time.monotonic()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as progress:
-        task = progress.add_task(f"{listing.project} tests", total=len(listing.ids))
-        run = labtest.run(ws, listing, on_progress=lambda done, total: progress.update(task, completed=done))
-    outcomes = list(run.outcomes.values())
-    failed = [o for o in outcomes if o.status not in ("success", "skip", "xfail")]
-    if failed:
-        table = Table(title=f"{len(failed)} failure(s)", show_lines=True)
-        table.add_column("test", overflow="fold")
-        table.add_column("status")
-        table.add_column("traceback (end)", overflow="fold")
-        for o in failed:
-            table.add_row(o.id, o.status, "\n".join(o.details.strip().splitlines()[-12:]) or "-")
-        console.print(table)
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("success", "skip")}
-    console.print(f"{counts['success']} passed, {len(failed)} failed, {counts['skip']} skipped "
-                  f"in {time.monotonic() - start:.1f} s")
-    if failed and use_pdb:
-        console.print(f"post-mortem of {failed[0].id}:")
-        labtest.post_mortem(ws, listing.project, failed[0].id)
-    if failed:
-        sys.exit(1)
-
-
-from debuglab import catalog_commands  # noqa: E402
-from debuglab.provision import commands as provision_commands  # noqa: E402
-
-for _command in catalog_commands.COMMANDS:  # bugs list|show|sets|verify, reproduce, inject
+catalog_commands.bugs.add_command(verify_commands.bugs_verify)
+for _command in (catalog_commands.bugs, verify_commands.reproduce_cmd, *lab_commands.COMMANDS,
+                 cloud, attach, check, grade, notebook, *provision_commands.COMMANDS,
+                 provision_commands.class_group):
     main.add_command(_command)
-
-main.add_command(cloud)
-main.add_command(attach)
-
-for _command in provision_commands.COMMANDS:  # provision, collect, reset, tunnel
-    main.add_command(_command)
-main.add_command(provision_commands.class_group)  # class up / class down
-
-from debuglab.grade.commands import check, grade  # noqa: E402
-
-main.add_command(check)
-main.add_command(grade)
-
-from debuglab.notebook_commands import notebook, print_jupyterlab  # noqa: E402
-
-main.add_command(notebook)

@@ -8,14 +8,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from debuglab.cloud import attach as attach_mod, config, hooks, localconf, supervisor
+from debuglab.cloud import attach as attach_mod
+from debuglab.cloud import config, hooks, localconf, supervisor
 from debuglab.cloud.config import CloudPaths
-from debuglab.console import console, steps
-from debuglab.workspace import Workspace
-
-
-DIR = click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("lab"), show_default=True,
-                   help="The lab workspace.")
+from debuglab.core.console import console, steps
+from debuglab.core.options import LAB_DIR
+from debuglab.lab.workspace import Workspace
 
 
 def _port_options(fn):
@@ -81,7 +79,7 @@ cloud = click.Group("cloud", help="The mini-cloud: Keystone, nova, glance and ne
 
 
 @cloud.command()
-@DIR
+@LAB_DIR
 @_port_options
 @_debug_options
 @_log_level_option
@@ -97,7 +95,7 @@ def start(root: Path, debug: str | None, debug_port: int | None, log_level: str 
 
 
 @cloud.command()
-@DIR
+@LAB_DIR
 def stop(root: Path) -> None:
     """Stop every process of the mini-cloud."""
     ws = Workspace.open(root)
@@ -109,7 +107,7 @@ def stop(root: Path) -> None:
 
 
 @cloud.command()
-@DIR
+@LAB_DIR
 @_port_options
 @_debug_options
 @click.option("--no-debug", is_flag=True, help="Restart without the debugger hook of the last start.")
@@ -127,7 +125,7 @@ def restart(root: Path, debug: str | None, debug_port: int | None, no_debug: boo
 
 
 @cloud.command()
-@DIR
+@LAB_DIR
 @click.option("--file", "file", help="Say which service runs this file, e.g. nova/scheduler/manager.py.")
 def status(root: Path, file: str | None) -> None:
     """Each service: process, pid, port, running, listening."""
@@ -160,7 +158,7 @@ def status(root: Path, file: str | None) -> None:
 
 
 @cloud.command()
-@DIR
+@LAB_DIR
 @click.argument("service", default="nova", type=click.Choice(supervisor.LOG_NAMES))
 @click.option("-n", "--lines", type=int, default=50, show_default=True)
 def logs(root: Path, service: str, lines: int) -> None:
@@ -170,7 +168,7 @@ def logs(root: Path, service: str, lines: int) -> None:
 
 
 @cloud.command()
-@DIR
+@LAB_DIR
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def reset(root: Path, yes: bool) -> None:
     """Stop the cloud and delete its state (servers, users, logs): a clean cloud next start."""
@@ -188,7 +186,7 @@ def reset(root: Path, yes: bool) -> None:
 
 
 @click.command("attach")
-@DIR
+@LAB_DIR
 @click.option("--port", type=int, default=None,
               help="Attach to the session on this port (default: the oldest waiting one).")
 @click.option("--list", "list_only", is_flag=True, help="List the breakpoint() sessions waiting for a debugger.")
@@ -252,7 +250,7 @@ def _config_changed(ws: Workspace) -> None:
 
 
 @config_group.command("set")
-@DIR
+@LAB_DIR
 @SERVICE
 @click.argument("section")
 @click.argument("option")
@@ -265,7 +263,7 @@ def config_set(root: Path, service: str, section: str, option: str, value: str) 
 
 
 @config_group.command("unset")
-@DIR
+@LAB_DIR
 @SERVICE
 @click.argument("section")
 @click.argument("option")
@@ -277,7 +275,7 @@ def config_unset(root: Path, service: str, section: str, option: str) -> None:
 
 
 @config_group.command("show")
-@DIR
+@LAB_DIR
 def config_show(root: Path) -> None:
     """The options local.conf sets, file by file."""
     ws = Workspace.open(root)

@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from debuglab import private
 from debuglab.cloud import localconf
-from debuglab.workspace import Workspace
+from debuglab.core import private
+from debuglab.lab.workspace import Workspace
 
 DEFAULT_PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "image": 9292, "network": 9696}
 DEBUG_KINDS = ("remote-pdb", "pycharm", "debugpy")

@@ -1,6 +1,6 @@
 """The mini-cloud's typed errors (the CLI prints the message and exits with the code)."""
 
-from debuglab.errors import DebuglabError
+from debuglab.core.errors import DebuglabError
 
 
 class CloudError(DebuglabError):

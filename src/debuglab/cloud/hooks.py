@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from debuglab.cloud.config import CloudPaths, CloudSettings
-from debuglab.workspace import Workspace
+from debuglab.lab.workspace import Workspace
 
 
 def launch_json(ws: Workspace, port: int) -> dict:

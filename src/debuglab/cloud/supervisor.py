@@ -14,17 +14,33 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from debuglab import gitrepo, private, proc
 from debuglab.cloud import config
 from debuglab.cloud.config import CloudPaths, CloudSettings
-from debuglab.cloud.errors import (CloudError, CloudNotRunning, CloudRunning, CloudStartFailed, CodeError,
-                                   PortInUse)
-from debuglab.errors import ProcError
-from debuglab.processes import (alive, command_line, kill_session, listening, port_free, port_holder,
-                                  session_members, wait_port_free)
-from debuglab.workspace import Workspace
+from debuglab.cloud.errors import (
+    CloudError,
+    CloudNotRunning,
+    CloudRunning,
+    CloudStartFailed,
+    CodeError,
+    PortInUse,
+)
+from debuglab.core import private, proc
+from debuglab.core.console import Step
+from debuglab.core.errors import ProcError
+from debuglab.core.processes import (
+    alive,
+    command_line,
+    kill_session,
+    listening,
+    port_free,
+    port_holder,
+    session_members,
+    wait_port_free,
+)
+from debuglab.lab import gitrepo
+from debuglab.lab.rebuild import RunningService
+from debuglab.lab.workspace import Workspace
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 PROCESSES = ("keystone", "nova", "g-api", "q-svc")
@@ -32,7 +48,6 @@ PORT_NAMES = {"keystone": "Keystone", "nova": "nova API", "placement": "placemen
               "network": "neutron API"}
 # run the launcher by path without putting this package's folder first on sys.path
 _BOOT = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
-Step = Callable[[str], None]
 
 
 @dataclass
@@ -92,9 +107,9 @@ def read_state(ws: Workspace) -> CloudState | None:
 
 def _held_by(port: int, ws: Workspace) -> str:
     """", which the lab at X owns" when another lab of this machine holds the port."""
-    from debuglab import labports
+    from debuglab.lab import ports
 
-    owner = labports.holder(port)
+    owner = ports.holder(port)
     return f"; the lab at {owner} owns that port" if owner and owner != str(ws.root) else ""
 
 
@@ -408,3 +423,8 @@ def memory_mib(ws: Workspace) -> float:
 
 def _pids_text(state: CloudState) -> str:
     return ", ".join(f"{name} {pid}" for name, pid in state.pids.items())
+
+
+CARRIED = RunningService(  # what `lab create --force` stops and starts again
+    "cloud", read_state, stop,
+    lambda ws, state: start(ws, ports=state.ports, debug=state.debug, debug_port=state.debug_port))

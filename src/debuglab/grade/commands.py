@@ -8,15 +8,22 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
-from debuglab.catalog import Catalog, parse_bug_set
+from debuglab.catalog.model import Catalog, parse_bug_set
+from debuglab.core.kit import Kit
+from debuglab.core.options import LAB_DIR
 from debuglab.grade import grader, hints, reports, submission
 from debuglab.grade.errors import GradeError
 from debuglab.grade.sandbox import Limits
 from debuglab.grade.verdict import FIXED
-from debuglab.kit import Kit
-from debuglab.workspace import LAB_TOML, Workspace
+from debuglab.lab.workspace import LAB_TOML, Workspace
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -33,8 +40,7 @@ def _progress() -> Progress:
 
 @click.command("check")
 @click.argument("bug_ids", nargs=-1)
-@click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("lab"), show_default=True,
-              help="Your lab workspace.")
+@LAB_DIR
 @TIMEOUT
 def check(bug_ids: tuple[str, ...], root: Path, timeout: float) -> None:
     """Check your fixes: per bug, fixed or not, with feedback and your next hint."""

@@ -14,10 +14,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from debuglab import inject, proc, upstream
-from debuglab.catalog import Bug
-from debuglab.errors import DebuglabError, InjectError
-from debuglab.kit import Kit, cache_dir
+from debuglab.catalog.model import Bug
+from debuglab.core import proc
+from debuglab.core.errors import DebuglabError, InjectError
+from debuglab.core.kit import Kit, cache_dir
+from debuglab.lab import inject, upstream
 
 CANARY_MODULE = "test_debuglab_canary"
 # Run after every bug's tests, in the same worker: a runner or assertion that a student's
@@ -265,7 +266,7 @@ def _drop_bytecode(source: Path) -> None:
 
 
 def _paths(patch_text: str) -> list[str]:
-    from debuglab.catalog import patch_paths
+    from debuglab.catalog.model import patch_paths
 
     return patch_paths(patch_text)
 

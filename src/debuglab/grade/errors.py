@@ -1,6 +1,6 @@
 """The grader's typed errors (all DebuglabError: the CLI prints them with their exit code)."""
 
-from debuglab.errors import DebuglabError
+from debuglab.core.errors import DebuglabError
 
 
 class GradeError(DebuglabError):

@@ -26,15 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from debuglab import testrun
-from debuglab.catalog import Bug, Catalog
-from debuglab.errors import DebuglabError
+from debuglab.catalog.model import Bug, Catalog
+from debuglab.core import testrun
+from debuglab.core.errors import DebuglabError
+from debuglab.core.kit import Kit
 from debuglab.grade import scope, verdict
 from debuglab.grade.copy import ApplyError, Trees, canary_ids
 from debuglab.grade.errors import GradeError, SubmissionError
 from debuglab.grade.sandbox import Limits, Sandbox
 from debuglab.grade.submission import Submission
-from debuglab.kit import Kit
 
 OnDone = Callable[[str, str, verdict.BugVerdict], None]  # student, bug id, verdict
 

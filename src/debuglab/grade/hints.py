@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from debuglab.catalog import Bug
+from debuglab.catalog.model import Bug
 
 STATE = Path(".debuglab") / "hints.json"
 

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from debuglab import proc
-from debuglab.errors import ProcError
+from debuglab.core import proc
+from debuglab.core.errors import ProcError
 
 UID_BASE = 61000  # each test run gets its own uid from here: its own process count
 UID_SPAN = 2000

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from debuglab.catalog import NEVER_IN_SCOPE, Bug
+from debuglab.catalog.model import NEVER_IN_SCOPE, Bug
 from debuglab.grade.errors import SubmissionError
 
 MAX_FILE_DIFF = 1 << 20  # bytes of diff per file in scope; a real fix is a few lines

@@ -8,10 +8,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from debuglab import gitrepo
-from debuglab.errors import DebuglabError
+from debuglab.core.errors import DebuglabError
 from debuglab.grade.errors import SubmissionError
-from debuglab.workspace import LAB_TOML, Workspace
+from debuglab.lab import gitrepo
+from debuglab.lab.workspace import LAB_TOML, Workspace
 
 MAX_SUBMISSION = 64 << 20  # bytes of diff read at all; the per-file limit in scope is far lower
 PATCH_SUFFIXES = (".patch", ".diff")

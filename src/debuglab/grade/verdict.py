@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from debuglab.catalog import Bug
+from debuglab.catalog.model import Bug
+from debuglab.core.testrun import Run, audit_stream
 from debuglab.grade.scope import NotApplied
-from debuglab.testrun import Run, audit_stream
 
 FIXED, NOT_FIXED, REGRESSION, REJECTED, ERROR = "fixed", "not-fixed", "regression", "rejected", "error"
 VERDICTS = (FIXED, NOT_FIXED, REGRESSION, REJECTED, ERROR)

@@ -12,7 +12,7 @@ DevStack hosts keep their state in `<stack_dir>/.debuglab/`:
   <project>.planted.patch  the bugs the live baseline holds (to take them out again)
   state.json           per project: bugs, the patches' hash, the baseline commit
   saved-work/          students' work saved as patches before anything replaced it
-  site.toml, jupyter/  what the host's JupyterLab and its DevStack kernel use (debuglab.devstack_site)
+  site.toml, jupyter/  what the host's JupyterLab and its DevStack kernel use (debuglab.notebooks.devstack)
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ import sys
 import tomllib
 from pathlib import Path
 
-from debuglab import gitrepo, student_notebooks, inject, proc
-from debuglab.catalog import Catalog
-from debuglab.errors import DebuglabError
+from debuglab.catalog.model import Catalog
+from debuglab.core import proc
+from debuglab.core.errors import DebuglabError
+from debuglab.lab import gitrepo, inject
+from debuglab.notebooks import student
 
 
 def _path(text: str) -> Path:
@@ -185,7 +187,7 @@ def op_collect(a: dict) -> dict:
     out = {}
     for project, (checkout, base, _) in _checkouts(a).items():
         out[project] = {"baseline_commit": base, "patch": gitrepo.work_patch(checkout, base)}
-    notebooks = student_notebooks.edited(_path(a["dir"]) / student_notebooks.FOLDER) if a["profile"] == "lab" else {}
+    notebooks = student.edited(_path(a["dir"]) / student.FOLDER) if a["profile"] == "lab" else {}
     return {"projects": out, "notebooks": notebooks}
 
 
@@ -271,7 +273,7 @@ def op_kit_venv(a: dict) -> dict:
     needs installed offline from the uploaded wheelhouse. The upstream sdists go into the
     host's debuglab cache, where `lab create` looks for them. Nothing changes when the
     venv was built from the same pins, Python and pyproject.toml."""
-    from debuglab.kit import cache_dir
+    from debuglab.core.kit import cache_dir
 
     venv, kit, wheelhouse = _path(a["venv"]), _path(a["kit_dir"]), _path(a["wheelhouse"])
     reqs = wheelhouse / "kit-venv.txt"
@@ -311,7 +313,7 @@ def op_site(a: dict) -> dict:
     run the notebooks' kernel: the same minor version as debuglab's venv (whose ipykernel,
     compiled parts included, the kernel borrows) and ipykernel importable behind DevStack's
     own packages. Nothing changes when the site file already says this."""
-    from debuglab import devstack_site
+    from debuglab.notebooks import devstack
 
     stack, kit_python = _path(a["stack_dir"]), _path(a["kit_python"])
     python = _interpreter(a["venv_python"])
@@ -329,12 +331,12 @@ def op_site(a: dict) -> dict:
                             f"the notebooks' kernel cannot load them; provision from a machine with Python {theirs}, "
                             "or set [devstack] notebook_command = \"\" to go without JupyterLab")
     try:
-        proc.run([python, "-c", devstack_site.kernel_code(purelib, launch=False)], timeout=120)
+        proc.run([python, "-c", devstack.kernel_code(purelib, launch=False)], timeout=120)
     except proc.ProcError as exc:
         raise DebuglabError(f"DevStack's Python {python} cannot start the notebooks' kernel (ipykernel from {purelib}, "
                             f"behind DevStack's own packages): {exc}") from exc
     nova_conf = _path(a["nova_conf"])
-    site = devstack_site.DevstackSite(
+    site = devstack.DevstackSite(
         stack_dir=stack, python=python, services=tuple((u, int(p)) for u, p in a["services"]),
         restart_command=a["restart_command"], journal_command=a["journal_command"],
         clouds_yaml=_path(a["clouds_yaml"]), nova_conf=nova_conf,

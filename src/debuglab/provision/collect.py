@@ -1,7 +1,7 @@
 """`debuglab collect`: every student's work against their baseline, into a submissions
 folder for the autograder: `<dest>/<student>/<project>.patch` and `submission.toml`.
 
-On the host the diff is read through a scratch index (debuglab.gitrepo.work_patch), so
+On the host the diff is read through a scratch index (debuglab.lab.gitrepo.work_patch), so
 commits, edits and new files are all in it and the student's own index is untouched.
 """
 

@@ -14,10 +14,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from debuglab.catalog import Catalog, load_set, parse_bug_set
-from debuglab.kit import Kit
+from debuglab.catalog.model import Catalog, load_set, parse_bug_set
+from debuglab.core.kit import Kit
 from debuglab.provision import collect as collect_mod
-from debuglab.provision import engine, inventory, reset as reset_mod, tunnel as tunnel_mod
+from debuglab.provision import engine, inventory
+from debuglab.provision import reset as reset_mod
+from debuglab.provision import tunnel as tunnel_mod
 from debuglab.provision.errors import ProvisionFailed
 
 console = Console(soft_wrap=True)
@@ -258,7 +260,7 @@ def class_up(cloud, image, flavor, count, roster, key_name, network, user, profi
     """Boot one VM per student, wait for ACTIVE (an ERROR server is retried once), write the inventory."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from debuglab import classroom
+    from debuglab.provision import classroom
 
     if (count is None) == (roster is None):
         raise click.UsageError("give exactly one of --count N or --roster FILE")
@@ -293,7 +295,7 @@ def class_up(cloud, image, flavor, count, roster, key_name, network, user, profi
 @INVENTORY
 def class_down(inventory_path: Path) -> None:
     """Delete exactly the servers `class up` created for this inventory (marked by metadata)."""
-    from debuglab import classroom
+    from debuglab.provision import classroom
 
     class_id, cloud = classroom.class_id_of(inventory_path)
     deleted = classroom.down(classroom.nova_client(classroom.credentials(cloud)), class_id)

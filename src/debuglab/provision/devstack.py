@@ -3,7 +3,7 @@ place (DevStack's repository kept aside untouched), the debugger tools in DevSta
 systemd drop-in per nova unit so that `breakpoint()` opens remote-pdb on loopback at a
 fixed port, and a restart of the units whose code or environment changed. Then, unless
 `notebook_command` is "", JupyterLab on the host's loopback: labs/devstack/ with DevStack's
-python as kernel (debuglab.devstack_site), from a venv of its own.
+python as kernel (debuglab.notebooks.devstack), from a venv of its own.
 
 Only the drop-ins need root: they are written with `sudo tee` from content made here,
 never by the kit's code on the host (which the student can edit) running as root.
@@ -16,10 +16,10 @@ import hashlib
 import shlex
 from typing import Callable
 
-from debuglab.catalog import Bug
+from debuglab.catalog.model import Bug
 from debuglab.provision import hosts, labhost
+from debuglab.provision.hosts import remote_path
 from debuglab.provision.inventory import DevstackSettings, Host
-from debuglab.provision.upload import remote_path
 
 DROPIN_NAME = "debuglab.conf"
 

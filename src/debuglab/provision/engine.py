@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from debuglab import upstream
-from debuglab.catalog import Catalog
-from debuglab.kit import Kit
+from debuglab.catalog.model import Catalog
+from debuglab.core.kit import Kit
+from debuglab.lab import upstream
 from debuglab.provision import devstack, hosts, labhost, upload, wheelhouse
 from debuglab.provision.errors import HostCheckFailed, HostError
 from debuglab.provision.inventory import Host, Inventory

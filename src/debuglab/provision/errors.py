@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from debuglab.errors import DebuglabError
+from debuglab.core.errors import DebuglabError
 
 
 class InventoryError(DebuglabError):

@@ -16,13 +16,29 @@ from fabric import Config, Connection, ThreadingGroup
 from fabric.exceptions import GroupException
 
 from debuglab.provision.errors import (
-    AuthError, HostCheckFailed, HostError, HostKeyError, RemoteStepFailed, UnreachableHost,
+    AuthError,
+    HostCheckFailed,
+    HostError,
+    HostKeyError,
+    RemoteStepFailed,
+    UnreachableHost,
 )
 from debuglab.provision.inventory import Host, Inventory
-from debuglab.provision.upload import HASH_FILE, remote_path
 from debuglab.provision.wheelhouse import HASH_FILE as WHEELHOUSE_HASH_FILE
 
 _known_hosts_lock = threading.Lock()
+
+
+HASH_FILE = ".kit-sha256"  # beside the kit on a host: the sha256 of the bundle it was unpacked from
+
+
+def remote_path(path: str) -> str:
+    """A remote path for a shell command: `~/x` stays relative to the remote $HOME."""
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
 
 
 class _UnknownKey(paramiko.MissingHostKeyPolicy):

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from debuglab.catalog import Catalog
+from debuglab.catalog.model import Catalog
 from debuglab.provision.errors import InventoryError
 
 PROFILES = ("devstack", "lab")

@@ -19,8 +19,8 @@ from typing import Callable
 
 from debuglab.provision import hosts
 from debuglab.provision.errors import RemoteStepFailed
+from debuglab.provision.hosts import remote_path
 from debuglab.provision.inventory import DevstackSettings, Host, LabSettings
-from debuglab.provision.upload import remote_path
 
 
 def venv_bin(settings: LabSettings | DevstackSettings, name: str) -> str:

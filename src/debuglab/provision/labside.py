@@ -16,7 +16,7 @@ from pathlib import Path
 
 def cloud_state(root: Path) -> dict:
     from debuglab.cloud import config, supervisor
-    from debuglab.workspace import Workspace
+    from debuglab.lab.workspace import Workspace
 
     ws = Workspace(root)
     state = supervisor.read_state(ws)
@@ -32,9 +32,9 @@ def cloud_state(root: Path) -> dict:
 
 def notebook_state(root: Path, *, devstack: bool = False) -> dict:
     """JupyterLab of the lab at `root`, or (devstack) of the DevStack host whose stack is `root`."""
-    from debuglab import jupyterlab
-    from debuglab.devstack_site import DevstackSite
-    from debuglab.workspace import Workspace
+    from debuglab.lab.workspace import Workspace
+    from debuglab.notebooks import jupyterlab
+    from debuglab.notebooks.devstack import DevstackSite
 
     ws = DevstackSite.open(root) if devstack else Workspace(root)
     found = jupyterlab.read_state(ws)

@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from debuglab.catalog import Catalog
-from debuglab.kit import Kit
+from debuglab.catalog.model import Catalog
+from debuglab.core.kit import Kit
 from debuglab.provision import devstack, hosts
 from debuglab.provision.collect import location
 from debuglab.provision.inventory import Host, Inventory

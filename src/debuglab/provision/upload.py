@@ -20,15 +20,16 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from debuglab import proc
-from debuglab.errors import UpstreamError
-from debuglab.kit import Kit, cache_dir
+from debuglab.core import proc
+from debuglab.core.errors import UpstreamError
+from debuglab.core.kit import Kit, cache_dir
+from debuglab.provision import hosts
+from debuglab.provision.hosts import HASH_FILE, remote_path
 
 PARTS = ("src", "bugs", "requirements", "labs", "pyproject.toml", "README.md")
 SKIP = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.ipynb_checkpoints|[^/]*\.egg-info)(/|$)|\.py[cod]$")
 DEBUG_TOOLS = ("remote-pdb", "pydevd-pycharm", "debugpy")
 TOOLS_REQUIREMENTS = "requirements/debug-tools.txt"
-HASH_FILE = ".kit-sha256"
 
 
 @dataclass(frozen=True)
@@ -119,23 +120,12 @@ def build(kit: Kit | None = None, cache: Path | None = None, *, with_tools: bool
     return Bundle(out, sha, out.stat().st_size)
 
 
-def remote_path(path: str) -> str:
-    """A remote path for a shell command: `~/x` stays relative to the remote $HOME."""
-    if path == "~":
-        return '"$HOME"'
-    if path.startswith("~/"):
-        return '"$HOME"/' + shlex.quote(path[2:])
-    return shlex.quote(path)
-
-
 def upload(conn, bundle, dest_dir: str, current: str | None, what: str = "kit") -> bool:
     """Put `bundle` (a kit Bundle or a Wheelhouse: `.path`, `.sha256`) on the host as
     `dest_dir` unless `current` (the hash the host holds) already matches. It is unpacked
     beside the old one and swapped in. True when uploaded."""
     if current == bundle.sha256:
         return False
-    from debuglab.provision import hosts
-
     dest = remote_path(dest_dir.rstrip("/"))
     # the archive goes beside its folder (the SSH user's own), not to a shared /tmp
     tmp = hosts.run(conn, f"rm -rf {dest}.new && mkdir -p {dest}.new && echo {dest}.upload.tar",

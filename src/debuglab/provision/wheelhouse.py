@@ -29,9 +29,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from debuglab import proc, upstream
-from debuglab.errors import UpstreamError
-from debuglab.kit import Kit, cache_dir, uv_bin
+from debuglab.core import proc
+from debuglab.core.errors import UpstreamError
+from debuglab.core.kit import Kit, cache_dir, uv_bin
+from debuglab.lab import upstream
 
 HASH_FILE = ".wheelhouse-sha256"
 KIT_REQUIREMENTS = "kit-venv.txt"  # inside the wheelhouse: the kit venv's pins

@@ -1,0 +1,132 @@
+"""The student's checkout as a git repository: one baseline commit, their diff against it,
+and saving their work as a patch before anything touches it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from debuglab.core import proc
+
+# What git never shows a student as "their change": built and cached files.
+EXCLUDES = ("__pycache__/", "*.py[cod]", "*.egg-info/", ".stestr/", "build/", ".tmp/", ".eggs/")
+# A fixed identity and date make the baseline commit the same for every student who
+# gets the same code, and say nothing about when or by whom the bugs were planted.
+BASELINE_ENV = {
+    "GIT_AUTHOR_NAME": "debuglab", "GIT_AUTHOR_EMAIL": "debuglab@localhost",
+    "GIT_COMMITTER_NAME": "debuglab", "GIT_COMMITTER_EMAIL": "debuglab@localhost",
+    "GIT_AUTHOR_DATE": "2016-10-25T12:00:00+0000", "GIT_COMMITTER_DATE": "2016-10-25T12:00:00+0000",
+}
+BASELINE_MESSAGE = "Lab baseline\n\nThe code as the lab starts. `git diff` shows your own changes.\n"
+
+
+def git(checkout: Path, *args: str, env: dict | None = None, timeout: float = 120) -> str:
+    return proc.run(["git", "-C", checkout, *args], env={**(env or {}), **_safe_env()},
+                    timeout=timeout).output
+
+
+def _safe_env() -> dict:
+    # checkouts unpacked or copied by root, or by another user on a lab VM
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
+
+
+def is_repo(checkout: Path) -> bool:
+    return (checkout / ".git").exists()
+
+
+def commit_baseline(checkout: Path) -> str:
+    """Make the checkout's first and only commit hold its current files; return its id.
+    An existing history is replaced (a re-baseline after injecting more bugs)."""
+    if not is_repo(checkout):
+        git(checkout, "init", "--quiet", "--initial-branch=main")
+        exclude = checkout / ".git" / "info" / "exclude"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        exclude.write_text("# debuglab: built files are never part of a change\n" + "\n".join(EXCLUDES) + "\n")
+    git(checkout, "add", "--all")
+    tree = git(checkout, "write-tree").strip()
+    commit = proc.run(
+        ["git", "-C", checkout, "commit-tree", tree], input=BASELINE_MESSAGE,
+        env={**BASELINE_ENV, **_safe_env()},
+    ).output.strip()
+    git(checkout, "update-ref", "HEAD", commit)
+    git(checkout, "reflog", "expire", "--expire=now", "--all")
+    return commit
+
+
+def head(checkout: Path) -> str:
+    return git(checkout, "rev-parse", "HEAD").strip()
+
+
+def uncommitted(checkout: Path) -> list[str]:
+    """Paths that differ from HEAD, untracked ones included (ignored ones not)."""
+    out = git(checkout, "status", "--porcelain", "--untracked-files=all")
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def work_patch(checkout: Path, base: str = "HEAD") -> str:
+    """The working tree against `base` as a binary-safe patch, new files included,
+    without touching the student's index."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+        git(checkout, "read-tree", base, env=env)
+        git(checkout, "add", "--all", env=env)
+        return git(checkout, "diff", "--cached", "--binary", base, env=env)
+
+
+def save_work(checkout: Path, dest_dir: Path, label: str, base: str = "HEAD") -> list[Path]:
+    """Save everything the student made since `base` before anything touches it: their
+    commits (save_commits) and their uncommitted and untracked changes against HEAD as
+    `dest_dir/<time>-<label>.patch`. Returns what was written ([] when there is nothing)."""
+    saved = save_commits(checkout, dest_dir, label, base)
+    if uncommitted(checkout):
+        saved.append(write_patch(dest_dir, label, work_patch(checkout)))
+    return saved
+
+
+def save_commits(checkout: Path, dest_dir: Path, label: str, base: str) -> list[Path]:
+    """The commits made on top of `base`, as `git format-patch` files in
+    `dest_dir/<time>-<label>-commits/` (`git am` brings them back); when HEAD no longer
+    descends from `base` (an amended or rebased baseline), the whole committed change
+    since `base` as `<time>-<label>-since-baseline.patch`."""
+    head_commit = head(checkout)
+    if head_commit == git(checkout, "rev-parse", base).strip():
+        return []
+    descends = proc.run(["git", "-C", checkout, "merge-base", "--is-ancestor", base, "HEAD"],
+                        env=_safe_env(), check=False).returncode == 0
+    if not descends:
+        patch = git(checkout, "diff", "--binary", base, "HEAD")
+        return [write_patch(dest_dir, f"{label}-since-baseline", patch)] if patch.strip() else []
+    folder = _fresh(dest_dir, label + "-commits", "")
+    tmp = folder.with_name(folder.name + ".partial")
+    git(checkout, "format-patch", "--quiet", "--binary", "-o", str(tmp), f"{base}..HEAD")
+    tmp.rename(folder)
+    return [folder]
+
+
+def _fresh(dest_dir: Path, label: str, suffix: str) -> Path:
+    """`dest_dir/<time>-<label><suffix>`, never an existing name."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = dest_dir / f"{stamp}-{label}{suffix}"
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = dest_dir / f"{stamp}-{label}-{n}{suffix}"
+    return dest
+
+
+def write_patch(dest_dir: Path, label: str, patch: str) -> Path:
+    """Store a patch as `dest_dir/<time>-<label>.patch`, never over an earlier one."""
+    dest = _fresh(dest_dir, label, ".patch")
+    tmp = dest.with_suffix(".partial")
+    tmp.write_text(patch)
+    tmp.replace(dest)
+    return dest
+
+
+def discard_work(checkout: Path) -> None:
+    """Back to HEAD. Call only after save_work."""
+    git(checkout, "reset", "--quiet", "--hard", "HEAD")
+    git(checkout, "clean", "--quiet", "-fd")
