@@ -9,11 +9,11 @@ import pytest
 
 from debuglab.catalog.model import Catalog, load_bug, parse_bug_set, patch_paths
 from debuglab.core.errors import CatalogError, UnknownBugError
-from tests.conftest import write_novaclient_bug
+from tests._util import write_novaclient_bug
 
 
 def test_real_catalog_loads_and_each_bug_is_complete(kit):
-    """Issue 13's catalog: 5 bugs of each tier, every layer, and per bug its three fixes,
+    """The catalog: 5 bugs of each tier, every layer, and per bug its three fixes,
     its write-up, its reproduce script and a story that names no file of its scope."""
     from collections import Counter
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 from debuglab.catalog.model import Catalog
-
-DEBUGLAB = Path(sys.executable).with_name("debuglab")
+from tests._util import DEBUGLAB
 
 
 def debuglab(*args):
@@ -93,7 +90,7 @@ def test_a_lab_in_a_read_only_folder_or_on_an_empty_mount_point_is_exit_2(tmp_pa
 
 
 def test_with_a_lab_bugs_list_and_show_keep_to_the_bugs_planted_in_it(tmp_path, kit):
-    """issue 15.4: the same --dir as every student command; a lab's student sees its bugs."""
+    """The same --dir as every student command; a lab's student sees its bugs."""
     planted = "num-instances-off-by-one"
     (tmp_path / "lab.toml").write_text(f'[lab]\nbugs = ["{planted}"]\n')
     others = [b for b in Catalog.load(kit.bugs_dir).bugs if b != planted]

@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -28,9 +27,9 @@ from debuglab.cloud.config import CloudPaths
 from debuglab.cloud.errors import CloudRunning, CloudStartFailed, CodeError, PortInUse
 from debuglab.core import proc, processes
 from debuglab.lab.workspace import Workspace
+from tests._util import DEBUGLAB
 
 pytestmark = pytest.mark.slow
-DEBUGLAB = Path(sys.executable).with_name("debuglab")
 
 
 def free_ports(n: int) -> list[int]:
@@ -295,7 +294,7 @@ def request(method: str, url: str, token: str, body: bytes | None = None,
 
 
 def test_files_that_hold_a_secret_are_the_owners_alone(cloud):
-    """issue 14.3: passwords, tokens and databases, 0600 in folders of 0700."""
+    """Passwords, tokens and databases, 0600 in folders of 0700."""
     import stat
 
     paths = CloudPaths(cloud)
@@ -309,7 +308,7 @@ def test_files_that_hold_a_secret_are_the_owners_alone(cloud):
 
 
 def test_keystone_serves_8_concurrent_clients_for_20_s_without_a_5xx(cloud):
-    """issue 16.4: at two concurrent clients Keystone answered 500 "database is locked"."""
+    """At two concurrent clients Keystone answered 500 "database is locked"."""
     import concurrent.futures
     import uuid
 
@@ -355,7 +354,7 @@ def test_keystone_serves_8_concurrent_clients_for_20_s_without_a_5xx(cloud):
 
 
 def test_restart_with_log_level_debug_writes_novas_debug_lines_and_info_ends_them(cloud):
-    """issue 15.3: debug logs on demand."""
+    """Debug logs on demand."""
     env = {**os.environ, "COLUMNS": "200"}
     log = CloudPaths(cloud).logs / "n-api.log"
 
@@ -376,8 +375,8 @@ def test_restart_with_log_level_debug_writes_novas_debug_lines_and_info_ends_the
 
 
 def test_image_ids_from_a_request_never_reach_outside_the_image_folder(cloud, tmp_path):
-    """issue 14.1 (a demo user wrote and deleted files anywhere through the old image
-    stand-in's ids), kept against real glance: its schema takes UUIDs only, and its file
+    """A demo user once wrote and deleted files anywhere through the old image
+    stand-in's ids; kept against real glance: its schema takes UUIDs only, and its file
     store keeps each image's data in the cloud's image folder."""
     victim = tmp_path / "victim"
     victim.write_text("precious")
@@ -404,7 +403,7 @@ def test_image_ids_from_a_request_never_reach_outside_the_image_folder(cloud, tm
 
 @pytest.mark.parametrize("service, path", [("image", "/v2/images"), ("network", "/v2.0/networks")])
 def test_glance_and_neutron_refuse_a_json_body_over_the_limit_without_echoing_it(cloud, service, path):
-    """issue 14.2: glance answered a 20 MB image name with a 40 MB error page quoting it;
+    """Glance answered a 20 MB image name with a 40 MB error page quoting it;
     both now answer 413 as nova does. Image data is not limited (the next test uploads)."""
     token = token_of(cloud, "demo")
     big = json.dumps({"name": "x" * (20 << 20)}).encode()
@@ -433,7 +432,7 @@ def cli(ws: Workspace, *args: str, user: str = "demo") -> dict | list | str:
 
 
 def test_an_openstack_cli_session_as_on_devstack(cloud, tmp_path):
-    """Issue 16's session, every step against real neutron, glance and nova: a network of
+    """A DevStack session, every step against real neutron, glance and nova: a network of
     one's own, a security group rule, a floating IP from `public` on a server booted on
     `private` (its port bound, ACTIVE, with an address), an image uploaded from a file,
     a server snapshot seen SAVING then ACTIVE, and `image list --name`."""
@@ -723,7 +722,7 @@ def test_a_port_in_use_is_named_and_nothing_starts(cloud):
 
 
 def test_after_kill_9_of_nova_status_says_so_and_start_starts_cleanly(cloud):
-    """issue 14.10: `cloud start` said the cloud already runs, naming nova's dead pid, and
+    """`cloud start` said the cloud already runs, naming nova's dead pid, and
     `cloud status` exited 0 with half the cloud down."""
     state = supervisor.read_state(cloud)
     os.kill(state.pids["nova"], signal.SIGKILL)

@@ -112,7 +112,7 @@ def two_at_once(cloud, port: int, api: str, token: str) -> None:
     listed = CliRunner().invoke(attach_command, ["--dir", str(cloud.root), "--list"], env={"COLUMNS": "300"})
     assert listed.exit_code == 0 and str(port + 1) in listed.output and waiting[1].request_id in listed.output, \
         listed.output
-    # how many wait, at which line, and the conditional form that stops at only one of them (issue 15.6)
+    # how many wait, at which line, and the conditional form that stops at only one of them
     line = waiting[0].line
     assert f"2 session(s) waiting: 2 at nova/{FLAVORS}:{line}" in listed.output, listed.output
     assert "if flavor.flavorid == '2': breakpoint()" in listed.output
@@ -128,7 +128,7 @@ def two_at_once(cloud, port: int, api: str, token: str) -> None:
         typed = iter(["p req.GET.get('minDisk')", "c"])
         attach.session(sock, lambda prompt: next(typed), out)
     seen.append((chosen.port, out.getvalue()))
-    # then the next one, driven without a terminal: `debuglab attach --command ...` (issue 15.5)
+    # then the next one, driven without a terminal: `debuglab attach --command ...`
     import subprocess
     import sys
     from pathlib import Path

@@ -156,7 +156,7 @@ def test_gather_keeps_unreadable_entries_with_their_problem(tmp_path, repo):
 
 
 def test_a_submission_that_is_a_link_is_refused_and_nothing_outside_is_read(tmp_path, repo):
-    """issue 14.4: mallory.patch -> alice.patch was graded as mallory's own work, and
+    """Mallory.patch -> alice.patch was graded as mallory's own work, and
     trudy -> a lab elsewhere graded a lab outside the folder."""
     subs = tmp_path / "class"
     subs.mkdir()

@@ -17,10 +17,10 @@ from debuglab.catalog.model import Catalog
 from debuglab.grade import grader, submission
 from debuglab.grade.sandbox import Limits
 from debuglab.grade.verdict import ERROR, FIXED, NOT_FIXED, REJECTED
+from tests._util import ROOT
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 BUG = "num-instances-off-by-one"
 SCOPE = "nova/scheduler/filters/num_instances_filter.py"
 BUGS = ("flavor-disk-ephemeral", "image-min-disk-units", "num-instances-off-by-one")
@@ -278,7 +278,7 @@ def hostile_grades(lab, tmp_path_factory):
 
 
 def test_a_hang_is_ended_at_the_bugs_own_deadline_not_the_default(lab, tmp_path, kit_copy):
-    """issue 14.12: a submission that loops at import held a worker for the default 600 s.
+    """A submission that loops at import held a worker for the default 600 s.
     The deadline is 10 x the reference fix's run (recorded by bugs verify) + 30 s."""
     (kit_copy.bugs_dir / BUG / "timing.toml").write_text("reference_fix_seconds = 1.0\n")
     loops = submission.from_checkout(_hostile(lab, tmp_path, "loops", HOSTILE["loops"], fix=False), "loops")

@@ -23,13 +23,13 @@ import pytest
 from debuglab.cloud import supervisor
 from debuglab.cloud.config import CloudPaths
 from debuglab.lab.workspace import Workspace
-from debuglab.notebooks import content
+from debuglab.notebooks import content, kernel
+from tests._util import ROOT
 from tests.test_cloud import NOVACLIENT, lab_python
 from tests.test_notebooks import cell, nb_cloud, output  # noqa: F401 (nb_cloud: the module's cloud)
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 LABS = ROOT / "labs"
 SERVERS_PY = "nova/api/openstack/compute/servers.py"
 
@@ -69,7 +69,7 @@ class LabRun:
 def lab_notebook(ws: Workspace, name: str, monkeypatch):
     from nbclient import NotebookClient
 
-    for key, value in content.jupyter_env(ws).items():
+    for key, value in kernel.jupyter_env(ws).items():
         monkeypatch.setenv(key, value)
     path = LABS / name
     nb = nbformat.read(path, as_version=4)

@@ -23,9 +23,9 @@ import pytest
 from debuglab.cloud import supervisor
 from debuglab.cloud.config import CloudPaths
 from debuglab.lab.workspace import Workspace
-from debuglab.notebooks import content
+from debuglab.notebooks import content, kernel
 from debuglab.notebooks.devstack import DevstackSite
-from tests.conftest import stand_in_devstack
+from tests._util import stand_in_devstack
 from tests.test_labs_cloud import LabRun, git_status, project_id, source_line
 from tests.test_notebooks import cell, nb_cloud  # noqa: F401 (nb_cloud: the module's cloud)
 
@@ -48,7 +48,7 @@ def stand_in_site(ws: Workspace, folder: Path, *, remote_pdb: bool = True) -> De
     (remote_pdb=False) no debugger of the kit's: the code the lab edits brings its own."""
     port = free_port()
     debugger = f"--debug remote-pdb --debug-port {port}" if remote_pdb else "--no-debug"
-    restart = (f'echo {{units}} >> {folder / "restarts.log"} && "{content.debuglab_cli()}" cloud restart '
+    restart = (f'echo {{units}} >> {folder / "restarts.log"} && "{kernel.debuglab_cli()}" cloud restart '
                f'--dir "{ws.root}" {debugger}')
     return stand_in_devstack(ws, folder, services=(("devstack@n-api", port), ("devstack@n-sch", 4448)),
                              restart_command=restart,
@@ -59,8 +59,8 @@ def stand_in_site(ws: Workspace, folder: Path, *, remote_pdb: bool = True) -> De
 def devstack_notebook(site: DevstackSite, path: Path, monkeypatch):
     from nbclient import NotebookClient
 
-    content.register_kernel(site)
-    for key, value in content.jupyter_env(site).items():
+    kernel.register_kernel(site)
+    for key, value in kernel.jupyter_env(site).items():
         monkeypatch.setenv(key, value)
     nb = nbformat.read(path, as_version=4)
     assert nb.metadata.kernelspec.name == content.DEVSTACK_KERNEL_NAME

@@ -18,8 +18,8 @@ import nbformat
 import pytest
 
 from debuglab.notebooks import headless
+from tests._util import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 LAB2 = ROOT / "labs" / "02-pdb.ipynb"
 LAB3 = ROOT / "labs" / "03-nova-tests.ipynb"
 

@@ -25,9 +25,9 @@ from debuglab.catalog.model import Catalog
 from debuglab.cloud import config, supervisor
 from debuglab.core import processes
 from debuglab.lab.workspace import LAB_TOML, Workspace
-from debuglab.notebooks import content
+from debuglab.notebooks import content, kernel
+from tests._util import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 CLI = "import sys; from debuglab.cli import main; from debuglab.notebooks.commands import notebook; " \
       "main.add_command(notebook); main(sys.argv[1:])"
@@ -150,13 +150,13 @@ def test_register_kernel_writes_a_kernelspec_for_the_lab_venv(tmp_path, monkeypa
     from jupyter_client.kernelspec import KernelSpecManager
 
     ws = fake_lab(tmp_path)
-    folder = content.register_kernel(ws)
+    folder = kernel.register_kernel(ws)
     assert folder == ws.root / "jupyter" / "kernels" / "debuglab"
     spec = json.loads((folder / "kernel.json").read_text())
     assert spec["argv"][:3] == [str(ws.python), "-m", "ipykernel_launcher"]
     assert spec["env"]["DEBUGLAB_LAB"] == str(ws.root)
     assert Path(spec["env"]["DEBUGLAB_CLI"]).name == "debuglab"
-    monkeypatch.setenv("JUPYTER_PATH", content.jupyter_env(ws)["JUPYTER_PATH"])
+    monkeypatch.setenv("JUPYTER_PATH", kernel.jupyter_env(ws)["JUPYTER_PATH"])
     found = KernelSpecManager().find_kernel_specs()
     assert Path(found["debuglab"]) == folder
 
@@ -229,7 +229,7 @@ def nb_cloud(lab_under_test):
     supervisor.stop(ws)
     keys = list(config.DEFAULT_PORTS)
     supervisor.start(ws, ports=dict(zip(keys, free_ports(len(keys)))))
-    content.register_kernel(ws)
+    kernel.register_kernel(ws)
     yield ws
     supervisor.stop(ws)
 
@@ -237,7 +237,7 @@ def nb_cloud(lab_under_test):
 def execute(ws: Workspace, nb, monkeypatch, cwd: Path, timeout: float = 600):
     from nbclient import NotebookClient
 
-    for key, value in content.jupyter_env(ws).items():
+    for key, value in kernel.jupyter_env(ws).items():
         monkeypatch.setenv(key, value)
     NotebookClient(nb, kernel_name=content.KERNEL_NAME, timeout=timeout,
                    resources={"metadata": {"path": str(cwd)}}).execute()

@@ -26,13 +26,12 @@ from nbformat import v4
 from debuglab.catalog.model import LAYERS, Catalog
 from debuglab.cloud import supervisor
 from debuglab.core import processes
-from debuglab.notebooks import content, headless
+from debuglab.notebooks import content, headless, kernel
 from debuglab.notebooks.devstack import DevstackSite
 from debuglab.provision.inventory import DEFAULT_SERVICES
-from tests.conftest import stand_in_devstack
+from tests._util import ROOT, stand_in_devstack
 from tests.test_notebooks import TECHNIQUE_LAB, all_text, nb_cloud, spoilers  # noqa: F401 (nb_cloud: the module's cloud)
 
-ROOT = Path(__file__).resolve().parents[1]
 DEVSTACK = ROOT / "labs" / content.DEVSTACK_LABS
 JOURNAL_TEXT = "Started devstack@n-api.service - Devstack devstack@n-api.service.\n"
 
@@ -192,7 +191,7 @@ def test_devstack_num_instances_notebook_sets_nova_conf_and_restarts_the_schedul
     bug_id = "num-instances-off-by-one"
     if bug_id not in ws.bugs():
         pytest.skip(f"{bug_id} is not planted in {ws.root}")
-    cli = content.debuglab_cli()
+    cli = kernel.debuglab_cli()
     restarted = tmp_path / "restarted"
     site = stand_in_devstack(
         ws, tmp_path, restart_command=f'echo {{units}} >> {restarted} && "{cli}" cloud restart --dir "{ws.root}"',

@@ -1,4 +1,4 @@
-"""SSH to hosts that misbehave never hangs and never prints a traceback (issue 14.9, 14.11):
+"""SSH to hosts that misbehave never hangs and never prints a traceback:
 a host that takes the TCP connection but never says a word, and a key file that is missing.
 The silent host is a real listening socket here; the ssh client is the real OpenSSH one."""
 
@@ -8,14 +8,13 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-DEBUGLAB = Path(sys.executable).with_name("debuglab")
+from tests._util import DEBUGLAB
 
 
 @pytest.fixture

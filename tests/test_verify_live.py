@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from debuglab.catalog.model import Catalog
-from tests.conftest import DEBUGLAB, make_patch
+from tests._util import DEBUGLAB, make_patch
 
 pytestmark = pytest.mark.slow
 

@@ -28,7 +28,7 @@ from debuglab.core.options import LAB_DIR
 from debuglab.grade.commands import check, grade
 from debuglab.lab import commands as lab_commands
 from debuglab.lab import rebuild, workspace
-from debuglab.notebooks import content, jupyterlab
+from debuglab.notebooks import jupyterlab, kernel
 from debuglab.notebooks.commands import notebook, print_jupyterlab
 from debuglab.provision import commands as provision_commands
 from debuglab.verify import commands as verify_commands
@@ -78,7 +78,7 @@ def up(root: Path, bug_set: str | None, set_name: str | None, notebook_port: int
         with steps("building the lab") as on_step:
             workspace.create(root, ids, on_step=on_step)
     ws = workspace.Workspace.open(root)
-    content.register_kernel(ws)
+    kernel.register_kernel(ws)
     _print_lab(ws)
     state = cloud_supervisor.read_state(ws)
     if state is None:
@@ -125,8 +125,8 @@ def lab_create(root: Path, bug_set: str | None, set_name: str | None, force: boo
                                      on_step=on_step)
         else:
             ws = workspace.create(root, ids, force=force, on_step=on_step)
-    content.register_kernel(ws)
-    content.student_copy(ws)  # the lab's own notebooks, made now (refreshed at each JupyterLab start)
+    kernel.register_kernel(ws)
+    kernel.student_copy(ws)  # the lab's own notebooks, made now (refreshed at each JupyterLab start)
     console.print(f"lab ready in {time.monotonic() - start:.1f} s")
     _print_lab(ws)
 

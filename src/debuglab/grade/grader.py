@@ -1,4 +1,4 @@
-"""Grading submissions: the steps of the issue, in order.
+"""Grading submissions, step by step:
 
 1. the submission's diff (checkout vs its baseline commit, or a .patch file);
 2. per bug, only the hunks in its scope (everything else listed as not applied);

@@ -41,7 +41,7 @@ from debuglab.core.console import console, err, steps
 from debuglab.core.kit import Kit
 from debuglab.core.options import LAB_DIR
 from debuglab.lab.workspace import Workspace
-from debuglab.notebooks import content, headless, jupyterlab
+from debuglab.notebooks import content, headless, jupyterlab, kernel
 from debuglab.notebooks.devstack import DevstackSite
 
 DEVSTACK = click.option("--devstack", "stack_dir", type=click.Path(path_type=Path), default=None,
@@ -58,7 +58,7 @@ def _target(root: Path, stack_dir: Path | None) -> jupyterlab.Target:
 
 def print_jupyterlab(ws: jupyterlab.Target, state: jupyterlab.JupyterLabState) -> None:
     """Where JupyterLab is, how to reach it from a laptop; the URL comes last."""
-    name = content.kernel_name(ws)
+    name = kernel.kernel_name(ws)
     console.print(f"JupyterLab (pid {state.pid}) serves {state.root_dir} with the kernel "
                   f"[bold]{name}[/] ({content.KERNEL_DISPLAYS[name]}); log: {jupyterlab.log_path(ws)}",
                   highlight=False)
@@ -171,7 +171,7 @@ def check_labs(root: Path, stack_dir: Path | None, paths: tuple[Path, ...], time
 
     Labs that use the cloud need it running (`debuglab cloud start`)."""
     ws = _target(root, stack_dir)
-    chosen = list(paths) or headless.technique_labs(folder=content.labs_dir(ws, Kit.default()))
+    chosen = list(paths) or headless.technique_labs(folder=kernel.labs_dir(ws, Kit.default()))
     with steps(f"running {len(chosen)} notebook(s) on the kernel of {ws.root}") as on_step:
         results = headless.check(ws, chosen, timeout=timeout, on_step=on_step)
     table = Table(title=f"notebooks run on {ws.root}", title_justify="left")

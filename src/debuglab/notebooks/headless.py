@@ -25,7 +25,7 @@ Usage (labs and tests):
 - Timeout per cell: `timeout=` (default 120 s), or `cell.metadata["debuglab"]["timeout"]`.
 - `cwd` defaults to the notebook's folder; `env` adds variables to the kernel's environment
   (e.g. {"PYTHONBREAKPOINT": "0"}).
-- The kernel is the lab's (`content.register_kernel(ws)` is called for you); the cloud is
+- The kernel is the lab's (`kernel.register_kernel(ws)` is called for you); the cloud is
   not started: start it yourself when a notebook needs it.
 - Re-run part of a lab (an exercise with another answer): copy the cells you need into a new
   notebook (unique ids) and run that; tests/test_labs_pdb.py `subset()` does it.
@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING
 
 from debuglab.core.kit import Kit
 from debuglab.lab.workspace import Workspace
-from debuglab.notebooks import content
+from debuglab.notebooks import content, kernel
 from debuglab.notebooks.devstack import DevstackSite
 
 if TYPE_CHECKING:  # nbformat is imported where used: it costs ~1 s on every CLI start
@@ -284,9 +284,9 @@ def run(ws: Workspace | DevstackSite, notebook: Path | NotebookNode, *, cwd: Pat
     for c in nb.cells:
         if c.cell_type == "code":
             stdin_script(c)  # malformed scripts fail before the kernel starts
-    content.register_kernel(ws)
+    kernel.register_kernel(ws)
     client = _client_class()(
-        nb, kernel_dir=content.jupyter_dir(ws) / "kernels", kernel=content.kernel_name(ws), label=label,
+        nb, kernel_dir=kernel.jupyter_dir(ws) / "kernels", kernel=kernel.kernel_name(ws), label=label,
         timeout_func=_timeout_for(timeout), shutdown_kernel="immediate",
         resources={"metadata": {"path": str(cwd or folder)}},
     )

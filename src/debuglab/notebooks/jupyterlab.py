@@ -48,7 +48,7 @@ from debuglab.core.processes import (
 )
 from debuglab.lab.rebuild import RunningService
 from debuglab.lab.workspace import Workspace
-from debuglab.notebooks import content
+from debuglab.notebooks import content, kernel
 from debuglab.notebooks.content import NotebookError
 from debuglab.notebooks.devstack import DevstackSite
 
@@ -104,7 +104,7 @@ class JupyterLabStatus:
 
 
 def _dir(ws: Target) -> Path:
-    return content.jupyter_dir(ws)
+    return kernel.jupyter_dir(ws)
 
 
 def pidfile(ws: Target) -> Path:
@@ -166,14 +166,14 @@ def jupyterlab_command(ws: Target, kit: Kit, port: int) -> tuple[list[str], dict
     lab_bin = Path(sys.executable).parent / "jupyter-lab"
     if not lab_bin.is_file():
         raise NotebookError(f"{lab_bin}: JupyterLab is not installed; reinstall the kit with `pip install -e .`")
-    labs = content.served_dir(ws, kit)
+    labs = kernel.served_dir(ws, kit)
     if not labs.is_dir():
         raise NotebookError(f"{labs}: the kit has no notebooks folder; is {kit.root} a debuglab checkout?")
     argv = [
         str(lab_bin), "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={labs}",
-        f"--MappingKernelManager.default_kernel_name={content.kernel_name(ws)}",
+        f"--MappingKernelManager.default_kernel_name={kernel.kernel_name(ws)}",
         # a lab host may be offline, and a student has a notebook to read: no news, no update checks
         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
@@ -181,7 +181,7 @@ def jupyterlab_command(ws: Target, kit: Kit, port: int) -> tuple[list[str], dict
         argv.append("--allow-root")
     lab_token(ws)
     env = {
-        **content.jupyter_env(ws),
+        **kernel.jupyter_env(ws),
         "JUPYTER_TOKEN_FILE": str(token_path(ws)),
         "JUPYTER_CONFIG_DIR": str(_dir(ws) / "config"),  # not ~/.jupyter: the same server on every host
         "JUPYTER_RUNTIME_DIR": str(_dir(ws) / "runtime"),
@@ -275,10 +275,10 @@ def start(ws: Target, *, port: int | None = None, kit: Kit | None = None, timeou
                 f"stop it, or choose another port: `debuglab notebook start --port N` (`debuglab up --notebook-port N`)")
         time.sleep(0.1)
     on_step("registering the debuglab kernel")
-    content.register_kernel(ws)
+    kernel.register_kernel(ws)
     kit = kit or Kit.default()
     argv, env = jupyterlab_command(ws, kit, port)
-    labs = str(content.served_dir(ws, kit))
+    labs = str(kernel.served_dir(ws, kit))
     token = lab_token(ws)
     private.folder(_dir(ws))  # the token, and Jupyter's runtime files that repeat it
     for sub in ("config", "runtime", "workspaces"):

@@ -21,7 +21,7 @@ from debuglab.core import proc
 from debuglab.core.errors import DebuglabError, ProcError
 from debuglab.core.kit import Kit
 from debuglab.lab.workspace import Workspace
-from debuglab.notebooks import content
+from debuglab.notebooks import content, kernel
 
 VERDICT = "BUG_SEEN"
 RIGHT, SHOWN, UNDECIDED = 0, 1, 3
@@ -81,7 +81,7 @@ def run(ws: Workspace, bug: Bug, *, kit: Kit | None = None, timeout: float = TIM
     if supervisor.read_state(ws) is None:
         raise ReproduceError(f"the mini-cloud of {ws.root} is not running: start it with "
                              f"`debuglab cloud start --dir {ws.root}`")
-    env = {content.LAB_ENV: str(ws.root), content.CLI_ENV: content.debuglab_cli(),
+    env = {content.LAB_ENV: str(ws.root), content.CLI_ENV: kernel.debuglab_cli(),
            "OS_CLIENT_CONFIG_FILE": str(ws.root / "clouds.yaml"), "PYTHONUNBUFFERED": "1"}
     start = time.monotonic()
     try:

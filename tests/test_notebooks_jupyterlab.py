@@ -18,7 +18,6 @@ import shutil
 import socket
 import stat
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -29,11 +28,10 @@ from debuglab.cloud import config, supervisor
 from debuglab.core import processes
 from debuglab.lab.workspace import Workspace
 from debuglab.notebooks import content, jupyterlab
+from tests._util import DEBUGLAB, ROOT
 from tests.test_cloud import free_ports
 from tests.test_notebooks import ANSI, fake_lab, get
 
-ROOT = Path(__file__).resolve().parents[1]
-DEBUGLAB = Path(sys.executable).parent / "debuglab"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -131,7 +129,7 @@ def test_start_status_url_stop_against_a_real_jupyterlab(tmp_path):
         # it serves labs/ with the lab's kernel, to the token only, on loopback only
         state = jupyterlab.read_state(ws)
         assert state is not None and state.port == port
-        # the lab's own copy of the notebooks, not the kit's labs/ (issue 15.7)
+        # the lab's own copy of the notebooks, not the kit's labs/
         assert state.root_dir == str(ws.root / "notebooks") and (ws.root / "notebooks" / content.WELCOME).is_file()
         assert get(url)[0] == 200
         assert get(f"{base}/api/contents")[0] == 403
@@ -143,7 +141,7 @@ def test_start_status_url_stop_against_a_real_jupyterlab(tmp_path):
         for private in (ws.root / "jupyter" / "token", jupyterlab.log_path(ws)):
             assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
         assert token not in jupyterlab.log_path(ws).read_text()
-        runtime = ws.root / "jupyter" / "runtime"  # issue 14.3: jpserver-*-open.html was 0644 in 0755
+        runtime = ws.root / "jupyter" / "runtime"  # jpserver-*-open.html was 0644 in 0755
         for folder in (ws.root / "jupyter", runtime):
             assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
         holders = [f for f in runtime.iterdir() if f.is_file() and token in f.read_text(errors="replace")]

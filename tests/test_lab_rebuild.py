@@ -1,10 +1,9 @@
-"""`lab create --force` on a lab whose cloud runs (issue 14.6): the cloud is stopped before
+"""`lab create --force` on a lab whose cloud runs: the cloud is stopped before
 the folder is replaced and started again from the new lab, on the same ports."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,9 @@ import pytest
 from debuglab.cloud import config, supervisor
 from debuglab.core import processes
 from debuglab.lab import workspace
+from tests._util import DEBUGLAB
 
 pytestmark = pytest.mark.slow
-DEBUGLAB = Path(sys.executable).with_name("debuglab")
 
 
 def test_force_while_the_cloud_runs_restarts_it_from_the_new_lab(tmp_path):

@@ -1,11 +1,10 @@
-"""Each lab owns its ports (issue 15.1): a block no other lab of the machine holds, kept in
+"""Each lab owns its ports: a block no other lab of the machine holds, kept in
 lab.toml; two labs run side by side, a breakpoint() in each stops on its own lab's port."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -14,9 +13,8 @@ import pytest
 from debuglab.cloud import supervisor
 from debuglab.core import processes
 from debuglab.lab import ports, workspace
+from tests._util import DEBUGLAB
 from tests.test_cloud import edit, http, novaclient, restore, settings
-
-DEBUGLAB = Path(sys.executable).with_name("debuglab")
 
 
 @pytest.fixture
@@ -64,7 +62,7 @@ def test_a_port_someone_listens_on_is_not_given_out(registry):
 
 @pytest.mark.slow
 def test_two_labs_side_by_side_each_with_a_breakpoint_on_its_own_port(lab, tmp_path):
-    """issue 15.1: --debug-port was ignored without --debug and every lab fell back to 4444."""
+    """--debug-port was ignored without --debug and every lab fell back to 4444."""
     other = workspace.create(tmp_path / "other", ["num-instances-off-by-one"])
     labs = [lab, other]
     assert ports._used(lab.ports).isdisjoint(ports._used(other.ports))

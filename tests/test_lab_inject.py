@@ -14,7 +14,7 @@ from debuglab.core.errors import InjectError, StudentWorkError
 from debuglab.lab import gitrepo
 from debuglab.lab.inject import apply_patches, inject, is_applied
 from debuglab.lab.upstream import copy_tree
-from tests.conftest import write_novaclient_bug
+from tests._util import write_novaclient_bug
 
 CHOICE = ("', '.join(\"'%s'\"", "'; '.join(\"'%s'\"")  # pretty_choice_list
 GROUPS = ("', '.join(group['name']", "','.join(group['name']")  # format_security_groups

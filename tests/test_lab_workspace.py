@@ -18,9 +18,9 @@ from debuglab.core.errors import UpstreamError, WorkspaceError
 from debuglab.core.kit import cache_dir
 from debuglab.lab import gitrepo, workspace
 from debuglab.lab.inject import is_applied
+from tests._util import DEBUGLAB
 
 pytestmark = pytest.mark.slow
-DEBUGLAB = Path(sys.executable).with_name("debuglab")
 
 
 def git(checkout, *args):
@@ -99,7 +99,7 @@ def fake_old_lab(root: Path) -> Path:
 
 
 def test_force_saves_commits_uncommitted_and_untracked_work_and_files_at_the_lab_root(tmp_path, kit, lab):
-    """issue 14.5: after `git commit -am fix`, plus local.conf and mynotes.md, --force kept
+    """After `git commit -am fix`, plus local.conf and mynotes.md, --force kept
     only the uncommitted diff. Each kind must come back from saved-work/."""
     old = fake_old_lab(tmp_path / "lab")
     checkout = old / "stack" / "nova"
@@ -225,7 +225,7 @@ def test_a_rebuild_needs_no_network_and_saves_student_work_then_inject_rebaselin
 
 
 def test_a_failed_build_names_the_lab_not_its_temporary_folder(tmp_path, kit_copy):
-    """issue 14.10: errors named `.lab.building-PID`, a folder the user never made."""
+    """Errors named `.lab.building-PID`, a folder the user never made."""
     patch = kit_copy.bugs_dir / "num-instances-off-by-one" / "inject.patch"
     patch.write_text(patch.read_text().replace("max_instances", "max_instancez", 1))  # context that is not there
     result = subprocess.run([DEBUGLAB, "lab", "create", "--dir", tmp_path / "lab", "--bugs", "num-instances-off-by-one"],

@@ -1,4 +1,4 @@
-"""A lab's own notebooks (issue 15.7): made from the kit, refreshed without overwriting the
+"""A lab's own notebooks: made from the kit, refreshed without overwriting the
 student's edits, carried over a rebuild, and found by collect."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from pathlib import Path
 from debuglab.notebooks import student
 from debuglab.provision import agent
 from debuglab.provision.collect import _write_notebooks
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests._util import ROOT
 
 
 def kit_labs(tmp_path: Path) -> Path:

@@ -1,19 +1,17 @@
 """`debuglab test`: the visible tests of the student's checkout, by module, package, class,
-id or path, with a table of the failures, --list and --pdb (issue 15.2)."""
+id or path, with a table of the failures, --list and --pdb."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from debuglab.catalog.model import Catalog
+from tests._util import DEBUGLAB
 
 pytestmark = pytest.mark.slow
-DEBUGLAB = Path(sys.executable).with_name("debuglab")
 
 
 def debuglab(*args, stdin: str | None = None):

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from debuglab.cloud import config, supervisor
 from debuglab.core import processes
+from tests._util import DEBUGLAB
 
 pytestmark = pytest.mark.slow
-DEBUGLAB = Path(sys.executable).with_name("debuglab")
 BUG = "num-instances-off-by-one"
 
 

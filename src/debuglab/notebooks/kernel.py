@@ -1,0 +1,117 @@
+"""The notebooks' runtime: the Jupyter kernel of a lab (`debuglab`, the lab venv) or of a
+DevStack host (`debuglab-devstack`, DevStack's python), the folder JupyterLab serves (the
+lab's own copy of the notebooks, made by debuglab.notebooks.student), and the environment
+JupyterLab runs in. What the notebooks say is in debuglab.notebooks.content."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from debuglab.core.kit import Kit
+from debuglab.lab.workspace import Workspace
+from debuglab.notebooks import devstack
+from debuglab.notebooks.content import (
+    CLI_ENV,
+    DEVSTACK_KERNEL_DISPLAY,
+    DEVSTACK_KERNEL_NAME,
+    DEVSTACK_LABS,
+    KERNEL_DISPLAY,
+    KERNEL_NAME,
+    LAB_ENV,
+    NotebookError,
+)
+from debuglab.notebooks.devstack import DevstackSite
+
+
+def jupyter_dir(ws: Workspace | DevstackSite) -> Path:
+    """The lab's Jupyter data folder: put it on JUPYTER_PATH to see the `debuglab` kernel."""
+    return ws.root / "jupyter"
+
+
+def debuglab_cli() -> str:
+    """The debuglab command of this installation (the notebooks' `!debuglab ...`)."""
+    beside = Path(sys.executable).parent / "debuglab"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("debuglab")
+    if not found:
+        raise NotebookError("cannot find the debuglab command: install the kit with `pip install -e .`")
+    return found
+
+
+def kernel_name(target: Workspace | DevstackSite) -> str:
+    return DEVSTACK_KERNEL_NAME if isinstance(target, DevstackSite) else KERNEL_NAME
+
+
+def student_copy(ws: Workspace, kit: Kit | None = None) -> Path:
+    """The lab's own notebooks (<lab>/notebooks), refreshed from the kit: what JupyterLab serves."""
+    from debuglab.notebooks import student
+
+    dest = ws.root / student.FOLDER
+    student.refresh(dest, (kit or Kit.default()).root / "labs", ws.bugs())
+    return dest
+
+
+def served_dir(target: Workspace | DevstackSite, kit: Kit) -> Path:
+    """The folder JupyterLab serves: the lab's own copy, or labs/devstack/ on a DevStack host."""
+    return labs_dir(target, kit) if isinstance(target, DevstackSite) else student_copy(target, kit)
+
+
+def labs_dir(target: Workspace | DevstackSite, kit: Kit) -> Path:
+    """The folder JupyterLab serves: the kit's labs/, or labs/devstack/ on a DevStack host."""
+    labs = kit.root / "labs"
+    return labs / DEVSTACK_LABS if isinstance(target, DevstackSite) else labs
+
+
+def kernel_spec(ws: Workspace | DevstackSite) -> dict:
+    if isinstance(ws, DevstackSite):
+        return {
+            "argv": devstack.kernel_argv(ws),
+            "display_name": DEVSTACK_KERNEL_DISPLAY,
+            "language": "python",
+            "env": {**devstack.kernel_env(ws), LAB_ENV: str(ws.root), CLI_ENV: debuglab_cli()},
+            "metadata": {"debugger": True},
+        }
+    return {
+        "argv": [str(ws.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": KERNEL_DISPLAY,
+        "language": "python",
+        "env": {
+            LAB_ENV: str(ws.root),
+            CLI_ENV: debuglab_cli(),
+            "OS_CLIENT_CONFIG_FILE": str(ws.root / "clouds.yaml"),
+        },
+        "metadata": {"debugger": True},
+    }
+
+
+def register_kernel(ws: Workspace | DevstackSite) -> Path:
+    """Write the kernelspec `debuglab` (the lab venv's python; on a DevStack host
+    `debuglab-devstack`, DevStack's python) into <lab>/jupyter/kernels; returns its folder.
+    Jupyter finds it with JUPYTER_PATH=<lab>/jupyter (see jupyter_env)."""
+    if not ws.python.exists():
+        if isinstance(ws, DevstackSite):
+            raise NotebookError(f"{ws.python}: DevStack's python is not there; fix `venv_python` in the "
+                                f"inventory's [devstack] and provision again")
+        raise NotebookError(f"{ws.python}: the lab has no venv; rebuild it with `debuglab lab create --force`")
+    folder = jupyter_dir(ws) / "kernels" / kernel_name(ws)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "kernel.json.partial"
+    tmp.write_text(json.dumps(kernel_spec(ws), indent=2) + "\n")
+    tmp.replace(folder / "kernel.json")
+    return folder
+
+
+def jupyter_env(ws: Workspace | DevstackSite) -> dict[str, str]:
+    """Environment entries that make Jupyter (and nbclient) find the lab's kernel."""
+    paths = [str(jupyter_dir(ws))]
+    if os.environ.get("JUPYTER_PATH"):
+        paths.append(os.environ["JUPYTER_PATH"])
+    return {"JUPYTER_PATH": os.pathsep.join(paths)}
+
+
+# JupyterLab itself (serving labs/ with this kernel, as a service of the lab): debuglab.notebooks.jupyterlab
