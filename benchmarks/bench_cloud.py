@@ -117,11 +117,11 @@ def free_ports() -> dict[str, int]:
 
 def conditions(ws: Workspace) -> None:
     """What the figures depend on, printed before them."""
-    from debuglab.lab import ports
+    from debuglab.lab import port_registry
 
     version = subprocess.run([ws.python, "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True).stdout.strip()
-    others = [lab for lab in ports.registered() if lab != str(ws.root.absolute())]
+    others = [lab for lab in port_registry.registered() if lab != str(ws.root.absolute())]
     running = [lab for lab in others if supervisor.read_state(Workspace.open(Path(lab))) is not None]
     print(f"conditions: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} (1 min) before, "
           f"lab python {version}, {servers_kept(ws)} servers in {ws.root}, "

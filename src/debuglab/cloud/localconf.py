@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from debuglab.cloud.errors import CloudError
+from debuglab.core.files import write_atomic
 
 # DevStack's variables for the config files, and the file each is here (nova's
 # services share one process, so nova-cpu.conf is nova.conf)
@@ -153,6 +154,4 @@ def set_option(path: Path, service: str, section: str, option: str, value: str |
     inner = iniset("\n".join(lines[first + 1:end]) + "\n", section, option, value).rstrip("\n").splitlines()
     rest = lines[end:]
     new = lines[:first + 1] + inner + ([""] if rest and inner and inner[-1].strip() else []) + rest
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(new).rstrip("\n") + "\n")
-    tmp.replace(path)
+    write_atomic(path, "\n".join(new).rstrip("\n") + "\n")

@@ -8,11 +8,10 @@ The core returns values and raises the typed errors of debuglab.cloud.errors; th
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from debuglab.cloud import config
@@ -25,7 +24,7 @@ from debuglab.cloud.errors import (
     CodeError,
     PortInUse,
 )
-from debuglab.core import private, proc
+from debuglab.core import proc, service
 from debuglab.core.console import Step
 from debuglab.core.errors import ProcError
 from debuglab.core.processes import (
@@ -90,38 +89,21 @@ def _is_ours(pid: int) -> bool:
 
 def read_state(ws: Workspace) -> CloudState | None:
     """The running cloud's state, or None (a stale pidfile is removed)."""
-    paths = CloudPaths(ws)
-    try:
-        data = json.loads(paths.pidfile.read_text())
-        state = CloudState(**data)
-    except FileNotFoundError:
-        return None
-    except (ValueError, TypeError):
-        paths.pidfile.unlink(missing_ok=True)
-        return None
-    if any(alive(pid) and _is_ours(pid) for pid in state.pids.values()):
-        return state
-    paths.pidfile.unlink(missing_ok=True)
-    return None
+    return service.read_state(CloudPaths(ws).pidfile, lambda data: CloudState(**data),
+                              lambda state: any(alive(pid) and _is_ours(pid) for pid in state.pids.values()))
 
 
 def _held_by(port: int, ws: Workspace) -> str:
     """", which the lab at X owns" when another lab of this machine holds the port."""
-    from debuglab.lab import ports
+    from debuglab.lab import port_registry
 
-    owner = ports.holder(port)
+    owner = port_registry.holder(port)
     return f"; the lab at {owner} owns that port" if owner and owner != str(ws.root) else ""
 
 
 def port_flag(name: str) -> str:
     """The command-line option that sets a service's port."""
     return "--port" if name == "nova" else f"--{name}-port"
-
-
-def _write_state(paths: CloudPaths, state: CloudState) -> None:
-    tmp = paths.pidfile.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
-    tmp.replace(paths.pidfile)
 
 
 def _options_path(paths: CloudPaths) -> Path:
@@ -138,13 +120,13 @@ def lab_settings(ws: Workspace) -> CloudSettings:
 def last_settings(ws: Workspace) -> CloudSettings:
     """The settings of the last start (ports, debugger), or the lab's own."""
     own = lab_settings(ws)
+    data = service.read_options(_options_path(CloudPaths(ws)))
     try:
-        data = json.loads(_options_path(CloudPaths(ws)).read_text())
         ports = dict(own.ports, **data.get("ports", {}))
-        return CloudSettings(ports=ports, debug=data.get("debug"), debug_port=data.get("debug_port"),
-                             breakpoint_port=data.get("breakpoint_port") or own.breakpoint_port)
-    except (OSError, ValueError):
+    except TypeError:  # an options file someone edited into another shape
         return own
+    return CloudSettings(ports=ports, debug=data.get("debug"), debug_port=data.get("debug_port"),
+                         breakpoint_port=data.get("breakpoint_port") or own.breakpoint_port)
 
 
 # --------------------------------------------------------------------------- checks
@@ -188,6 +170,22 @@ def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | No
           debug_port: int | None = None, timeout: float = 180, on_step: Step = lambda t: None) -> CloudState:
     """Start keystone, nova, glance and neutron; return once every service answers."""
     paths = CloudPaths(ws)
+    _clear_the_way(ws, on_step)
+    settings = _settings_for_start(ws, ports, debug, debug_port)
+    _check_ports(ws, settings)
+    on_step("checking your edits compile")
+    check_code(ws)
+    on_step("writing the configuration")
+    config.write_all(paths, settings)
+    service.write_json(_options_path(paths), {"ports": settings.ports, "debug": settings.debug,
+                                              "debug_port": settings.debug_port,
+                                              "breakpoint_port": settings.breakpoint_port})
+    on_step("starting Keystone, nova, glance and neutron")
+    return _spawn_and_wait(ws, paths, settings, timeout, on_step)
+
+
+def _clear_the_way(ws: Workspace, on_step: Step) -> None:
+    """Refuse to start over a running cloud; stop what is left of a half-dead one."""
     running = read_state(ws)
     if running is not None and all(alive(pid) for pid in running.pids.values()):
         raise CloudRunning(f"the cloud already runs in {ws.root} (pids {_pids_text(running)}); "
@@ -195,15 +193,24 @@ def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | No
     if running is not None:  # half of it died (kill -9, a crash): the rest goes, then a clean start
         on_step(f"stopping what is left of the cloud ({_pids_text(running)})")
         stop(ws)
+
+
+def _settings_for_start(ws: Workspace, ports: dict[str, int] | None, debug: str | None,
+                        debug_port: int | None) -> CloudSettings:
+    """The ports and debugger of this start: what is asked, else the last start's, else the lab's own."""
+    if debug and debug not in config.DEBUG_KINDS:
+        raise CloudError(f"unknown debugger {debug!r}; choose one of {', '.join(config.DEBUG_KINDS)}")
     previous = last_settings(ws)
     owned = ws.ports
     # the lab's own ports for its debugger; --debug-port without --debug moves breakpoint()'s range
     chosen = (debug_port or owned.get(debug, config.DEFAULT_DEBUG_PORTS.get(debug))) if debug else None
     pdb_first = debug_port if debug in (None, "remote-pdb") and debug_port else previous.breakpoint_port
-    settings = CloudSettings(ports=dict(previous.ports, **(ports or {})), debug=debug, debug_port=chosen,
-                             breakpoint_port=pdb_first or owned["remote-pdb"])
-    if debug and debug not in config.DEBUG_KINDS:
-        raise CloudError(f"unknown debugger {debug!r}; choose one of {', '.join(config.DEBUG_KINDS)}")
+    return CloudSettings(ports=dict(previous.ports, **(ports or {})), debug=debug, debug_port=chosen,
+                         breakpoint_port=pdb_first or owned["remote-pdb"])
+
+
+def _check_ports(ws: Workspace, settings: CloudSettings) -> None:
+    """Every service's port distinct and free, and breakpoint()'s first port free."""
     used = {}
     for name, port in settings.ports.items():
         if port in used:
@@ -218,35 +225,25 @@ def start(ws: Workspace, *, ports: dict[str, int] | None = None, debug: str | No
         raise PortInUse(f"port {settings.pdb_port} on 127.0.0.1 (remote-pdb, for breakpoint()) is in use"
                         f"{_held_by(settings.pdb_port, ws)}; choose --debug-port N")
 
-    on_step("checking your edits compile")
-    check_code(ws)
-    on_step("writing the configuration")
-    config.write_all(paths, settings)
-    _options_path(paths).write_text(json.dumps({"ports": settings.ports, "debug": settings.debug,
-                                                "debug_port": settings.debug_port,
-                                                "breakpoint_port": settings.breakpoint_port}) + "\n")
+
+def _spawn_and_wait(ws: Workspace, paths: CloudPaths, settings: CloudSettings, timeout: float,
+                    on_step: Step) -> CloudState:
+    """One process per service, the pidfile, then wait until each says it is ready; on any
+    failure (or Ctrl-C) every process started is stopped and the pidfile removed."""
     for name in PROCESSES:
         (paths.dir / f"{name}.ready").unlink(missing_ok=True)
-
-    on_step("starting Keystone, nova, glance and neutron")
     env = _service_env(ws, settings)
     offsets: dict[str, int] = {}
     children: dict[str, subprocess.Popen] = {}
     try:
         for name in PROCESSES:
-            log_path = paths.log(name)
-            with open(log_path, "ab") as log:
-                log.write(f"\n===== debuglab cloud start {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
-                offsets[name] = log.tell()
-                children[name] = subprocess.Popen(
-                    [str(ws.python), "-c", _BOOT, str(LAUNCHER), name, str(paths.dir)],
-                    cwd=paths.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True, umask=private.UMASK,  # keystone.sqlite, images: the owner's
-                )
+            children[name], offsets[name] = service.spawn(
+                [str(ws.python), "-c", _BOOT, str(LAUNCHER), name, str(paths.dir)],
+                log=paths.log(name), title="cloud start", cwd=paths.dir, env=env)
         state = CloudState(pids={n: c.pid for n, c in children.items()}, ports=settings.ports,
                            debug=settings.debug, debug_port=settings.debug_port,
                            breakpoint_port=settings.breakpoint_port)
-        _write_state(paths, state)
+        service.write_state(paths.pidfile, state)
         _wait_ready(paths, children, offsets, timeout, on_step)
     except BaseException:
         for child in children.values():
@@ -287,30 +284,12 @@ def _wait_ready(paths: CloudPaths, children: dict[str, subprocess.Popen], offset
             code = children[name].poll()
             if code is not None:
                 raise CloudStartFailed(f"{name} exited (code {code}) while starting; from "
-                                       f"{paths.log(name)}:\n{_explain(paths.log(name), offsets[name])}")
+                                       f"{paths.log(name)}:\n{service.log_excerpt(paths.log(name), offsets[name])}")
         if time.monotonic() > deadline:
             slow = ", ".join(sorted(pending))
             raise CloudStartFailed(f"{slow} did not come up in {timeout:.0f} s; the end of its log:\n"
-                                   + "\n".join(_explain(paths.log(n), offsets[n]) for n in sorted(pending)))
+                                   + "\n".join(service.log_excerpt(paths.log(n), offsets[n]) for n in sorted(pending)))
         time.sleep(0.05)
-
-
-def _explain(log: Path, offset: int, lines: int = 25) -> str:
-    """The lines of a failed start's log that explain it: the last traceback, else the tail."""
-    try:
-        with open(log, "rb") as fh:
-            fh.seek(offset)
-            text = fh.read().decode(errors="replace")
-    except OSError:
-        return "(no log)"
-    all_lines = text.rstrip().splitlines()
-    # the last traceback (plain, or oslo.log's "... ERROR x Traceback (most recent call last):")
-    start = max((i for i, line in enumerate(all_lines) if "Traceback (most recent call last)" in line),
-                default=None)
-    shown = all_lines[start:] if start is not None else all_lines
-    if len(shown) > lines:  # its head says where it began, its tail what went wrong
-        shown = shown[:3] + ["    ..."] + shown[-(lines - 4):]
-    return "\n".join(shown) if shown else "(the log is empty)"
 
 
 def stop(ws: Workspace, timeout: float = 10) -> CloudState | None:
@@ -400,11 +379,7 @@ def logs(ws: Workspace, service: str = "nova", lines: int = 50) -> str:
     path = CloudPaths(ws).log(service)
     if not path.exists():
         raise CloudNotRunning(f"{path}: no log yet; start the cloud with `debuglab cloud start`")
-    with open(path, "rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        fh.seek(max(0, fh.tell() - 200 * max(lines, 1)))
-        text = fh.read().decode(errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
+    return service.log_tail(path, lines)
 
 
 def memory_mib(ws: Workspace) -> float:

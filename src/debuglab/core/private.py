@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from debuglab.core.files import write_atomic
+
 UMASK = 0o077  # for the processes the kit starts: files 0600, folders 0700
 
 
@@ -29,9 +31,4 @@ def touch(path: Path) -> None:
 
 def write_text(path: Path, text: str) -> None:
     """Write `path` whole (a temporary file renamed over it), 0600 from the first byte."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    write_atomic(path, text, mode=0o600)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from debuglab.core import proc
+from debuglab.core.files import write_atomic
 
 # What git never shows a student as "their change": built and cached files.
 EXCLUDES = ("__pycache__/", "*.py[cod]", "*.egg-info/", ".stestr/", "build/", ".tmp/", ".eggs/")
@@ -120,9 +121,7 @@ def _fresh(dest_dir: Path, label: str, suffix: str) -> Path:
 def write_patch(dest_dir: Path, label: str, patch: str) -> Path:
     """Store a patch as `dest_dir/<time>-<label>.patch`, never over an earlier one."""
     dest = _fresh(dest_dir, label, ".patch")
-    tmp = dest.with_suffix(".partial")
-    tmp.write_text(patch)
-    tmp.replace(dest)
+    write_atomic(dest, patch)
     return dest
 
 

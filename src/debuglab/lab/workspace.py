@@ -24,8 +24,9 @@ from debuglab.catalog.model import Bug, Catalog
 from debuglab.core import proc
 from debuglab.core.console import Step
 from debuglab.core.errors import DebuglabError, ProcError, WorkspaceError
+from debuglab.core.files import write_atomic
 from debuglab.core.kit import Kit, cache_dir, uv_bin
-from debuglab.lab import gitrepo, inject, ports, upstream
+from debuglab.lab import gitrepo, inject, port_registry, upstream
 
 LAB_TOML = "lab.toml"
 
@@ -72,8 +73,8 @@ class Workspace:
 
     @property
     def ports(self) -> dict[str, int]:
-        """The ports this lab owns on the machine (debuglab.lab.ports)."""
-        return ports.of(self.root)
+        """The ports this lab owns on the machine (debuglab.lab.port_registry)."""
+        return port_registry.of(self.root)
 
     def checkout(self, project: str) -> Path:
         return self.root / "stack" / project
@@ -112,7 +113,7 @@ def create(
                              "in a folder you can write (the lab is built beside it, then renamed)") from None
     try:
         record = _build(build, root, bugs, projects, kit, cache, on_step)
-        record["ports"] = ports.allocate(root, keep=ports.of(old) if old is not None else None)
+        record["ports"] = port_registry.allocate(root, keep=port_registry.of(old) if old is not None else None)
         if old is not None:
             on_step("saving the old lab's work")
             for path in _keep_old_work(Workspace(old), build):
@@ -316,7 +317,5 @@ def inject_bugs(ws: Workspace, project: str, bugs: list[Bug], *, force: bool = F
         entry["baseline_commit"] = gitrepo.commit_baseline(checkout)
         entry["bugs"] = sorted(set(entry.get("bugs", [])) | set(result.applied))
         info["lab"]["bugs"] = sorted(set(info["lab"]["bugs"]) | set(result.applied))
-        tmp = ws.root / (LAB_TOML + ".partial")
-        tmp.write_text(tomli_w.dumps(info))
-        tmp.replace(ws.root / LAB_TOML)
+        write_atomic(ws.root / LAB_TOML, tomli_w.dumps(info))
     return result

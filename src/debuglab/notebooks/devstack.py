@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from debuglab.core.errors import DebuglabError
+from debuglab.core.files import write_atomic
 
 SITE_TOML = "site.toml"
 META = ".debuglab"  # <stack_dir>/.debuglab: provisioning's state and this site
@@ -106,9 +107,7 @@ class DevstackSite:
         if path.is_file() and path.read_text() == text:
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{SITE_TOML}.partial")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, text)
         return True
 
 

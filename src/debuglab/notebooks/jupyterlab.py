@@ -26,15 +26,14 @@ import json
 import os
 import secrets
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from debuglab.core import private
+from debuglab.core import private, service
 from debuglab.core.console import Step
 from debuglab.core.kit import Kit
 from debuglab.core.processes import (
@@ -142,8 +141,8 @@ def lab_token(ws: Target) -> str:
 def last_port(ws: Target) -> int:
     """The port of the last start, or the lab's own (8888 on a DevStack host)."""
     try:
-        return int(json.loads(_options_path(ws).read_text())["port"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(service.read_options(_options_path(ws))["port"])
+    except (ValueError, KeyError, TypeError):
         return ws.ports["jupyterlab"] if isinstance(ws, Workspace) else DEFAULT_PORT
 
 
@@ -216,24 +215,8 @@ def _is_ours(ws: Target, pid: int) -> bool:
 
 def read_state(ws: Target) -> JupyterLabState | None:
     """The running JupyterLab's state, or None (a stale pidfile is removed)."""
-    path = pidfile(ws)
-    try:
-        state = JupyterLabState(**json.loads(path.read_text()))
-    except FileNotFoundError:
-        return None
-    except (ValueError, TypeError):
-        path.unlink(missing_ok=True)
-        return None
-    if alive(state.pid) and _is_ours(ws, state.pid):
-        return state
-    path.unlink(missing_ok=True)
-    return None
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    return service.read_state(pidfile(ws), lambda data: JupyterLabState(**data),
+                              lambda state: alive(state.pid) and _is_ours(ws, state.pid))
 
 
 # --------------------------------------------------------------------------- start / stop / status
@@ -247,16 +230,6 @@ def _answers(port: int, token: str) -> bool:
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _log_since(path: Path, offset: int, lines: int = 25) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            text = fh.read().decode(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.rstrip().splitlines()[-lines:]) or "(the log is empty)"
 
 
 def start(ws: Target, *, port: int | None = None, kit: Kit | None = None, timeout: float = 90,
@@ -284,30 +257,24 @@ def start(ws: Target, *, port: int | None = None, kit: Kit | None = None, timeou
     for sub in ("config", "runtime", "workspaces"):
         private.folder(_dir(ws) / sub)
     _quiet_settings(ws)
-    _write_json(_options_path(ws), {"port": port})
+    service.write_json(_options_path(ws), {"port": port})
 
     on_step(f"starting JupyterLab on 127.0.0.1:{port}")
     log = log_path(ws)
-    private.touch(log)
-    with open(log, "ab") as fh:
-        fh.write(f"\n===== debuglab notebook start {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
-        offset = fh.tell()
-        inherited = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}  # it would beat the file
-        child = subprocess.Popen(argv, cwd=labs, env={**inherited, **env}, stdin=subprocess.DEVNULL,
-                                 stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                 umask=private.UMASK)
+    inherited = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}  # it would beat the file
+    child, offset = service.spawn(argv, log=log, title="notebook start", cwd=Path(labs), env={**inherited, **env})
     state = JupyterLabState(pid=child.pid, port=port, root_dir=labs)
     try:
-        _write_json(pidfile(ws), asdict(state))
+        service.write_state(pidfile(ws), state)
         end = time.monotonic() + timeout
         while not _answers(port, token):
             code = child.poll()
             if code is not None:
                 raise JupyterLabStartFailed(f"JupyterLab exited (code {code}) while starting; from {log}:\n"
-                                            f"{_log_since(log, offset)}")
+                                            f"{service.log_excerpt(log, offset)}")
             if time.monotonic() > end:
                 raise JupyterLabStartFailed(f"JupyterLab did not answer on 127.0.0.1:{port} in {timeout:.0f} s; "
-                                            f"the end of {log}:\n{_log_since(log, offset)}")
+                                            f"the end of {log}:\n{service.log_excerpt(log, offset)}")
             time.sleep(0.2)
     except BaseException:
         _stop_tree(child.pid, timeout=5)
@@ -354,9 +321,7 @@ def running_url(ws: Target) -> str:
 
 
 def log_tail(ws: Target, lines: int = 25) -> str:
-    path = log_path(ws)
-    size = path.stat().st_size if path.exists() else 0
-    return _log_since(path, max(0, size - 200 * lines), lines)
+    return service.log_tail(log_path(ws), lines)
 
 
 def processes(state: JupyterLabState) -> list[int]:

@@ -11,6 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from debuglab.core.files import write_atomic
 from debuglab.core.kit import Kit
 from debuglab.lab.workspace import Workspace
 from debuglab.notebooks import devstack
@@ -100,9 +101,7 @@ def register_kernel(ws: Workspace | DevstackSite) -> Path:
         raise NotebookError(f"{ws.python}: the lab has no venv; rebuild it with `debuglab lab create --force`")
     folder = jupyter_dir(ws) / "kernels" / kernel_name(ws)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "kernel.json.partial"
-    tmp.write_text(json.dumps(kernel_spec(ws), indent=2) + "\n")
-    tmp.replace(folder / "kernel.json")
+    write_atomic(folder / "kernel.json", json.dumps(kernel_spec(ws), indent=2) + "\n")
     return folder
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
+
+from debuglab.core.files import write_atomic
 
 FOLDER = "notebooks"
 MANIFEST = ".kit-notebooks.json"
@@ -63,14 +64,10 @@ def refresh(dest: Path, kit_labs: Path, bug_ids: list[str]) -> list[str]:
             if manifest.get(key) != current:
                 continue  # the student's own version
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(source.read_bytes())
-        tmp.replace(target)
+        write_atomic(target, source.read_bytes())
         manifest[key] = new
         written.append(key)
-    tmp = dest / f"{MANIFEST}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    tmp.replace(dest / MANIFEST)
+    write_atomic(dest / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return written
 
 

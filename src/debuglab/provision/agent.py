@@ -28,6 +28,7 @@ from pathlib import Path
 from debuglab.catalog.model import Catalog
 from debuglab.core import proc
 from debuglab.core.errors import DebuglabError
+from debuglab.core.files import write_atomic
 from debuglab.lab import gitrepo, inject
 from debuglab.notebooks import student
 
@@ -47,9 +48,7 @@ def _state(stack: Path) -> dict:
 
 def _write_state(stack: Path, state: dict) -> None:
     path = _meta(stack) / "state.json"
-    tmp = path.with_suffix(".partial")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(state, indent=2, sort_keys=True))
 
 
 def _interpreter(text: str) -> Path:
@@ -84,12 +83,6 @@ def _init_repo(checkout: Path, original: Path) -> None:
         # a split index keeps its entries in a second file: start from no index then
         if index.is_file() and not any(original.glob("sharedindex.*")):
             shutil.copyfile(index, checkout / ".git" / "index")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def op_baseline(a: dict) -> dict:
@@ -146,7 +139,7 @@ def op_baseline(a: dict) -> dict:
             _init_repo(live, original)
         try:
             inject.apply_patches(live, [b.inject_patch for b in bugs])
-            _write_atomic(applied, planted)
+            write_atomic(applied, planted)
             try:
                 commit = gitrepo.commit_baseline(live)
             except proc.ProcError:  # an index the borrowed objects do not match: hash every file
@@ -260,10 +253,7 @@ def _uv(wheelhouse: Path) -> Path:
             if member is None:
                 raise DebuglabError(f"{wheels[-1]} holds no uv binary")
             binary.parent.mkdir(parents=True, exist_ok=True)
-            tmp = binary.with_suffix(".partial")
-            tmp.write_bytes(zf.read(member))
-            tmp.chmod(0o755)
-            tmp.replace(binary)
+            write_atomic(binary, zf.read(member), mode=0o755)
     return binary
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import tomli_w
 
+from debuglab.core.files import write_atomic
 from debuglab.provision import hosts
 from debuglab.provision.errors import HostError
 from debuglab.provision.inventory import Host, Inventory
@@ -67,9 +68,7 @@ def collect_one(host: Host, inv: Inventory, dest: Path, *, accept_new_host_keys:
         files = 0
         for project, entry in answer.items():
             patch_file = folder / f"{project}.patch"
-            tmp = patch_file.with_suffix(".partial")
-            tmp.write_text(entry["patch"])
-            tmp.replace(patch_file)
+            write_atomic(patch_file, entry["patch"])
             files += _count_files(entry["patch"])
             record["projects"][project] = {"baseline_commit": entry["baseline_commit"], "patch": patch_file.name}
         record["notebooks"] = _write_notebooks(folder / "notebooks", reply.get("notebooks") or {})

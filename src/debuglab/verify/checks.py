@@ -32,6 +32,7 @@ from typing import Callable
 from debuglab.catalog.model import Bug, Catalog
 from debuglab.core import proc, testrun
 from debuglab.core.errors import DebuglabError
+from debuglab.core.files import write_atomic
 from debuglab.core.kit import Kit, cache_dir
 from debuglab.lab import inject, upstream
 from debuglab.lab.workspace import Workspace
@@ -212,11 +213,9 @@ def _run_state(ws: Workspace, state: _State, pristine: Path, scratch: Path) -> t
 
 def _record_timing(bug: Bug, seconds: float) -> None:
     """The reference fix's test time, from which the grader derives the bug's deadline."""
-    tmp = bug.timing_file.with_suffix(".partial")
-    tmp.write_text("# written by `debuglab bugs verify`: the reference fix's tests, one worker, in seconds;\n"
+    write_atomic(bug.timing_file, "# written by `debuglab bugs verify`: the reference fix's tests, one worker, in seconds;\n"
                    "# a grading run may take 10 times this plus 30 s\n"
                    f"reference_fix_seconds = {seconds:.1f}\n")
-    tmp.replace(bug.timing_file)
 
 
 def _absent(outcome: testrun.Outcome) -> bool:

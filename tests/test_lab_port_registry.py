@@ -12,7 +12,7 @@ import pytest
 
 from debuglab.cloud import supervisor
 from debuglab.core import processes
-from debuglab.lab import ports, workspace
+from debuglab.lab import port_registry, workspace
 from tests._util import DEBUGLAB
 from tests.test_cloud import edit, http, novaclient, restore, settings
 
@@ -31,33 +31,33 @@ def fake_lab(root: Path, ports: dict | None) -> Path:
 
 
 def test_two_labs_get_blocks_that_never_overlap_and_a_port_names_its_lab(registry):
-    first = ports.allocate(registry / "a")
+    first = port_registry.allocate(registry / "a")
     fake_lab(registry / "a", first)
-    second = ports.allocate(registry / "b")
+    second = port_registry.allocate(registry / "b")
     fake_lab(registry / "b", second)
-    assert ports._used(first).isdisjoint(ports._used(second))
-    assert ports.holder(second["nova"]) == str(registry / "b")
-    assert ports.holder(first["remote-pdb"] + 5) == str(registry / "a")  # the whole breakpoint range
-    assert ports.of(registry / "b") == second
+    assert port_registry._used(first).isdisjoint(port_registry._used(second))
+    assert port_registry.holder(second["nova"]) == str(registry / "b")
+    assert port_registry.holder(first["remote-pdb"] + 5) == str(registry / "a")  # the whole breakpoint range
+    assert port_registry.of(registry / "b") == second
     # a rebuilt lab keeps its own; a lab that is gone frees its block
-    assert ports.allocate(registry / "b", keep=second) == second
+    assert port_registry.allocate(registry / "b", keep=second) == second
     (registry / "a" / "lab.toml").unlink()
-    assert ports.holder(first["nova"]) is None
-    assert ports.allocate(registry / "c") == first or ports.allocate(registry / "c")
+    assert port_registry.holder(first["nova"]) is None
+    assert port_registry.allocate(registry / "c") == first or port_registry.allocate(registry / "c")
 
 
 def test_a_port_someone_listens_on_is_not_given_out(registry):
     import socket
 
-    would = ports.allocate(registry / "probe")  # the block it would give (no lab.toml: forgotten again)
+    would = port_registry.allocate(registry / "probe")  # the block it would give (no lab.toml: forgotten again)
     taken = socket.socket()
     taken.bind(("127.0.0.1", would["placement"]))
     taken.listen()
     try:
-        ports = ports.allocate(registry / "a")
+        ports = port_registry.allocate(registry / "a")
     finally:
         taken.close()
-    assert ports["placement"] != would["placement"] and ports._used(ports).isdisjoint({would["placement"]})
+    assert ports["placement"] != would["placement"] and port_registry._used(ports).isdisjoint({would["placement"]})
 
 
 @pytest.mark.slow
@@ -65,7 +65,7 @@ def test_two_labs_side_by_side_each_with_a_breakpoint_on_its_own_port(lab, tmp_p
     """--debug-port was ignored without --debug and every lab fell back to 4444."""
     other = workspace.create(tmp_path / "other", ["num-instances-off-by-one"])
     labs = [lab, other]
-    assert ports._used(lab.ports).isdisjoint(ports._used(other.ports))
+    assert port_registry._used(lab.ports).isdisjoint(port_registry._used(other.ports))
     flavors = "nova/api/openstack/compute/flavors.py"
     detail = "    def detail(self, req):\n"
     try:

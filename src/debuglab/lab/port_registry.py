@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from debuglab.core.files import write_atomic
 from debuglab.core.kit import cache_dir
 from debuglab.core.processes import port_free
 
@@ -49,9 +49,7 @@ def _registry():
             labs = {}
         labs = {root: ports for root, ports in labs.items() if (Path(root) / LAB_TOML).is_file()}
         yield labs
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(labs, indent=1, sort_keys=True) + "\n")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(labs, indent=1, sort_keys=True) + "\n")
 
 
 def allocate(root: Path, keep: dict[str, int] | None = None) -> dict[str, int]:
