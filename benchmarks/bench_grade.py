@@ -29,10 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import median_of, show  # noqa: E402
 
 from debuglab.catalog.model import Catalog  # noqa: E402
-from debuglab.core import (
-    proc,
-    testrun,  # noqa: E402
-)
+from debuglab.core import proc, testrun  # noqa: E402
 from debuglab.core.kit import Kit  # noqa: E402
 from debuglab.grade import grader, submission  # noqa: E402
 from debuglab.grade.copy import Trees  # noqa: E402

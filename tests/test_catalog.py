@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from debuglab.catalog.errors import CatalogError, UnknownBugError
 from debuglab.catalog.model import Catalog, load_bug, parse_bug_set, patch_paths
-from debuglab.core.errors import CatalogError, UnknownBugError
 from tests._util import write_novaclient_bug
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from debuglab.core import testrun
+from debuglab.core import forkserver, testrun
 
 MODULE = '''
 import os
@@ -151,7 +151,7 @@ def served(tmp_path, monkeypatch):
     imports.chmod(0o666)
     base = make_tree(tmp_path / "base", "buggy")
     trees = {name: make_tree(tmp_path / name, value) for name, value in (("a", "fixed"), ("b", "buggy"))}
-    server = testrun.Server(Path(sys.executable), base, {"modules": ["pkg.test_uses"], "blocked": ["pkg.scoped"]},
+    server = forkserver.Server(Path(sys.executable), base, {"modules": ["pkg.test_uses"], "blocked": ["pkg.scoped"]},
                             tmp_path / "server", env={"DEBUGLAB_IMPORTS": str(imports)})
     yield server, trees, imports, tmp_path
     server.close()
@@ -161,7 +161,7 @@ def test_the_server_imports_once_and_each_job_sees_only_its_own_tree(served):
     server, trees, imports, tmp = served
     assert server.hello["preloaded"] == 0  # pkg.test_uses imports the blocked module: dropped
     assert imports.read_text() == "shared\n"  # ... but what it imported first stayed loaded
-    jobs = {name: server.submit(testrun.Job(tree, USES_IDS, tmp / f"job-{name}", 60)) for name, tree in trees.items()}
+    jobs = {name: server.submit(forkserver.Job(tree, USES_IDS, tmp / f"job-{name}", 60)) for name, tree in trees.items()}
     runs = {name: job.result(timeout=120) for name, job in jobs.items()}
     assert runs["a"].passed("pkg.test_uses.U.test_fixed") and runs["a"].passed("pkg.test_uses.U.test_shared")
     assert not runs["b"].passed("pkg.test_uses.U.test_fixed"), "a's fix reached b"
@@ -174,8 +174,8 @@ def test_the_server_imports_once_and_each_job_sees_only_its_own_tree(served):
 
 def test_a_hanging_job_ends_at_its_own_deadline_and_does_not_hold_up_another(served):
     server, trees, _, tmp = served
-    hang = server.submit(testrun.Job(trees["a"], ["pkg.test_uses.U.test_hang"], tmp / "hang", 8))
-    quick = server.submit(testrun.Job(trees["b"], USES_IDS, tmp / "quick", 60))
+    hang = server.submit(forkserver.Job(trees["a"], ["pkg.test_uses.U.test_hang"], tmp / "hang", 8))
+    quick = server.submit(forkserver.Job(trees["b"], USES_IDS, tmp / "quick", 60))
     done = quick.result(timeout=60)
     assert not hang.done(), "the quick job waited for the hanging one"
     assert done.worker_ok and done.passed("pkg.test_uses.U.test_shared")
@@ -203,10 +203,10 @@ def test_the_audit_flags_results_forged_on_the_stream(served):
                 out.flush()
     ''')
     tree = make_tree(tmp / "forger", "buggy", forge)
-    run = server.submit(testrun.Job(tree, USES_IDS, tmp / "forge", 60)).result(timeout=120)
+    run = server.submit(forkserver.Job(tree, USES_IDS, tmp / "forge", 60)).result(timeout=120)
     audit = testrun.audit_stream(run.stream, run.nonce)
     assert any("while the tests were being imported" in f for f in audit.forged), audit
-    honest = server.submit(testrun.Job(make_tree(tmp / "honest", "buggy"), USES_IDS, tmp / "h", 60)).result(timeout=120)
+    honest = server.submit(forkserver.Job(make_tree(tmp / "honest", "buggy"), USES_IDS, tmp / "h", 60)).result(timeout=120)
     assert not testrun.audit_stream(honest.stream, honest.nonce).forged
     assert testrun.audit_stream(honest.stream, "another nonce").forged  # a replayed stream is not this run's
 
@@ -233,7 +233,7 @@ def test_the_worker_finds_a_test_made_to_pass_without_running(served, attack, fo
     or the test's method replaced by the student's code."""
     server, _, _, tmp = served
     tree = make_tree(tmp / "faker", "buggy", attack)
-    run = server.submit(testrun.Job(tree, USES_IDS, tmp / "fake", 60, student_files=["pkg/scoped.py"])).result(
+    run = server.submit(forkserver.Job(tree, USES_IDS, tmp / "fake", 60, student_files=["pkg/scoped.py"])).result(
         timeout=120)
     assert run.passed("pkg.test_uses.U.test_fixed"), "the fake did not even work: the test proves nothing"
     audit = testrun.audit_stream(run.stream, run.nonce)

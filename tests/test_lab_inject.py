@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from debuglab.catalog.model import load_bug
-from debuglab.core.errors import InjectError, StudentWorkError
 from debuglab.lab import gitrepo
+from debuglab.lab.errors import InjectError, StudentWorkError
 from debuglab.lab.inject import apply_patches, inject, is_applied
 from debuglab.lab.upstream import copy_tree
 from tests._util import write_novaclient_bug

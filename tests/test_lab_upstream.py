@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from debuglab.core.errors import UpstreamError
 from debuglab.core.kit import cache_dir
 from debuglab.lab import upstream
+from debuglab.lab.errors import UpstreamError
 
 
 def test_the_lock_pins_nova_and_novaclient(projects):

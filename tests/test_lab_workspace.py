@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from debuglab.catalog.model import Catalog
-from debuglab.core.errors import UpstreamError, WorkspaceError
 from debuglab.core.kit import cache_dir
 from debuglab.lab import gitrepo, workspace
+from debuglab.lab.errors import UpstreamError, WorkspaceError
 from debuglab.lab.inject import is_applied
 from tests._util import DEBUGLAB
 

@@ -16,6 +16,13 @@ from nbformat import v4
 
 from debuglab.lab.workspace import LAB_TOML, Workspace
 from debuglab.notebooks import headless
+from debuglab.notebooks.errors import (
+    CellFailed,
+    CellTimedOut,
+    LabRunError,
+    ScriptExhausted,
+    ScriptLeftOver,
+)
 
 PDB_CELL = '''\
 import pdb
@@ -63,7 +70,7 @@ def ws(tmp_path_factory):
 def test_a_kernel_that_cannot_start_is_a_clear_error(tmp_path):
     ws = fake_lab(tmp_path / "lab")
     ws.python.write_text("#!/bin/sh\necho no ipykernel here >&2\nexit 1\n")
-    with pytest.raises(headless.LabRunError, match=r"notebook: the lab's kernel \(.*/venv/bin/python\) did not start"):
+    with pytest.raises(LabRunError, match=r"notebook: the lab's kernel \(.*/venv/bin/python\) did not start"):
         headless.run(ws, notebook(code("a", "x = 1")), cwd=tmp_path)
 
 
@@ -91,7 +98,7 @@ def test_a_script_too_short_fails_naming_the_cell_instead_of_hanging(ws, tmp_pat
     nb = notebook(code("ok", "x = 1"), code("short", PDB_CELL, ["n", "n"], debuglab={"timeout": 60}),
                   code("never", 'print("not reached")'))
     headless.set_stdin(nb.cells[1], ["n", "n"])
-    with pytest.raises(headless.ScriptExhausted) as err:
+    with pytest.raises(ScriptExhausted) as err:
         headless.run(ws, nb, cwd=tmp_path)
     message = str(err.value)
     assert err.value.cell_id == "short"
@@ -102,36 +109,36 @@ def test_a_script_too_short_fails_naming_the_cell_instead_of_hanging(ws, tmp_pat
 
 def test_input_without_a_script_fails_naming_the_cell(ws, tmp_path):
     nb = notebook(code("asks", 'input("pick a number: ")'))
-    with pytest.raises(headless.ScriptExhausted, match=r"cell asks: asked for input at prompt 'pick a number: '"):
+    with pytest.raises(ScriptExhausted, match=r"cell asks: asked for input at prompt 'pick a number: '"):
         headless.run(ws, nb, cwd=tmp_path)
 
 
 def test_script_lines_left_unused_fail(ws, tmp_path):
     """A debugger that no longer stops where the notebook says leaves its script unused."""
     nb = notebook(code("nostop", 'print("no breakpoint here")', ["where", "c"]))
-    with pytest.raises(headless.ScriptLeftOver, match=r"cell nostop: ended after 0 of the 2 line\(s\).*'where', 'c'"):
+    with pytest.raises(ScriptLeftOver, match=r"cell nostop: ended after 0 of the 2 line\(s\).*'where', 'c'"):
         headless.run(ws, nb, cwd=tmp_path)
 
 
 def test_a_cell_over_its_timeout_fails_naming_it(ws, tmp_path):
     nb = notebook(code("slow", "import time\ntime.sleep(60)", debuglab={"timeout": 2}))
-    with pytest.raises(headless.CellTimedOut, match=r"cell slow: did not finish in 2 s"):
+    with pytest.raises(CellTimedOut, match=r"cell slow: did not finish in 2 s"):
         headless.run(ws, nb, cwd=tmp_path)
 
 
 def test_a_failing_cell_names_itself_and_its_error(ws, tmp_path):
     path = tmp_path / "lab.ipynb"
     nbformat.write(notebook(code("boom", "raise ValueError('flavor 42 not found')")), path)
-    with pytest.raises(headless.CellFailed) as err:
+    with pytest.raises(CellFailed) as err:
         headless.run(ws, path)
     assert str(err.value).startswith(f"{path}, cell boom: raised ValueError: flavor 42 not found")
 
 
 def test_bad_scripts_and_paths_are_refused_before_a_kernel_starts(ws, tmp_path):
     nb = notebook(code("bad", "x = 1", debuglab={"stdin": "where"}))
-    with pytest.raises(headless.LabRunError, match="cell bad: metadata debuglab.stdin must be a list of strings"):
+    with pytest.raises(LabRunError, match="cell bad: metadata debuglab.stdin must be a list of strings"):
         headless.run(ws, nb, cwd=tmp_path)
-    with pytest.raises(headless.LabRunError, match="missing.ipynb: cannot read the notebook"):
+    with pytest.raises(LabRunError, match="missing.ipynb: cannot read the notebook"):
         headless.run(ws, tmp_path / "missing.ipynb")
 
 
@@ -160,7 +167,7 @@ def test_a_cell_that_keeps_asking_after_eof_is_stopped(ws, tmp_path, monkeypatch
     stubborn = 'while True:\n    try:\n        input("again? ")\n    except EOFError:\n        pass'
     nb = notebook(code("stubborn", stubborn, ["yes"], debuglab={"timeout": 60}))
     headless.set_stdin(nb.cells[0], ["yes"])
-    with pytest.raises(headless.ScriptExhausted, match=r"cell stubborn: asked for input at prompt 'again\? ' after 1"):
+    with pytest.raises(ScriptExhausted, match=r"cell stubborn: asked for input at prompt 'again\? ' after 1"):
         headless.run(ws, nb, cwd=tmp_path)
     shown = headless.output(nb.cells[0])
     assert shown.startswith("again? yes\nagain? <end of the cell's stdin script: EOF>\n")
@@ -169,5 +176,5 @@ def test_a_cell_that_keeps_asking_after_eof_is_stopped(ws, tmp_path, monkeypatch
 
 def test_a_kernel_that_dies_in_a_cell_names_the_cell(ws, tmp_path):
     nb = notebook(code("dies", "import os\nos._exit(3)"))
-    with pytest.raises(headless.CellFailed, match="cell dies: the kernel died"):
+    with pytest.raises(CellFailed, match="cell dies: the kernel died"):
         headless.run(ws, nb, cwd=tmp_path)

@@ -21,13 +21,13 @@ def test_credentials_from_clouds_yaml_and_env(tmp_path):
                       "      password: p\n      project_name: demo\n    region_name: R1\n")
     creds = classroom.credentials("school", files=(clouds,))
     assert creds.auth["auth_url"] == "http://k:5000/v3" and creds.region == "R1" and creds.auth_type == "password"
-    with pytest.raises(classroom.CloudError, match="no cloud 'other'"):
+    with pytest.raises(classroom.ClassroomError, match="no cloud 'other'"):
         classroom.credentials("other", files=(clouds,))
     env = {"OS_AUTH_URL": "http://k:5000/v3", "OS_USERNAME": "u", "OS_PASSWORD": "p", "OS_REGION_NAME": "R2",
            "OS_IDENTITY_API_VERSION": "3"}
     creds = classroom.credentials(None, env=env)
     assert creds.auth == {"auth_url": "http://k:5000/v3", "username": "u", "password": "p"} and creds.region == "R2"
-    with pytest.raises(classroom.CloudError, match="OS_AUTH_URL"):
+    with pytest.raises(classroom.ClassroomError, match="OS_AUTH_URL"):
         classroom.credentials(None, env={})
 
 
@@ -36,7 +36,7 @@ def test_roster_and_inventory_round_trip(tmp_path):
     roster.write_text("# class of 2026\nalice\n\nbob  # late\n")
     assert classroom.read_roster(roster) == ["alice", "bob"]
     roster.write_text("alice\nalice\n")
-    with pytest.raises(classroom.CloudError, match="roster.txt:2: 'alice' is listed twice"):
+    with pytest.raises(classroom.ClassroomError, match="roster.txt:2: 'alice' is listed twice"):
         classroom.read_roster(roster)
     booted = [classroom.Booted("alice", "id1", "203.0.113.5", True),
               classroom.Booted("bob", None, None, False, "quota")]
@@ -114,7 +114,7 @@ def test_class_up_and_down_on_the_mini_cloud(minicloud, tmp_path, monkeypatch):
     nova.servers.delete(bystander.id)
 
     wrong = classroom.Credentials(creds.auth_type, {**creds.auth, "password": "wrong"}, creds.region)
-    with pytest.raises(classroom.CloudError, match=r"\(401\)"):
+    with pytest.raises(classroom.ClassroomError, match=r"\(401\)"):
         classroom.down(classroom.nova_client(wrong), class_id)
 
 

@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from debuglab.core.errors import CatalogError, UnknownBugError
+from debuglab.catalog.errors import CatalogError, UnknownBugError
 
 PROJECTS = ("nova", "python-novaclient")
 LAYERS = ("api", "compute-api", "scheduler", "conductor", "objects-db", "compute-manager", "client")

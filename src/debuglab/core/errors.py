@@ -7,32 +7,6 @@ class DebuglabError(Exception):
     exit_code = 2
 
 
-class CatalogError(DebuglabError):
-    """A bug folder is malformed (the message names the file and the field)."""
-
-
-class UnknownBugError(DebuglabError):
-    """A bug id that the catalog does not hold."""
-
-
-class UpstreamError(DebuglabError):
-    """An upstream sdist could not be had, or its hash does not match the lock."""
-
-    exit_code = 3
-
-
-class WorkspaceError(DebuglabError):
-    """The lab workspace is missing, foreign or cannot be built."""
-
-
-class InjectError(DebuglabError):
-    """A patch does not apply, or the checkout is not the one the bug is for."""
-
-
-class StudentWorkError(InjectError):
-    """The checkout holds uncommitted student work and --force was not given."""
-
-
 class ProcError(DebuglabError):
     """A subprocess failed or timed out; the message carries its output."""
 
@@ -42,12 +16,6 @@ class ProcError(DebuglabError):
         super().__init__(message)
         self.returncode = returncode
         self.output = output
-
-
-class VerifyFailed(DebuglabError):
-    """A bug did not behave as its bug.toml promises."""
-
-    exit_code = 1
 
 
 class Terminated(KeyboardInterrupt):
@@ -86,3 +54,7 @@ def explain_os_error(exc: OSError) -> tuple[int, str]:
                "EXDEV": "it is on another file system: choose a folder beside it"}.get(name, "check the path")
         return 2, f"{paths or 'a path'}: {what} ({fix})"
     return 3, f"{paths or 'the system'}: {what} (the machine refused: check free disk space and the logs)"
+
+
+class ForkServerError(DebuglabError):
+    """The fork server could not start or stopped answering."""

@@ -16,9 +16,11 @@ from pathlib import Path
 
 from debuglab.catalog.model import Bug
 from debuglab.core import proc
-from debuglab.core.errors import DebuglabError, InjectError
+from debuglab.core.errors import DebuglabError
 from debuglab.core.kit import Kit, cache_dir
+from debuglab.grade.errors import ApplyError
 from debuglab.lab import inject, upstream
+from debuglab.lab.errors import InjectError
 
 CANARY_MODULE = "test_debuglab_canary"
 # Run after every bug's tests, in the same worker: a runner or assertion that a student's
@@ -61,10 +63,6 @@ def canary_ids(project: upstream.Project) -> dict[str, str]:
         f"{base}.Canary.test_must_pass": "success",
         f"{base}.UnittestCanary.test_must_fail_unittest": "fail",
     }
-
-
-class ApplyError(DebuglabError):
-    """The student's in-scope hunks do not apply to the baseline."""
 
 
 class Trees:

@@ -9,3 +9,7 @@ class GradeError(DebuglabError):
 
 class SubmissionError(GradeError):
     """A submission cannot be read: not a git checkout, not a diff, too large."""
+
+
+class ApplyError(DebuglabError):
+    """The student's in-scope hunks do not apply to the baseline."""

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Callable
 
 from debuglab.catalog.model import Bug, Catalog
-from debuglab.core import testrun
-from debuglab.core.errors import DebuglabError
+from debuglab.core import forkserver
+from debuglab.core.errors import DebuglabError, ForkServerError
 from debuglab.core.kit import Kit
 from debuglab.grade import scope, verdict
-from debuglab.grade.copy import ApplyError, Trees, canary_ids
-from debuglab.grade.errors import GradeError, SubmissionError
+from debuglab.grade.copy import Trees, canary_ids
+from debuglab.grade.errors import ApplyError, GradeError, SubmissionError
 from debuglab.grade.sandbox import Limits, Sandbox
 from debuglab.grade.submission import Submission
 
@@ -95,10 +95,10 @@ class Servers:
 
     def __init__(self, trees: Trees, sandbox: Sandbox, bugs: list[Bug]):
         self.trees, self.sandbox, self.bugs = trees, sandbox, bugs
-        self._servers: dict[tuple[str, tuple[str, ...]], testrun.Server | DebuglabError] = {}
+        self._servers: dict[tuple[str, tuple[str, ...]], forkserver.Server | DebuglabError] = {}
         self._lock = threading.Lock()
 
-    def get(self, project: str, lab_bugs: tuple[str, ...]) -> testrun.Server:
+    def get(self, project: str, lab_bugs: tuple[str, ...]) -> forkserver.Server:
         key = (project, tuple(sorted(lab_bugs)))
         with self._lock:
             if key not in self._servers:
@@ -113,10 +113,10 @@ class Servers:
                             self.trees.python) else {}}
                 launch = self.sandbox.launch(self.trees.python)
                 try:
-                    self._servers[key] = testrun.Server(
+                    self._servers[key] = forkserver.Server(
                         self.trees.python, base, plan, work, wrapper=launch.wrapper,
                         python_args=launch.python_args, worker_args=launch.worker_args)
-                except testrun.ServerError as exc:
+                except ForkServerError as exc:
                     self._servers[key] = exc
             server = self._servers[key]
             if isinstance(server, DebuglabError):
@@ -125,7 +125,7 @@ class Servers:
 
     def close(self) -> None:
         for server in self._servers.values():
-            if isinstance(server, testrun.Server):
+            if isinstance(server, forkserver.Server):
                 server.close()
 
 
@@ -143,7 +143,7 @@ def _run_bug(trees: Trees, servers: Servers, sandbox: Sandbox, sub: Submission, 
     try:
         server = servers.get(bug.project, lab_bugs)
         claim = sandbox.claim(trees.python)
-        job = testrun.Job(tree, [*bug.test_ids, *canary], trees.run_dir(label), deadline,
+        job = forkserver.Job(tree, [*bug.test_ids, *canary], trees.run_dir(label), deadline,
                           uid=claim.uid, cgroup=claim.cgroup, nproc=claim.nproc, student_files=mine.files)
         # the server ends the job at its own deadline; this one only guards against a lost server
         run = server.submit(job).result(timeout=deadline + 120)

@@ -87,7 +87,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class Launch:
-    """How the fork server (testrun.Server) is started: a wrapper (no network, rlimits),
+    """How the fork server (forkserver.Server) is started: a wrapper (no network, rlimits),
     the interpreter's isolation flags, the worker's site dirs."""
 
     wrapper: tuple[str, ...]

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from debuglab.catalog.model import Bug, patch_paths
 from debuglab.core import proc
-from debuglab.core.errors import InjectError, ProcError, StudentWorkError
+from debuglab.core.errors import ProcError
 from debuglab.lab import gitrepo, upstream
+from debuglab.lab.errors import InjectError, StudentWorkError
 
 
 @dataclass(frozen=True)

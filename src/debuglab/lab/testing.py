@@ -21,6 +21,7 @@ from typing import Callable
 
 from debuglab.core import proc, testrun
 from debuglab.core.errors import DebuglabError
+from debuglab.lab.errors import TestTargetError
 from debuglab.lab.workspace import Workspace
 
 PACKAGES = {"nova": "nova", "novaclient": "python-novaclient"}  # import package -> project
@@ -85,10 +86,6 @@ runtest.RunTest._got_user_exception = stop_in_it
 from testtools.run import main
 main(["testtools.run", sys.argv[1]], sys.stdout)
 '''
-
-
-class TestTargetError(DebuglabError):
-    """A target that names no test of the checkout."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from debuglab.core import proc
-from debuglab.core.errors import ProcError, UpstreamError
+from debuglab.core.errors import ProcError
+from debuglab.lab.errors import UpstreamError
 
 FIELDS = ("version", "sdist", "sha256", "package", "unit_tests")
 

@@ -23,10 +23,11 @@ import debuglab
 from debuglab.catalog.model import Bug, Catalog
 from debuglab.core import proc
 from debuglab.core.console import Step
-from debuglab.core.errors import DebuglabError, ProcError, WorkspaceError
+from debuglab.core.errors import DebuglabError, ProcError
 from debuglab.core.files import write_atomic
 from debuglab.core.kit import Kit, cache_dir, uv_bin
 from debuglab.lab import gitrepo, inject, port_registry, upstream
+from debuglab.lab.errors import WorkspaceError
 
 LAB_TOML = "lab.toml"
 

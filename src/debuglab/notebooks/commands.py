@@ -43,6 +43,7 @@ from debuglab.core.options import LAB_DIR
 from debuglab.lab.workspace import Workspace
 from debuglab.notebooks import content, headless, jupyterlab, kernel
 from debuglab.notebooks.devstack import DevstackSite
+from debuglab.notebooks.errors import JupyterLabNotRunning, JupyterLabStartFailed
 
 DEVSTACK = click.option("--devstack", "stack_dir", type=click.Path(path_type=Path), default=None,
                         help="On a DevStack host: its stack folder (/opt/stack), provisioned by "
@@ -103,7 +104,7 @@ def notebook(ctx: click.Context, root: Path, stack_dir: Path | None, port: int |
     jupyterlab.read_state(ws)  # drops the stale pidfile
     err.print(f"[red]JupyterLab exited by itself; the end of {jupyterlab.log_path(ws)}:[/]", highlight=False)
     err.print(jupyterlab.log_tail(ws), highlight=False, markup=False)
-    sys.exit(jupyterlab.JupyterLabStartFailed.exit_code)
+    sys.exit(JupyterLabStartFailed.exit_code)
 
 
 @notebook.command()
@@ -148,7 +149,7 @@ def status(root: Path, stack_dir: Path | None) -> None:
     if st.running:
         console.print(f"address with the token: `debuglab notebook url --dir {ws.root}`", highlight=False)
     else:
-        sys.exit(jupyterlab.JupyterLabNotRunning.exit_code)
+        sys.exit(JupyterLabNotRunning.exit_code)
 
 
 @notebook.command()

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from debuglab.catalog.model import Bug, Catalog
-from debuglab.core.errors import DebuglabError
 from debuglab.core.kit import Kit
 
 if TYPE_CHECKING:
@@ -38,10 +37,6 @@ KERNEL_DISPLAYS = {KERNEL_NAME: KERNEL_DISPLAY, DEVSTACK_KERNEL_NAME: DEVSTACK_K
 LAB_ENV = "DEBUGLAB_LAB"  # the kernel's lab workspace
 CLI_ENV = "DEBUGLAB_CLI"  # the debuglab command the notebooks run
 WELCOME = "01-welcome.ipynb"
-
-
-class NotebookError(DebuglabError):
-    """A notebook or the Jupyter kernel cannot be written or served."""
 
 
 # --------------------------------------------------------------------------- cells shared by every notebook

@@ -20,15 +20,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from debuglab.core.errors import DebuglabError
 from debuglab.core.files import write_atomic
+from debuglab.notebooks.errors import SiteError
 
 SITE_TOML = "site.toml"
 META = ".debuglab"  # <stack_dir>/.debuglab: provisioning's state and this site
-
-
-class SiteError(DebuglabError):
-    """The DevStack host's site file is missing or malformed."""
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,15 @@ from typing import TYPE_CHECKING
 
 from debuglab.core.kit import Kit
 from debuglab.lab.workspace import Workspace
-from debuglab.notebooks import content, kernel
+from debuglab.notebooks import kernel
 from debuglab.notebooks.devstack import DevstackSite
+from debuglab.notebooks.errors import (
+    CellFailed,
+    CellTimedOut,
+    LabRunError,
+    ScriptExhausted,
+    ScriptLeftOver,
+)
 
 if TYPE_CHECKING:  # nbformat is imported where used: it costs ~1 s on every CLI start
     from nbformat import NotebookNode
@@ -66,31 +73,6 @@ EOF = "\x04"  # ipykernel turns this input_reply into EOFError in the kernel
 GRACE = 15.0  # seconds a cell gets to end after its script ran out
 OUTPUT_TAIL = 3000  # characters of a cell's output kept in an error message
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-class LabRunError(content.NotebookError):
-    """A notebook cell did not run as its notebook says it does."""
-
-    def __init__(self, message: str, *, cell_id: str = "", output: str = ""):
-        super().__init__(message)
-        self.cell_id = cell_id
-        self.output = output
-
-
-class ScriptExhausted(LabRunError):
-    """A cell asked for more input than its stdin script holds."""
-
-
-class ScriptLeftOver(LabRunError):
-    """A cell ended before it asked for every line of its stdin script."""
-
-
-class CellFailed(LabRunError):
-    """A cell raised an exception (and is not tagged raises-exception)."""
-
-
-class CellTimedOut(LabRunError):
-    """A cell ran longer than its timeout."""
 
 
 # --------------------------------------------------------------------------- cells

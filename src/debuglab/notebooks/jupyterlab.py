@@ -48,36 +48,18 @@ from debuglab.core.processes import (
 from debuglab.lab.rebuild import RunningService
 from debuglab.lab.workspace import Workspace
 from debuglab.notebooks import content, kernel
-from debuglab.notebooks.content import NotebookError
 from debuglab.notebooks.devstack import DevstackSite
+from debuglab.notebooks.errors import (
+    JupyterLabNotRunning,
+    JupyterLabPortInUse,
+    JupyterLabRunning,
+    JupyterLabStartFailed,
+    NotebookError,
+)
 
 Target = Workspace | DevstackSite  # a lab, or a DevStack host (its state in <stack_dir>/.debuglab/jupyter)
 
 DEFAULT_PORT = 8888  # what `debuglab tunnel` forwards
-
-
-class JupyterLabRunning(NotebookError):
-    """`start` while the lab's JupyterLab runs: nothing was started."""
-
-    exit_code = 1
-
-
-class JupyterLabNotRunning(NotebookError):
-    """The command needs the lab's JupyterLab running."""
-
-    exit_code = 1
-
-
-class JupyterLabPortInUse(NotebookError):
-    """The port asked for is held by another program."""
-
-    exit_code = 2
-
-
-class JupyterLabStartFailed(NotebookError):
-    """JupyterLab exited or did not answer; the message carries its log's end."""
-
-    exit_code = 3
 
 
 @dataclass

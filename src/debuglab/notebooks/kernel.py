@@ -23,9 +23,9 @@ from debuglab.notebooks.content import (
     KERNEL_DISPLAY,
     KERNEL_NAME,
     LAB_ENV,
-    NotebookError,
 )
 from debuglab.notebooks.devstack import DevstackSite
+from debuglab.notebooks.errors import NotebookError
 
 
 def jupyter_dir(ws: Workspace | DevstackSite) -> Path:

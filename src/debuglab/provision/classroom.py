@@ -26,17 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from debuglab.core.errors import DebuglabError
+from debuglab.provision.errors import ClassroomError, CloudAuthError, QuotaError
 
 CLASS_KEY = "debuglab-class"
 STUDENT_KEY = "debuglab-student"
 CLOUDS_YAML = (Path("clouds.yaml"), Path.home() / ".config/openstack/clouds.yaml", Path("/etc/openstack/clouds.yaml"))
-
-
-class CloudError(DebuglabError):
-    """The cloud refused (credentials, quota) or a server could not be booted."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)
@@ -62,9 +56,9 @@ def credentials(cloud: str | None, env: dict[str, str] | None = None, files: tup
                     verify = entry.get("cacert") or entry.get("verify", True)
                     return Credentials(entry.get("auth_type", "password"), dict(entry.get("auth") or {}),
                                        entry.get("region_name"), entry.get("interface"), verify)
-        raise CloudError(f"no cloud '{cloud}' in {', '.join(str(p) for p in files)}")
+        raise ClassroomError(f"no cloud '{cloud}' in {', '.join(str(p) for p in files)}")
     if not env.get("OS_AUTH_URL"):
-        raise CloudError("no cloud named and no OS_AUTH_URL: pass --cloud NAME (clouds.yaml) or source an openrc")
+        raise ClassroomError("no cloud named and no OS_AUTH_URL: pass --cloud NAME (clouds.yaml) or source an openrc")
     auth = {}
     for key, value in env.items():
         if key.startswith("OS_") and key not in ("OS_AUTH_TYPE", "OS_REGION_NAME", "OS_INTERFACE", "OS_CACERT",
@@ -82,7 +76,7 @@ def nova_client(creds: Credentials):
     names = {opt.dest for opt in loader.get_options()}
     unknown = sorted(set(creds.auth) - names)
     if unknown:
-        raise CloudError(f"auth settings {', '.join(unknown)} do not belong to auth type '{creds.auth_type}'")
+        raise ClassroomError(f"auth settings {', '.join(unknown)} do not belong to auth type '{creds.auth_type}'")
     plugin = loader.load_from_options(**creds.auth)
     sess = session.Session(auth=plugin, verify=creds.verify)
     # 2.37: nics "auto" / "none" (nova allocates the network, or none)
@@ -90,28 +84,20 @@ def nova_client(creds: Credentials):
                          endpoint_type=(creds.interface or "public"))
 
 
-class QuotaError(CloudError):
-    """The project's quota refused a server."""
-
-
-class AuthError(CloudError):
-    """Keystone refused the credentials."""
-
-
-def _explain(exc: Exception) -> CloudError:
+def _explain(exc: Exception) -> ClassroomError:
     from keystoneauth1 import exceptions as ks
     from novaclient import exceptions as nc
 
     if isinstance(exc, (ks.Unauthorized, nc.Unauthorized)):
-        return AuthError(f"the cloud refused the credentials (401): check the user, password and project "
+        return CloudAuthError(f"the cloud refused the credentials (401): check the user, password and project "
                          f"of the cloud in clouds.yaml (or OS_*): {exc}")
     if "quota" in str(exc).lower():
         return QuotaError(f"the project's quota refused it: {exc}")
     if isinstance(exc, (nc.OverLimit, nc.Forbidden)):
-        return CloudError(f"the cloud refused (policy or limit): {exc}")
+        return ClassroomError(f"the cloud refused (policy or limit): {exc}")
     if isinstance(exc, ks.ConnectFailure):
-        return CloudError(f"cannot reach the cloud: {exc}")
-    return CloudError(f"{type(exc).__name__}: {exc}")
+        return ClassroomError(f"cannot reach the cloud: {exc}")
+    return ClassroomError(f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -134,12 +120,12 @@ def read_roster(path: Path) -> list[str]:
         if not line:
             continue
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", line):
-            raise CloudError(f"{path}:{number}: '{line}' is not a student name (letters, digits, '.', '_', '-')")
+            raise ClassroomError(f"{path}:{number}: '{line}' is not a student name (letters, digits, '.', '_', '-')")
         if line in names:
-            raise CloudError(f"{path}:{number}: '{line}' is listed twice")
+            raise ClassroomError(f"{path}:{number}: '{line}' is listed twice")
         names.append(line)
     if not names:
-        raise CloudError(f"{path}: no students")
+        raise ClassroomError(f"{path}: no students")
     return names
 
 
@@ -177,7 +163,7 @@ def up(nova, *, image: str, flavor: str, students: list[str], key_name: str | No
             pending[student] = boot(student).id
         except Exception as exc:
             why = _explain(exc)
-            if isinstance(why, AuthError):
+            if isinstance(why, CloudAuthError):
                 raise why from exc
             results[student] = Booted(student, None, None, False, why.args[0], quota=isinstance(why, QuotaError))
     deadline = time.monotonic() + timeout
@@ -267,9 +253,9 @@ def class_id_of(inventory_path: Path) -> tuple[str, str | None]:
     try:
         klass = tomllib.loads(Path(inventory_path).read_text()).get("class", {})
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise CloudError(f"{inventory_path}: cannot read: {exc}") from exc
+        raise ClassroomError(f"{inventory_path}: cannot read: {exc}") from exc
     if not isinstance(klass.get("class_id"), str):
-        raise CloudError(f"{inventory_path}: no class_id in [class]: not written by `debuglab class up`")
+        raise ClassroomError(f"{inventory_path}: no class_id in [class]: not written by `debuglab class up`")
     return klass["class_id"], klass.get("cloud")
 
 

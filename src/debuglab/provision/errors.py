@@ -30,7 +30,7 @@ class HostKeyError(HostError):
     """The host key is unknown (and accepting new keys was not asked for) or has changed."""
 
 
-class AuthError(HostError):
+class HostAuthError(HostError):
     """The key was refused."""
 
 
@@ -48,3 +48,17 @@ class ProvisionFailed(DebuglabError):
     """Some hosts failed (each is in the result table); the others are done."""
 
     exit_code = 1
+
+
+class ClassroomError(DebuglabError):
+    """The cloud refused (credentials, quota) or a server could not be booted."""
+
+    exit_code = 3
+
+
+class QuotaError(ClassroomError):
+    """The project's quota refused a server."""
+
+
+class CloudAuthError(ClassroomError):
+    """Keystone refused the credentials."""

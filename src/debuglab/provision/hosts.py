@@ -16,7 +16,7 @@ from fabric import Config, Connection, ThreadingGroup
 from fabric.exceptions import GroupException
 
 from debuglab.provision.errors import (
-    AuthError,
+    HostAuthError,
     HostCheckFailed,
     HostError,
     HostKeyError,
@@ -87,9 +87,9 @@ def as_host_error(host: Host, exc: BaseException) -> HostError:
                                         "rebuilt: check, then remove the old line from known_hosts")
     if isinstance(exc, paramiko.AuthenticationException):
         how = f"key {host.key_file}" if host.key_file else "ssh-agent's keys"
-        return AuthError(host.label, f"{host.user}@{host.hostname} refused the {how}: {exc}")
+        return HostAuthError(host.label, f"{host.user}@{host.hostname} refused the {how}: {exc}")
     if host.key_file is not None and not host.key_file.exists():
-        return AuthError(host.label, f"the key {host.key_file} does not exist (key_file of {host.student} in the "
+        return HostAuthError(host.label, f"the key {host.key_file} does not exist (key_file of {host.student} in the "
                                      "inventory): fix the path, or make the key with ssh-keygen")
     if isinstance(exc, paramiko.SSHException) and any(
             words in str(exc) for words in ("protocol banner", "No existing session")):

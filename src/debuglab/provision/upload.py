@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from debuglab.core import proc
-from debuglab.core.errors import UpstreamError
 from debuglab.core.kit import Kit, cache_dir
+from debuglab.lab.errors import UpstreamError
 from debuglab.provision import hosts
 from debuglab.provision.hosts import HASH_FILE, remote_path
 

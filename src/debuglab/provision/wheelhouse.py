@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from debuglab.core import proc
-from debuglab.core.errors import UpstreamError
 from debuglab.core.kit import Kit, cache_dir, uv_bin
 from debuglab.lab import upstream
+from debuglab.lab.errors import UpstreamError
 
 HASH_FILE = ".wheelhouse-sha256"
 KIT_REQUIREMENTS = "kit-venv.txt"  # inside the wheelhouse: the kit venv's pins

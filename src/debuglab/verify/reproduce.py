@@ -18,10 +18,11 @@ from pathlib import Path
 from debuglab.catalog.model import Bug
 from debuglab.cloud import supervisor
 from debuglab.core import proc
-from debuglab.core.errors import DebuglabError, ProcError
+from debuglab.core.errors import ProcError
 from debuglab.core.kit import Kit
 from debuglab.lab.workspace import Workspace
 from debuglab.notebooks import content, kernel
+from debuglab.verify.errors import ReproduceError
 
 VERDICT = "BUG_SEEN"
 RIGHT, SHOWN, UNDECIDED = 0, 1, 3
@@ -43,10 +44,6 @@ if not isinstance(globals().get("{verdict}"), bool):
     sys.exit({undecided})
 sys.exit({shown} if {verdict} else {right})
 '''
-
-
-class ReproduceError(DebuglabError):
-    """A bug has no reproduce script, or the lab cannot run one now."""
 
 
 @dataclass(frozen=True)
