@@ -6,11 +6,20 @@ for the clients."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from debuglab.cloud import localconf
+from debuglab.cloud.services.settings import (
+    Debugger,
+    GlanceFiles,
+    KeystoneFiles,
+    LauncherSettings,
+    NeutronFiles,
+    NovaFiles,
+    Override,
+    PlacementFiles,
+)
 from debuglab.core import private
 from debuglab.lab.workspace import Workspace
 
@@ -347,32 +356,28 @@ enable_security_group = True
     private.write_text(plugins / "debuglab_ml2-1.0.dist-info" / "entry_points.txt",
                        "[neutron.ml2.mechanism_drivers]\ndebuglab = debuglab_ml2:AgentlessMechanismDriver\n")
 
-    launcher = {
-        "cloud_dir": str(d),
-        "logs_dir": str(paths.logs),
-        "ports": ports,
-        "region": REGION,
-        "users": USERS,
-        "debug": {"kind": settings.debug, "port": settings.debug_port} if settings.debug else None,
-        "breakpoint_port": settings.pdb_port,
-        "keystone": {"conf": str(keystone_conf), "synced_marker": str(d / "keystone.synced"),
-                     "fernet_keys": str(d / "fernet-keys"), "credential_keys": str(d / "credential-keys")},
-        "nova": {
-            "conf_dir": str(paths.etc),
-            "api_paste": str(paths.ws.checkout("nova") / "etc" / "nova" / "api-paste.ini"),
-            "prepared_marker": str(d / "nova.prepared"),
-            "cell0_connection": sqlite(d / "nova_cell0.sqlite"),
-        },
-        "placement": {"conf": str(placement_conf)},
-        "glance": {"conf_dir": str(paths.etc), "synced_marker": str(d / "glance.synced"),
-                   "paste": str(paths.ws.venv / "etc" / "glance" / "glance-api-paste.ini")},
-        "neutron": {"conf_dir": str(paths.etc), "files": "neutron.conf;ml2_conf.ini",
-                    "plugins": str(plugins), "prepared_marker": str(d / "neutron.prepared")},
+    launcher = LauncherSettings(
+        cloud_dir=str(d),
+        logs_dir=str(paths.logs),
+        ports=ports,
+        region=REGION,
+        users=USERS,
+        debug=Debugger(settings.debug, settings.debug_port) if settings.debug else None,
+        breakpoint_port=settings.pdb_port,
+        keystone=KeystoneFiles(conf=str(keystone_conf), synced_marker=str(d / "keystone.synced"),
+                               fernet_keys=str(d / "fernet-keys"), credential_keys=str(d / "credential-keys")),
+        nova=NovaFiles(conf_dir=str(paths.etc),
+                       api_paste=str(paths.ws.checkout("nova") / "etc" / "nova" / "api-paste.ini"),
+                       prepared_marker=str(d / "nova.prepared"), cell0_connection=sqlite(d / "nova_cell0.sqlite")),
+        placement=PlacementFiles(conf=str(placement_conf)),
+        glance=GlanceFiles(conf_dir=str(paths.etc), synced_marker=str(d / "glance.synced"),
+                           paste=str(paths.ws.venv / "etc" / "glance" / "glance-api-paste.ini")),
+        neutron=NeutronFiles(conf_dir=str(paths.etc), files="neutron.conf;ml2_conf.ini", plugins=str(plugins),
+                             prepared_marker=str(d / "neutron.prepared")),
         # local.conf's options, so that the services can say which ones they do not know
-        "overrides": [{"file": o.file, "section": o.section, "option": o.option, "where": o.where}
-                      for o in overrides],
-    }
-    private.write_text(paths.settings, json.dumps(launcher, indent=2) + "\n")
+        overrides=tuple(Override(o.file, o.section, o.option, o.where) for o in overrides),
+    )
+    private.write_text(paths.settings, launcher.to_json())
     write_client_files(paths, settings)
 
 

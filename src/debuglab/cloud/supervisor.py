@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from debuglab.catalog.model import PROJECTS
 from debuglab.cloud import config
 from debuglab.cloud.config import CloudPaths, CloudSettings
 from debuglab.cloud.errors import (
@@ -136,7 +137,7 @@ def check_code(ws: Workspace) -> list[str]:
     """Compile every python file the student changed in the lab's checkouts (lab python);
     raise CodeError naming file and line. Returns the files checked."""
     files: list[str] = []
-    for project in ("nova", "python-novaclient"):
+    for project in PROJECTS:
         checkout = ws.checkout(project)
         if not (checkout / ".git").exists():
             continue

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from debuglab.catalog.model import PACKAGES
 from debuglab.core import proc, testrun
 from debuglab.core.errors import DebuglabError
 from debuglab.lab.errors import TestTargetError
 from debuglab.lab.workspace import Workspace
 
-PACKAGES = {"nova": "nova", "novaclient": "python-novaclient"}  # import package -> project
+PROJECT_OF_PACKAGE = {package: project for project, package in PACKAGES.items()}  # novaclient -> python-novaclient
 HIDDEN = "debuglab_hidden"
 
 # Lists the ids of the targets, under the lab's python in the checkout (argv: worker path, targets).
@@ -97,10 +98,10 @@ class Listing:
 def project_of(targets: list[str]) -> str:
     """nova, unless every target is python-novaclient's."""
     roots = {t.replace("/", ".").split(".")[0] for t in targets} or {"nova"}
-    if roots == {"novaclient"}:
+    if roots == {PACKAGES["python-novaclient"]}:
         return "python-novaclient"
-    if roots - set(PACKAGES):
-        bad = sorted(roots - set(PACKAGES))
+    if roots - set(PROJECT_OF_PACKAGE):
+        bad = sorted(roots - set(PROJECT_OF_PACKAGE))
         raise TestTargetError(f"'{bad[0]}...' is not nova's or python-novaclient's: a target starts with nova "
                               "(nova.tests.unit.scheduler, nova/scheduler) or novaclient")
     if len(roots) > 1:
@@ -173,4 +174,4 @@ def post_mortem(ws: Workspace, project: str, test_id: str) -> int:
 
 
 def _package(project: str) -> str:
-    return next(p for p, name in PACKAGES.items() if name == project)
+    return PACKAGES[project]

@@ -9,6 +9,8 @@ import os
 import string
 import time
 
+from .settings import LauncherSettings
+
 CIRROS_CONSOLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cirros-console.txt")  # a cirros 0.6 boot
 CIRROS_ID = "155d900f-4e14-4e4c-a73d-069cbf4541e6"  # the id nova's own tests give their first image
 
@@ -19,7 +21,7 @@ CIRROS_NAME = "cirros-0.6.3-x86_64-disk"  # as DevStack names the one image it u
 CIRROS_VIRTUAL_SIZE = 117440512  # 112 MiB, as cirros 0.6.3's disk
 
 
-def fake_host(settings: dict) -> None:
+def fake_host(settings: LauncherSettings) -> None:
     """What a DevStack host gives that nova's fake driver does not: the host's uptime (the
     libvirt driver runs `uptime`), a console log as long as a cirros boot's, and a snapshot
     that uploads a disk to glance (the image goes queued, SAVING in nova's API, then
@@ -28,7 +30,7 @@ def fake_host(settings: dict) -> None:
     from nova.compute import task_states
     from nova.virt import fake
 
-    disk = os.path.join(settings["cloud_dir"], "cirros.qcow2")
+    disk = os.path.join(settings.cloud_dir, "cirros.qcow2")
 
     def get_host_uptime(self):
         with open("/proc/uptime") as fh:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 
 from .process import mock_load_backends, serve_until_stopped, write_json
+from .settings import LauncherSettings
 from .sqlite import sqlite_pooled_connections, sqlite_serving
 from .wsgi import serve
 
 
-def run_keystone(settings: dict) -> None:
-    os.environ["OS_KEYSTONE_CONFIG_FILES"] = settings["keystone"]["conf"]
+def run_keystone(settings: LauncherSettings) -> None:
+    os.environ["OS_KEYSTONE_CONFIG_FILES"] = settings.keystone.conf
     import oslo_service.backend as oslo_backend
 
     oslo_backend.init_backend(oslo_backend.BackendType.THREADING)
@@ -24,24 +25,24 @@ def run_keystone(settings: dict) -> None:
 
     from keystone.common.sql import upgrades
 
-    if not settings["keystone"].get("synced_marker") or not os.path.exists(settings["keystone"]["synced_marker"]):
+    if not os.path.exists(settings.keystone.synced_marker):
         upgrades.offline_sync_database_to_version()
-        open(settings["keystone"]["synced_marker"], "w").close()
+        open(settings.keystone.synced_marker, "w").close()
     _keystone_bootstrap(settings)
     # concurrent clients wait for one another instead of getting 500 "database is locked"
-    sqlite_serving([os.path.join(settings["cloud_dir"], "keystone.sqlite")])
-    serve(app, settings["ports"]["keystone"], "keystone")
+    sqlite_serving([os.path.join(settings.cloud_dir, "keystone.sqlite")])
+    serve(app, settings.ports["keystone"], "keystone")
     serve_until_stopped(settings, "keystone")
 
 
-def _fernet_setup(settings: dict) -> None:
+def _fernet_setup(settings: LauncherSettings) -> None:
     """keystone-manage fernet_setup and credential_setup (before keystone loads its
     token provider, which wants the keys)."""
     from keystone.common import fernet_utils
 
     uid, gid = os.getuid(), os.getgid()
-    for group, repository in (("fernet_tokens", settings["keystone"]["fernet_keys"]),
-                              ("credential", settings["keystone"]["credential_keys"])):
+    for group, repository in (("fernet_tokens", settings.keystone.fernet_keys),
+                              ("credential", settings.keystone.credential_keys)):
         futils = fernet_utils.FernetUtils(repository, 3, group)
         if os.path.isdir(repository) and os.listdir(repository):
             continue
@@ -50,7 +51,7 @@ def _fernet_setup(settings: dict) -> None:
             futils.initialize_key_repository(uid, gid)
 
 
-def _keystone_bootstrap(settings: dict) -> None:
+def _keystone_bootstrap(settings: LauncherSettings) -> None:
     """keystone-manage bootstrap's own logic, then the lab's users, projects and catalog.
     Idempotent: it runs at every start (so that changed ports reach the catalog)."""
     from keystone import exception
@@ -58,9 +59,9 @@ def _keystone_bootstrap(settings: dict) -> None:
     from keystone.common import driver_hints, provider_api
 
     providers = provider_api.ProviderAPIs
-    users = settings["users"]
-    ports = settings["ports"]
-    region = settings["region"]
+    users = settings.users
+    ports = settings.ports
+    region = settings.region
 
     def bootstrapper():
         # keystone-manage's Bootstrapper, without its __init__'s second load_backends()
@@ -102,7 +103,7 @@ def _keystone_bootstrap(settings: dict) -> None:
     projects = {"admin": boot.project_id, "demo": grant("demo", users["demo"], "demo", ["member"])}
     for service_user in ("nova", "placement", "glance", "neutron"):
         grant(service_user, users[service_user], "service", ["admin", "service"])
-    write_json(os.path.join(settings["cloud_dir"], PROJECTS_FILE), projects)
+    write_json(os.path.join(settings.cloud_dir, PROJECTS_FILE), projects)
 
     catalog = providers.catalog_api
     for stype, name, port, path in (("compute", "nova", ports["nova"], "/v2.1"),

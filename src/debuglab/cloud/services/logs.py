@@ -9,6 +9,8 @@ import logging
 import os
 import threading
 
+from .settings import LauncherSettings
+
 SERVICE_LOGGERS = {  # a line from no service's thread goes to the log of its logger's service
     "n-api": ("nova.api", "keystonemiddleware", "debuglab.wsgi.nova", "nova.policy"),
     "n-cond": ("nova.conductor",),
@@ -71,7 +73,7 @@ class ServiceLogRouter(logging.Handler):
         pass
 
 
-def per_service_logs(settings: dict) -> None:
+def per_service_logs(settings: LauncherSettings) -> None:
     """The router, with the formatter of oslo.log's own handler (nova.conf's
     logging_context_format_string: `[req-… user project]`)."""
     from oslo_log import formatters
@@ -83,7 +85,7 @@ def per_service_logs(settings: dict) -> None:
         import nova.conf
 
         formatter = formatters.ContextFormatter(project="nova", config=nova.conf.CONF)
-    root.addHandler(ServiceLogRouter(settings["logs_dir"], formatter))
+    root.addHandler(ServiceLogRouter(settings.logs_dir, formatter))
 
 
 def tag_wsgi_threads(app, name: str):

@@ -13,17 +13,18 @@ import time
 
 from .keystone import PROJECTS_FILE
 from .process import admin_session, serve_until_stopped
+from .settings import LauncherSettings
 from .sqlite import sqlite_pooled_connections, sqlite_serving
 from .wsgi import json_body_limit, serve
 
 LOG = logging.getLogger("debuglab.launcher")
 
 
-def run_neutron(settings: dict) -> None:
-    neutron = settings["neutron"]
-    sys.path.insert(0, neutron["plugins"])  # the agentless ML2 driver and its entry point
-    os.environ["OS_NEUTRON_CONFIG_DIR"] = neutron["conf_dir"]
-    os.environ["OS_NEUTRON_CONFIG_FILES"] = neutron["files"]
+def run_neutron(settings: LauncherSettings) -> None:
+    neutron = settings.neutron
+    sys.path.insert(0, neutron.plugins)  # the agentless ML2 driver and its entry point
+    os.environ["OS_NEUTRON_CONFIG_DIR"] = neutron.conf_dir
+    os.environ["OS_NEUTRON_CONFIG_FILES"] = neutron.files
     sys.argv = ["neutron-api"]
     # neutron's policy engine caches in `oslo_cache.dict`, which dogpile otherwise finds by
     # loading every dogpile.cache entry point: oslo_cache.memcache_pool's missing
@@ -31,8 +32,8 @@ def run_neutron(settings: dict) -> None:
     from dogpile.cache import register_backend
 
     register_backend("oslo_cache.dict", "oslo_cache.backends.dictionary", "DictCacheBackend")
-    first = not os.path.exists(neutron["prepared_marker"])
-    database = os.path.join(settings["cloud_dir"], "neutron.sqlite")
+    first = not os.path.exists(neutron.prepared_marker)
+    database = os.path.join(settings.cloud_dir, "neutron.sqlite")
     # every model, their backrefs made (the port listing names Port.port_forwardings, a
     # backref that exists only once SQLAlchemy has configured the mappers, which a first
     # query would do: after a restart the first request may be that listing)
@@ -49,8 +50,8 @@ def run_neutron(settings: dict) -> None:
     from neutron.server import api
 
     app = server.boot_server(api.api_server, prog="neutron-api")
-    serve(json_body_limit(app), settings["ports"]["network"], "network")
-    serve_until_stopped(settings, "q-svc", first=first, marker=neutron["prepared_marker"], first_start=_devstack_networks)
+    serve(json_body_limit(app), settings.ports["network"], "network")
+    serve_until_stopped(settings, "q-svc", first=first, marker=neutron.prepared_marker, first_start=_devstack_networks)
 
 
 def _neutron_schema(database: str) -> None:
@@ -66,14 +67,14 @@ def _neutron_schema(database: str) -> None:
     LOG.info("neutron database made (%.1f s)", time.monotonic() - t0)
 
 
-def _devstack_networks(settings: dict) -> None:
+def _devstack_networks(settings: LauncherSettings) -> None:
     """What DevStack's create_neutron_initial_network makes: `public` (external, flat,
     172.24.4.0/24, the floating IP pool), demo's `private` (10.0.0.0/26) and demo's
     `router1` between them. Idempotent: a network or router that exists is kept."""
-    with open(os.path.join(settings["cloud_dir"], PROJECTS_FILE)) as fh:
+    with open(os.path.join(settings.cloud_dir, PROJECTS_FILE)) as fh:
         projects = json.load(fh)
     sess = admin_session(settings)
-    base = f"http://127.0.0.1:{settings['ports']['network']}/v2.0"
+    base = f"http://127.0.0.1:{settings.ports['network']}/v2.0"
 
     def ensure(collection: str, body: dict) -> dict:
         kind = collection[:-1]

@@ -14,21 +14,22 @@ import time
 from .fakehost import fake_host
 from .logs import RPC_SERVICES, per_service_logs, tag_rpc_threads
 from .process import serve_until_stopped, setup_debugger
+from .settings import LauncherSettings
 from .sqlite import sqlite_pooled_connections, sqlite_transactions, sqlite_wal
 from .wsgi import serve, wait_for_port
 
 LOG = logging.getLogger("debuglab.launcher")
 
 
-def run_nova(settings: dict) -> None:
+def run_nova(settings: LauncherSettings) -> None:
     from nova import monkey_patch
 
     monkey_patch.patch(backend="threading")
     sqlite_pooled_connections()
 
-    nova_settings = settings["nova"]
-    os.environ["OS_NOVA_CONFIG_DIR"] = nova_settings["conf_dir"]
-    os.environ["OS_NOVA_CONFIG_FILES"] = f"{nova_settings['api_paste']};nova.conf"
+    nova_settings = settings.nova
+    os.environ["OS_NOVA_CONFIG_DIR"] = nova_settings.conf_dir
+    os.environ["OS_NOVA_CONFIG_FILES"] = f"{nova_settings.api_paste};nova.conf"
     sys.argv = ["nova-api"]
 
     from nova.api.openstack import wsgi_app
@@ -42,19 +43,19 @@ def run_nova(settings: dict) -> None:
 
     conf = nova.conf.CONF
     t0 = time.monotonic()
-    first = not os.path.exists(nova_settings["prepared_marker"])
+    first = not os.path.exists(nova_settings.prepared_marker)
     if first:
         _prepare_nova_db(nova_settings)
     LOG.info("nova databases ready (%.1f s)", time.monotonic() - t0)
 
     placement_app = _placement_app(settings)
-    sqlite_wal(glob.glob(os.path.join(settings["cloud_dir"], "nova_*.sqlite"))
-                + [os.path.join(settings["cloud_dir"], "placement.sqlite")])
+    sqlite_wal(glob.glob(os.path.join(settings.cloud_dir, "nova_*.sqlite"))
+                + [os.path.join(settings.cloud_dir, "placement.sqlite")])
     sqlite_transactions()  # after the migrations, which manage their own transactions
-    servers = [serve(placement_app, settings["ports"]["placement"], "placement")]
+    servers = [serve(placement_app, settings.ports["placement"], "placement")]
 
     fake_host(settings)
-    wait_for_port(settings["ports"]["keystone"], 120)  # after its bootstrap: nova-compute's start asks for tokens
+    wait_for_port(settings.ports["keystone"], 120)  # after its bootstrap: nova-compute's start asks for tokens
 
     from nova import service
     from nova.compute import rpcapi as compute_rpcapi
@@ -78,39 +79,39 @@ def run_nova(settings: dict) -> None:
 
         manage.CellV2Commands().discover_hosts()
         _default_flavors(context.get_admin_context())
-        open(nova_settings["prepared_marker"], "w").close()
+        open(nova_settings.prepared_marker, "w").close()
 
     app = wsgi_app.init_application("osapi_compute", "nova-api")
     _check_overrides(settings, conf, "nova.conf")
-    servers.append(serve(app, settings["ports"]["nova"], "nova"))
+    servers.append(serve(app, settings.ports["nova"], "nova"))
     LOG.info("nova services up: n-api, n-cond, n-sch, n-cpu, placement (host %s)", conf.host)
     serve_until_stopped(settings, "nova")
 
 
-def _check_overrides(settings: dict, conf, file: str) -> None:
+def _check_overrides(settings: LauncherSettings, conf, file: str) -> None:
     """Say which of local.conf's options the service does not know (oslo.config ignores
     them silently: a typo would otherwise look like a setting that has no effect)."""
     from oslo_config import cfg
 
-    for o in settings.get("overrides") or []:
-        if o["file"] != file:
+    for o in settings.overrides:
+        if o.file != file:
             continue
         try:
-            getattr(conf if o["section"] == "DEFAULT" else getattr(conf, o["section"]), o["option"])
+            getattr(conf if o.section == "DEFAULT" else getattr(conf, o.section), o.option)
         except (cfg.NoSuchOptError, cfg.NoSuchGroupError, AttributeError):
             LOG.warning("%s: [%s] %s is not an option of %s: it has no effect (a typo?)",
-                        o["where"], o["section"], o["option"], file)
+                        o.where, o.section, o.option, file)
         else:
-            LOG.info("%s: [%s] %s = %r (from local.conf)", o["where"], o["section"], o["option"],
-                     getattr(conf if o["section"] == "DEFAULT" else getattr(conf, o["section"]), o["option"]))
+            LOG.info("%s: [%s] %s = %r (from local.conf)", o.where, o.section, o.option,
+                     getattr(conf if o.section == "DEFAULT" else getattr(conf, o.section), o.option))
 
 
-def _prepare_nova_db(nova_settings: dict) -> None:
+def _prepare_nova_db(nova_settings: LauncherSettings) -> None:
     """nova-manage's own commands, in process: api_db sync, map_cell0, create cell1, db sync."""
     from nova.cmd import manage
 
     manage.ApiDbCommands().sync()
-    manage.CellV2Commands().map_cell0(database_connection=nova_settings["cell0_connection"])
+    manage.CellV2Commands().map_cell0(database_connection=nova_settings.cell0_connection)
     manage.DbCommands().sync(local_cell=False)
     rc = manage.CellV2Commands().create_cell(name="cell1")
     if rc not in (None, 0, 2):  # 2: a cell with that transport/db exists already
@@ -137,7 +138,7 @@ def _default_flavors(ctxt) -> None:
             pass
 
 
-def _placement_app(settings: dict):
+def _placement_app(settings: LauncherSettings):
     """openstack-placement's own application, as placement.wsgi.init_application builds it
     (without its logging setup: the process has one already)."""
     from oslo_config import cfg
@@ -148,7 +149,7 @@ def _placement_app(settings: dict):
 
     config = cfg.ConfigOpts()
     placement_conf.register_opts(config)
-    placement_wsgi._parse_args(config, [], default_config_files=[settings["placement"]["conf"]])
+    placement_wsgi._parse_args(config, [], default_config_files=[settings.placement.conf])
     db_api.configure(config)
     migration.upgrade("head")
     return deploy.loadapp(config)

@@ -12,33 +12,32 @@ import sys
 import threading
 import time
 
+from .settings import LauncherSettings
 from .wsgi import wait_for_port
 
 LOG = logging.getLogger("debuglab.launcher")
 
 
-def load_settings(cloud_dir: str) -> dict:
+def load_settings(cloud_dir: str) -> LauncherSettings:
     with open(os.path.join(cloud_dir, "settings.json")) as fh:
-        return json.load(fh)
+        return LauncherSettings.from_json(fh.read())
 
 
-def mark_ready(settings: dict, name: str) -> None:
-    path = os.path.join(settings["cloud_dir"], f"{name}.ready")
+def mark_ready(settings: LauncherSettings, name: str) -> None:
+    path = os.path.join(settings.cloud_dir, f"{name}.ready")
     with open(path, "w") as fh:
         fh.write(str(os.getpid()))
 
 
-def setup_debugger(settings: dict) -> None:
+def setup_debugger(settings: LauncherSettings) -> None:
     """The debugger chosen at `cloud start --debug`. breakpoint() opens a remote-pdb
     session of its own (breakpoints.py) unless debugpy, which has its own hook, is chosen."""
-    debug = settings.get("debug") or {}
-    kind = debug.get("kind")
+    kind = settings.debug.kind if settings.debug else None
     if kind != "debugpy":  # debugpy has its own breakpoint() hook
-        first_port = int(settings.get("breakpoint_port") or 4444)  # the lab's own range
-        _sibling("breakpoints").install(settings["cloud_dir"], first_port)
+        _sibling("breakpoints").install(settings.cloud_dir, settings.breakpoint_port)  # the lab's own range
     if not kind:
         return
-    port = int(debug["port"])
+    port = settings.debug.port
     if kind == "remote-pdb":
         LOG.warning("debugger: breakpoint() opens remote-pdb on 127.0.0.1:%d (the next free port up to "
                     "%d when sessions wait already); connect with `debuglab attach` (or telnet 127.0.0.1 %d)",
@@ -117,13 +116,13 @@ class mock_load_backends:  # noqa: N801 (a context manager)
         self.module.backends.load_backends = self.saved
 
 
-def admin_session(settings: dict):
+def admin_session(settings: LauncherSettings):
     """A keystoneauth session of DevStack's admin (admin project), as `source openrc admin admin`."""
     from keystoneauth1 import session
     from keystoneauth1.identity import v3
 
-    auth = v3.Password(auth_url=f"http://127.0.0.1:{settings['ports']['keystone']}/v3", username="admin",
-                       password=settings["users"]["admin"], project_name="admin", user_domain_name="Default",
+    auth = v3.Password(auth_url=f"http://127.0.0.1:{settings.ports['keystone']}/v3", username="admin",
+                       password=settings.users["admin"], project_name="admin", user_domain_name="Default",
                        project_domain_name="Default")
     return session.Session(auth=auth)
 
@@ -165,14 +164,14 @@ def wait_forever() -> None:
     os._exit(0)
 
 
-def serve_until_stopped(settings: dict, name: str, *, first: bool = False, marker: str | None = None,
+def serve_until_stopped(settings: LauncherSettings, name: str, *, first: bool = False, marker: str | None = None,
                         first_start=None) -> None:
     """How every service's start ends, once its servers listen: at its first start, when
     Keystone answers, `first_start(settings)` fills it (DevStack's image, networks) and
     `marker` records that it was done; then the ready marker the supervisor waits for, and
     serving until SIGTERM."""
     if first and first_start is not None:
-        wait_for_port(settings["ports"]["keystone"], 120)
+        wait_for_port(settings.ports["keystone"], 120)
         first_start(settings)
         open(marker, "w").close()
     mark_ready(settings, name)
