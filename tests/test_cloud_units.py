@@ -314,7 +314,7 @@ def test_cloud_config_commands_edit_local_conf(ws):
 def test_each_breakpoint_listens_on_the_next_free_port_of_the_range():
     import random
 
-    from debuglab.cloud import breakpoints
+    from debuglab.cloud.services import breakpoints
 
     while True:  # three free ports below the ephemeral range (no client connection lands there)
         first = random.randrange(20000, 32000)

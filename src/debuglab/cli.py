@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from debuglab.catalog import commands as catalog_commands
 from debuglab.catalog.model import load_set, parse_bug_set
 from debuglab.cloud import supervisor as cloud_supervisor
 from debuglab.cloud.commands import attach, cloud, print_cloud
@@ -145,8 +144,7 @@ def _print_lab(ws: workspace.Workspace) -> None:
         console.print(f"[yellow]saved earlier work:[/] {ws.saved_work}")
 
 
-catalog_commands.bugs.add_command(verify_commands.bugs_verify)
-for _command in (catalog_commands.bugs, verify_commands.reproduce_cmd, *lab_commands.COMMANDS,
+for _command in (verify_commands.bugs, verify_commands.reproduce_cmd, *lab_commands.COMMANDS,
                  cloud, attach, check, grade, notebook, *provision_commands.COMMANDS,
                  provision_commands.class_group):
     main.add_command(_command)

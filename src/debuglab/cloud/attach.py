@@ -3,7 +3,7 @@ instead of raw telnet. It waits for a breakpoint() to open a session, then relay
 lines: remote-pdb's output to the terminal, the student's commands to remote-pdb.
 
 Each breakpoint() in the cloud opens a session of its own on a port of a small loopback
-range and registers it in `<lab>/cloud/debug-sessions/` (see breakpoints.py, which runs
+range and registers it in `<lab>/cloud/debug-sessions/` (see services/breakpoints.py, which runs
 in the nova process): `waiting_sessions` lists them, and attach takes the one asked for
 or the oldest waiting one."""
 

@@ -44,7 +44,7 @@ SERVICES = {
     "g-api": {"process": "g-api", "port": "image", "code": ("glance/",)},
     "q-svc": {"process": "q-svc", "port": "network", "code": ("neutron/",)},
 }
-ML2_DRIVER = Path(__file__).with_name("ml2.py")  # copied into the cloud for neutron to load
+ML2_DRIVER = Path(__file__).with_name("services") / "ml2.py"  # copied into the cloud for neutron to load
 
 
 @dataclass(frozen=True)

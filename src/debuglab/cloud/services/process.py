@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import threading
 import time
 
+from . import breakpoints
 from .settings import LauncherSettings
 from .wsgi import wait_for_port
 
@@ -34,7 +34,7 @@ def setup_debugger(settings: LauncherSettings) -> None:
     session of its own (breakpoints.py) unless debugpy, which has its own hook, is chosen."""
     kind = settings.debug.kind if settings.debug else None
     if kind != "debugpy":  # debugpy has its own breakpoint() hook
-        _sibling("breakpoints").install(settings.cloud_dir, settings.breakpoint_port)  # the lab's own range
+        breakpoints.install(settings.cloud_dir, settings.breakpoint_port)  # the lab's own range
     if not kind:
         return
     port = settings.debug.port
@@ -125,20 +125,6 @@ def admin_session(settings: LauncherSettings):
                        password=settings.users["admin"], project_name="admin", user_domain_name="Default",
                        project_domain_name="Default")
     return session.Session(auth=auth)
-
-
-def _sibling(name: str):
-    """A module beside this file, loaded by path (the launcher imports nothing from
-    debuglab, and this folder is not on the lab python's path)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"debuglab_cloud_{name}",
-                                                  os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                                               f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def wait_forever() -> None:
