@@ -59,7 +59,7 @@ from debuglab.notebooks.errors import (
 
 Target = Workspace | DevstackSite  # a lab, or a DevStack host (its state in <stack_dir>/.debuglab/jupyter)
 
-DEFAULT_PORT = 8888  # what `debuglab tunnel` forwards
+DEFAULT_PORT = kernel.DEVSTACK_JUPYTERLAB_PORT  # a DevStack host's; a lab has its own
 
 
 @dataclass
@@ -125,7 +125,7 @@ def last_port(ws: Target) -> int:
     try:
         return int(service.read_options(_options_path(ws))["port"])
     except (ValueError, KeyError, TypeError):
-        return ws.ports["jupyterlab"] if isinstance(ws, Workspace) else DEFAULT_PORT
+        return kernel.place(ws).default_port()
 
 
 def url(ws: Target, port: int, token: str | None = None) -> str:

@@ -9,12 +9,14 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from debuglab.core.files import write_atomic
 from debuglab.core.kit import Kit
 from debuglab.lab.workspace import Workspace
-from debuglab.notebooks import devstack
+from debuglab.notebooks import devstack, student
 from debuglab.notebooks.content import (
     CLI_ENV,
     DEVSTACK_KERNEL_DISPLAY,
@@ -44,14 +46,97 @@ def debuglab_cli() -> str:
     return found
 
 
+DEVSTACK_JUPYTERLAB_PORT = 8888  # what `debuglab tunnel` forwards
+
+
+class Place(Protocol):
+    """Where the notebooks run: a lab (the `debuglab` kernel on the lab venv, serving the
+    lab's own copy of the notebooks) or a DevStack host (`debuglab-devstack` on DevStack's
+    python, serving the kit's labs/devstack/)."""
+
+    kernel_name: str
+
+    def kernel_spec(self) -> dict: ...
+
+    def served_dir(self, kit: Kit) -> Path: ...
+
+    def labs_dir(self, kit: Kit) -> Path: ...
+
+    def missing_python(self) -> str: ...
+
+    def default_port(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class LabPlace:
+    ws: Workspace
+    kernel_name: str = KERNEL_NAME
+
+    def kernel_spec(self) -> dict:
+        return {
+            "argv": [str(self.ws.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": KERNEL_DISPLAY,
+            "language": "python",
+            "env": {
+                LAB_ENV: str(self.ws.root),
+                CLI_ENV: debuglab_cli(),
+                "OS_CLIENT_CONFIG_FILE": str(self.ws.root / "clouds.yaml"),
+            },
+            "metadata": {"debugger": True},
+        }
+
+    def served_dir(self, kit: Kit) -> Path:
+        return student_copy(self.ws, kit)
+
+    def labs_dir(self, kit: Kit) -> Path:
+        return kit.root / "labs"
+
+    def missing_python(self) -> str:
+        return f"{self.ws.python}: the lab has no venv; rebuild it with `debuglab lab create --force`"
+
+    def default_port(self) -> int:
+        return self.ws.ports["jupyterlab"]  # the lab's own (debuglab.lab.port_registry)
+
+
+@dataclass(frozen=True)
+class DevstackPlace:
+    site: DevstackSite
+    kernel_name: str = DEVSTACK_KERNEL_NAME
+
+    def kernel_spec(self) -> dict:
+        return {
+            "argv": devstack.kernel_argv(self.site),
+            "display_name": DEVSTACK_KERNEL_DISPLAY,
+            "language": "python",
+            "env": {**devstack.kernel_env(self.site), LAB_ENV: str(self.site.root), CLI_ENV: debuglab_cli()},
+            "metadata": {"debugger": True},
+        }
+
+    def served_dir(self, kit: Kit) -> Path:
+        return self.labs_dir(kit)
+
+    def labs_dir(self, kit: Kit) -> Path:
+        return kit.root / "labs" / DEVSTACK_LABS
+
+    def missing_python(self) -> str:
+        return (f"{self.site.python}: DevStack's python is not there; fix `venv_python` in the "
+                f"inventory's [devstack] and provision again")
+
+    def default_port(self) -> int:
+        return DEVSTACK_JUPYTERLAB_PORT
+
+
+def place(target: Workspace | DevstackSite) -> Place:
+    """The place of a lab or of a DevStack host: the one spot that tells the two apart."""
+    return DevstackPlace(target) if isinstance(target, DevstackSite) else LabPlace(target)
+
+
 def kernel_name(target: Workspace | DevstackSite) -> str:
-    return DEVSTACK_KERNEL_NAME if isinstance(target, DevstackSite) else KERNEL_NAME
+    return place(target).kernel_name
 
 
 def student_copy(ws: Workspace, kit: Kit | None = None) -> Path:
     """The lab's own notebooks (<lab>/notebooks), refreshed from the kit: what JupyterLab serves."""
-    from debuglab.notebooks import student
-
     dest = ws.root / student.FOLDER
     student.refresh(dest, (kit or Kit.default()).root / "labs", ws.bugs())
     return dest
@@ -59,35 +144,16 @@ def student_copy(ws: Workspace, kit: Kit | None = None) -> Path:
 
 def served_dir(target: Workspace | DevstackSite, kit: Kit) -> Path:
     """The folder JupyterLab serves: the lab's own copy, or labs/devstack/ on a DevStack host."""
-    return labs_dir(target, kit) if isinstance(target, DevstackSite) else student_copy(target, kit)
+    return place(target).served_dir(kit)
 
 
 def labs_dir(target: Workspace | DevstackSite, kit: Kit) -> Path:
-    """The folder JupyterLab serves: the kit's labs/, or labs/devstack/ on a DevStack host."""
-    labs = kit.root / "labs"
-    return labs / DEVSTACK_LABS if isinstance(target, DevstackSite) else labs
+    """The kit's notebooks for the target: labs/, or labs/devstack/ on a DevStack host."""
+    return place(target).labs_dir(kit)
 
 
 def kernel_spec(ws: Workspace | DevstackSite) -> dict:
-    if isinstance(ws, DevstackSite):
-        return {
-            "argv": devstack.kernel_argv(ws),
-            "display_name": DEVSTACK_KERNEL_DISPLAY,
-            "language": "python",
-            "env": {**devstack.kernel_env(ws), LAB_ENV: str(ws.root), CLI_ENV: debuglab_cli()},
-            "metadata": {"debugger": True},
-        }
-    return {
-        "argv": [str(ws.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": KERNEL_DISPLAY,
-        "language": "python",
-        "env": {
-            LAB_ENV: str(ws.root),
-            CLI_ENV: debuglab_cli(),
-            "OS_CLIENT_CONFIG_FILE": str(ws.root / "clouds.yaml"),
-        },
-        "metadata": {"debugger": True},
-    }
+    return place(ws).kernel_spec()
 
 
 def register_kernel(ws: Workspace | DevstackSite) -> Path:
@@ -95,10 +161,7 @@ def register_kernel(ws: Workspace | DevstackSite) -> Path:
     `debuglab-devstack`, DevStack's python) into <lab>/jupyter/kernels; returns its folder.
     Jupyter finds it with JUPYTER_PATH=<lab>/jupyter (see jupyter_env)."""
     if not ws.python.exists():
-        if isinstance(ws, DevstackSite):
-            raise NotebookError(f"{ws.python}: DevStack's python is not there; fix `venv_python` in the "
-                                f"inventory's [devstack] and provision again")
-        raise NotebookError(f"{ws.python}: the lab has no venv; rebuild it with `debuglab lab create --force`")
+        raise NotebookError(place(ws).missing_python())
     folder = jupyter_dir(ws) / "kernels" / kernel_name(ws)
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(folder / "kernel.json", json.dumps(kernel_spec(ws), indent=2) + "\n")
