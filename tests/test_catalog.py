@@ -9,31 +9,45 @@ import pytest
 
 from debuglab.catalog.errors import CatalogError, UnknownBugError
 from debuglab.catalog.model import Catalog, load_bug, parse_bug_set, patch_paths
-from tests._util import write_novaclient_bug
+from debuglab.core.kit import Kit
+from tests._util import ROOT, write_novaclient_bug
 
 
-def test_real_catalog_loads_and_each_bug_is_complete(kit):
-    """The catalog: 5 bugs of each tier, every layer, and per bug its three fixes,
-    its write-up, its reproduce script and a story that names no file of its scope."""
+@pytest.fixture(scope="module")
+def real_bugs() -> list:
+    return list(Catalog.load(Kit(ROOT).bugs_dir).bugs.values())
+
+
+def test_the_catalog_has_every_tier_and_every_layer(real_bugs):
+    """At least 5 bugs of each tier, every layer, and the layers past the API twice."""
     from collections import Counter
 
     from debuglab.catalog.model import LAYERS
 
-    catalog = Catalog.load(kit.bugs_dir)
-    bugs = list(catalog.bugs.values())
-    tiers = Counter(bug.difficulty for bug in bugs)
-    assert len(bugs) >= 15 and all(tiers[t] >= 5 for t in (1, 2, 3)), tiers
-    layers = Counter(bug.layer for bug in bugs)
+    tiers = Counter(bug.difficulty for bug in real_bugs)
+    assert len(real_bugs) >= 15 and all(tiers[t] >= 5 for t in (1, 2, 3)), tiers
+    layers = Counter(bug.layer for bug in real_bugs)
     assert set(layers) == set(LAYERS), layers
     assert layers["compute-manager"] + layers["conductor"] >= 2
-    for bug in bugs:
+
+
+def test_each_bug_keeps_its_tests_hidden_and_its_patch_in_scope(real_bugs):
+    """Hints, hidden fail_to_pass tests, a patch that touches only its scope (and tests),
+    no solution beside the bug; tiers 2 and 3 fail no visible test."""
+    for bug in real_bugs:
         assert bug.folder.name == bug.id
         assert len(bug.hints) >= 3 and bug.fail_to_pass
         assert set(patch_paths(bug.inject_patch.read_text())) - set(bug.scope) <= {
             p for p in patch_paths(bug.inject_patch.read_text()) if "/tests/" in p}
-        # hidden tests are in fail_to_pass, and solutions live with the instructor only
         assert any(".debuglab_hidden." in i for i in bug.fail_to_pass)
         assert not (bug.folder / "fix.patch").exists()
+        if bug.difficulty >= 2:  # nothing visible fails: verify runs these modules
+            assert bug.visible_modules and not [i for i in bug.fail_to_pass if ".debuglab_hidden." not in i], bug.id
+
+
+def test_each_bug_has_three_fixes_a_writeup_and_a_reproduce_script(real_bugs):
+    kit = Kit(ROOT)
+    for bug in real_bugs:
         for kind in ("fix", "alternative", "wrong"):
             assert (kit.solutions_dir / bug.id / f"{kind}.patch").is_file(), (bug.id, kind)
         writeup = (kit.solutions_dir / bug.id / "writeup.md").read_text()
@@ -41,9 +55,10 @@ def test_real_catalog_loads_and_each_bug_is_complete(kit):
         assert "**Found by:**" in writeup, bug.id
         script = kit.root / "labs" / "reproduce" / f"{bug.id}.py"
         assert "BUG_SEEN" in script.read_text(), bug.id
-        if bug.difficulty >= 2:  # nothing visible fails: verify runs these modules
-            assert bug.visible_modules and not [i for i in bug.fail_to_pass if ".debuglab_hidden." not in i], bug.id
-        # the story and the objectives never name a file of the scope
+
+
+def test_no_story_or_objective_names_a_file_of_its_scope(real_bugs):
+    for bug in real_bugs:
         for text in (bug.symptom, *bug.objectives):
             for path in bug.scope:
                 assert path not in text and path.rsplit("/", 1)[-1] not in text, (bug.id, path)
