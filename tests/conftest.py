@@ -121,8 +121,9 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_collection_finish(session):
-    """Start the whole catalog's verification now if a collected test reads it: in a lab of
-    its own (the session's lab is rebuilt and restarted by other tests), one test worker."""
+    """Start the catalog's verification now if a collected test reads it: in a lab of its
+    own (the session's lab is rebuilt and restarted by other tests), one test worker. As CI
+    verifies: the bugs whose records are out of date, and a sample of the others."""
     if session.config.option.collectonly:
         return
     if any(map(_reads_verification, session.items)):
@@ -130,7 +131,8 @@ def pytest_collection_finish(session):
         build = ("import sys; from pathlib import Path; from debuglab.lab import workspace; "
                  "workspace.create(Path(sys.argv[1]), [])")
         commands = [[sys.executable, "-c", build, str(folder / "lab")],
-                    [str(DEBUGLAB), "bugs", "verify", "--lab", str(folder / "lab"), "--jobs", "1"]]
+                    [str(DEBUGLAB), "bugs", "verify", "--lab", str(folder / "lab"), "--jobs", "1",
+                     "--changed", "--no-record"]]
         _BACKGROUND[VERIFICATION] = (
             BackgroundCommands(commands, {**os.environ, "COLUMNS": "200"}), folder)
 
@@ -143,7 +145,7 @@ def pytest_sessionfinish(session):
 
 @pytest.fixture(scope="session")
 def catalog_verification() -> subprocess.CompletedProcess:
-    """`debuglab bugs verify` over the whole catalog, started with the session (above)."""
+    """`debuglab bugs verify --changed`, started with the session (above)."""
     commands, _ = _BACKGROUND[VERIFICATION]
     results = commands.wait(timeout=3600)
     assert results and results[0].returncode == 0, \

@@ -201,11 +201,11 @@ def test_bug_sets_parse():
 
 def test_a_bugs_grading_deadline_comes_from_its_measured_reference_fix(valid_bug):
     assert load_bug(valid_bug).deadline(600) == 600  # not measured yet: the limit
-    (valid_bug / "timing.toml").write_text("reference_fix_seconds = 4.5\n")
+    (valid_bug / "verified.toml").write_text("reference_fix_seconds = 4.5\n")
     bug = load_bug(valid_bug)
     assert bug.reference_seconds == 4.5 and bug.deadline(600) == 75 and bug.deadline(60) == 60
-    (valid_bug / "timing.toml").write_text("reference_fix_seconds = -1\n")
-    with pytest.raises(CatalogError, match="timing.toml: field 'reference_fix_seconds' must be a positive"):
+    (valid_bug / "verified.toml").write_text("reference_fix_seconds = -1\n")
+    with pytest.raises(CatalogError, match="verified.toml: field 'reference_fix_seconds' must be a positive"):
         load_bug(valid_bug)
 
 

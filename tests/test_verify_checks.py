@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from debuglab.catalog.model import Catalog
+from debuglab.verify import records
 from tests._util import DEBUGLAB, make_patch
 
 pytestmark = pytest.mark.slow
@@ -22,20 +23,32 @@ def verify(lab, *args, kit_root=None):
                           capture_output=True, text=True, env=env, timeout=1800)
 
 
-def test_every_bug_in_the_catalog_verifies_and_the_lab_lock_holds_for_novas_visible_tests(catalog_verification, kit):
-    """The run started with the session, on one core (conftest). Its visible tests include
-    nova's compute tests, which also prove the lab venv's lock: with SQLAlchemy 2.1 (an
-    unpinned resolve) about 200 of them fail on pristine upstream too, as nova turns its
-    deprecation warnings into errors; verify names such failures apart."""
+def test_every_bug_is_verified_now_or_has_a_current_record(catalog_verification, kit):
+    """The run started with the session, on one core (conftest): every bug whose record is
+    out of date, and a rotating sample of the others. Its visible tests include nova's
+    compute tests, which also prove the lab venv's lock: with SQLAlchemy 2.1 (an unpinned
+    resolve) about 200 of them fail on pristine upstream too, as nova turns its deprecation
+    warnings into errors; verify names such failures apart."""
     result = catalog_verification
     assert result.returncode == 0, result.stdout + result.stderr
-    for bug in Catalog.load(kit.bugs_dir).bugs.values():
-        row = next(line for line in result.stdout.splitlines() if f" {bug.id} " in line)
-        # pristine, injected, fix, alternative, wrong, together; tiers 2 and 3: nova's visible tests too
-        assert row.count("✓") == (7 if bug.difficulty >= 2 else 6) and "ok" in row, row
+    assert "records out of date:" in result.stdout
+    bugs = list(Catalog.load(kit.bugs_dir).bugs.values())
+    rows = {bug.id: next((line for line in result.stdout.splitlines() if f" {bug.id} " in line), None)
+            for bug in bugs}
+    verified = [bug for bug in bugs if rows[bug.id] is not None]
+    for bug in bugs:
+        row = rows[bug.id]
+        if row is None:  # not in this run: its record must say what it was verified against
+            assert records.is_current(kit, bug), f"{bug.id}: neither verified now nor a current record"
+            continue
+        # pristine, injected, fix, alternative, wrong; all together when the run holds
+        # another bug of its project; tiers 2 and 3: nova's visible tests too
+        together = sum(b.project == bug.project for b in verified) > 1
+        assert row.count("✓") == 5 + together + (bug.difficulty >= 2) and "ok" in row, row
         if bug.difficulty >= 2:
-            ran = re.search(r"✓ (\d+)", row.split("✓", 6)[-1])
+            ran = re.search(r"✓ (\d+)", row.split("✓", 5 + together)[-1])
             assert ran and int(ran.group(1)) > 0, row  # the visible modules ran tests, not nothing
+    assert len(verified) >= 3, result.stdout  # the sample, at least
     assert "fail on pristine upstream too" not in result.stdout, result.stdout
     assert "tests/s" in result.stdout
 
@@ -49,9 +62,11 @@ def test_a_fix_that_fixes_nothing_is_reported_and_fails_the_run(lab, kit_copy):
     # and a "wrong" fix that is in fact right: the hidden tests would look gameable
     fix = (kit_copy.solutions_dir / bug.id / "fix.patch").read_text()
     (kit_copy.solutions_dir / bug.id / "wrong.patch").write_text(fix)
+    before = records.read(bug)
     result = verify(lab, bug.id, kit_root=kit_copy.root)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "DEVIATES" in result.stdout
+    assert records.read(bug) == before, "a bug that deviates got a new record"
     assert f"{bug.id}: alternative fix: {len(bug.fail_to_pass)} fail_to_pass test(s) should pass" in result.stdout
     assert f"{bug.id}: wrong fix fails: the wrong fix passes every fail_to_pass test" in result.stdout
     assert "reference fix:" not in result.stdout, "the reference fix still verifies"
@@ -78,3 +93,19 @@ def test_a_tier_2_bug_caught_by_a_visible_test_and_a_test_id_that_does_not_exist
     assert f"test id(s) do not exist in this tree (a typo, or a test the patch renamed): {typo}" in result.stdout
     row = next(line for line in result.stdout.splitlines() if f" {bug.id} " in line)
     assert re.search(r"✗ \d+, \d+ fail", row), row  # the count per bug, in the table
+
+
+def test_a_bug_that_verifies_gets_a_current_record_and_then_needs_no_run(lab, kit_copy):
+    """`bugs verify` records what a bug was verified against; `--changed` then has nothing
+    to verify for it, until one of its inputs changes."""
+    bug = next(b for b in Catalog.load(kit_copy.bugs_dir).bugs.values() if b.project == "python-novaclient")
+    others = [b for b in Catalog.load(kit_copy.bugs_dir).bugs.values() if b.id != bug.id]
+    for other in others:  # only this bug is out of date
+        records.write(kit_copy, other, 5.0)
+    bug.verification_record.unlink()
+    result = verify(lab, "--changed", "--sample", "0", kit_root=kit_copy.root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"records out of date: {bug.id};" in result.stdout
+    assert records.is_current(kit_copy, bug) and records.read(bug).reference_fix_seconds > 0
+    again = verify(lab, "--changed", "--sample", "0", kit_root=kit_copy.root)
+    assert again.returncode == 0 and "nothing to verify" in again.stdout, again.stdout + again.stderr

@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from debuglab.catalog.errors import CatalogError, UnknownBugError
 
 PROJECTS = ("nova", "python-novaclient")
+RECORD_FILE = "verified.toml"  # bugs/<id>/verified.toml, written by `bugs verify` (debuglab.verify.records)
 LAYERS = ("api", "compute-api", "scheduler", "conductor", "objects-db", "compute-manager", "client")
 TECHNIQUES = (
     "pdb", "post-mortem", "remote-pdb", "pycharm", "debugpy", "unit-tests", "logs",
@@ -54,7 +55,7 @@ class Bug:
     # nova's own test modules around the scope; for difficulty 2 and 3 none of their tests
     # may fail with the bug planted (`bugs verify` runs them)
     visible_modules: tuple[str, ...] = ()
-    # how long the reference fix's tests took in `bugs verify` (bugs/<id>/timing.toml)
+    # how long the reference fix's tests took in `bugs verify` (bugs/<id>/verified.toml)
     reference_seconds: float | None = None
 
     def deadline(self, limit: float) -> float:
@@ -69,9 +70,10 @@ class Bug:
         return self.folder / "inject.patch"
 
     @property
-    def timing_file(self) -> Path:
-        """Written by `bugs verify`: the reference fix's measured test time."""
-        return self.folder / "timing.toml"
+    def verification_record(self) -> Path:
+        """Written by `bugs verify` (debuglab.verify.records): what the bug was verified
+        against, and the reference fix's measured test time."""
+        return self.folder / RECORD_FILE
 
     @property
     def hidden_tests(self) -> Path:
@@ -202,7 +204,7 @@ def load_bug(folder: Path) -> Bug:
         objectives=f.strings(data, "objectives"), techniques=techniques,
         hints=f.strings(data, "hints", min_items=MIN_HINTS), scope=scope, feedback=feedback,
         fail_to_pass=fail_to_pass, pass_to_pass=pass_to_pass, folder=folder, visible_modules=visible,
-        reference_seconds=_reference_seconds(folder / "timing.toml", f),
+        reference_seconds=_reference_seconds(folder / RECORD_FILE, f),
     )
     _check_visible_modules(bug, f)
     _check_upstream(bug, f)

@@ -32,10 +32,10 @@ from typing import Callable
 from debuglab.catalog.model import Bug, Catalog
 from debuglab.core import proc, testrun
 from debuglab.core.errors import DebuglabError
-from debuglab.core.files import write_atomic
 from debuglab.core.kit import Kit, cache_dir
 from debuglab.lab import inject, upstream
 from debuglab.lab.workspace import Workspace
+from debuglab.verify import records
 
 CHECK_TITLES = {
     "pristine": "pristine",
@@ -122,8 +122,12 @@ def verify(
     *,
     kit: Kit | None = None,
     jobs: int | None = None,
+    record: bool = True,
     on_run: Callable[[int, int, str], None] = lambda done, total, label: None,
 ) -> Report:
+    """Run every check of `bug_ids` (all when empty). With `record`, each bug that
+    verifies gets its record (debuglab.verify.records); the test suite's own runs pass
+    False, so that they leave the checkout as they found it."""
     kit = kit or Kit.default()
     bugs = Catalog.load(kit.bugs_dir, bug_ids).select(bug_ids)
     projects = upstream.load_lock(kit.upstream_lock)
@@ -152,6 +156,7 @@ def verify(
     start = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix=".verify-", dir=ws.root))
     tests_run = 0
+    fix_seconds: dict[str, float] = {}
     upstream_failures: tuple[str, ...] = ()
     try:
         pristine = {p: _pristine_tree(ws, projects[p], [b for b in bugs if b.project == p], scratch)
@@ -172,7 +177,7 @@ def verify(
                 for bug in state.bugs:
                     reports[bug.id].checks[state.key] = _judge(state, bug, run_or_error)
                 if state.key == "fix" and isinstance(run_or_error, testrun.Run) and run_or_error.worker_ok:
-                    _record_timing(state.bugs[0], run_or_error.seconds)
+                    fix_seconds[state.bugs[0].id] = run_or_error.seconds
         if visible_runs:
             on_run(done, len(states), "charging visible failures")
             checks, upstream_failures = _judge_visible(ws, visible_runs, pristine, scratch)
@@ -180,6 +185,10 @@ def verify(
                 reports[bug_id].checks["visible"] = check
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if record:
+        for bug in bugs:
+            if reports[bug.id].ok and bug.id in fix_seconds:
+                records.write(kit, bug, fix_seconds[bug.id])
     return Report(list(reports.values()), time.monotonic() - start, tests_run, len(states), upstream_failures)
 
 
@@ -209,13 +218,6 @@ def _run_state(ws: Workspace, state: _State, pristine: Path, scratch: Path) -> t
         return f"visible module {state.module} does not exist ({_module_file(tree, state.module)} is missing)"
     return testrun.run_tests(ws.python, tree, state.ids, work_dir=scratch / "runs", name=state.name,
                              timeout=1800 if state.module else 900)
-
-
-def _record_timing(bug: Bug, seconds: float) -> None:
-    """The reference fix's test time, from which the grader derives the bug's deadline."""
-    write_atomic(bug.timing_file, "# written by `debuglab bugs verify`: the reference fix's tests, one worker, in seconds;\n"
-                   "# a grading run may take 10 times this plus 30 s\n"
-                   f"reference_fix_seconds = {seconds:.1f}\n")
 
 
 def _absent(outcome: testrun.Outcome) -> bool:

@@ -19,7 +19,7 @@ from debuglab.core.errors import DebuglabError
 from debuglab.core.kit import Kit
 from debuglab.core.options import LAB_DIR
 from debuglab.lab.workspace import Workspace
-from debuglab.verify import checks, reproduce
+from debuglab.verify import checks, records, reproduce
 
 
 @click.group()
@@ -97,11 +97,30 @@ def bugs_show(bug_id: str, root: Path | None) -> None:
                                           "(planted: the script shows the bug; with its fix: it does not).")
 @click.option("--clouds", type=click.IntRange(1, 8), default=2, show_default=True,
               help="With --live: scratch clouds that share the bugs out.")
-def bugs_verify(bug_ids: tuple[str, ...], root: Path, jobs: int | None, live: bool, clouds: int) -> None:
+@click.option("--changed", is_flag=True, help="Only the bugs whose record (bugs/<id>/verified.toml) no longer "
+                                             "matches what they depend on, and --sample others (as CI runs it).")
+@click.option("--sample", type=click.IntRange(0, None), default=3, show_default=True,
+              help="With --changed: how many bugs with a current record to verify again (a few each day).")
+@click.option("--no-record", "no_record", is_flag=True,
+              help="Leave the bugs' records as they are (the test suite's runs).")
+def bugs_verify(bug_ids: tuple[str, ...], root: Path, jobs: int | None, live: bool, clouds: int,
+                changed: bool, sample: int, no_record: bool) -> None:
     """Check every bug, Defects4J-style: pristine, injected, fixed, alternative, all together,
-    and for tiers 2 and 3 nova's visible tests; with --live, every symptom on a running cloud."""
+    and for tiers 2 and 3 nova's visible tests; with --live, every symptom on a running cloud.
+    Each bug that verifies gets its record (bugs/<id>/verified.toml: commit it with the bug)."""
     if live:
         return _verify_live(list(bug_ids), clouds)
+    if changed:
+        if bug_ids:
+            raise click.UsageError("give bug ids or --changed, not both")
+        kit = Kit.default()
+        selection = records.select(kit, list(Catalog.load(kit.bugs_dir).bugs.values()), sample=sample)
+        console.print(f"records out of date: {', '.join(selection.changed) or 'none'}; "
+                      f"verified again as a sample: {', '.join(selection.sample) or 'none'}", highlight=False)
+        bug_ids = tuple(selection.bug_ids)
+        if not bug_ids:
+            console.print("nothing to verify")
+            return
     ws = Workspace.open(root)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   TextColumn("{task.completed}/{task.total} runs"), console=err, transient=True) as progress:
@@ -110,7 +129,7 @@ def bugs_verify(bug_ids: tuple[str, ...], root: Path, jobs: int | None, live: bo
         def on_run(done: int, total: int, label: str) -> None:
             progress.update(task, completed=done, total=total, description=label)
 
-        report = checks.verify(ws, list(bug_ids), jobs=jobs, on_run=on_run)
+        report = checks.verify(ws, list(bug_ids), jobs=jobs, record=not no_record, on_run=on_run)
     table = Table(title="bug verification")
     for column in ("bug", *checks.CHECK_TITLES.values(), "verdict"):
         table.add_column(column)
