@@ -55,6 +55,9 @@ class Bug:
     # nova's own test modules around the scope; for difficulty 2 and 3 none of their tests
     # may fail with the bug planted (`bugs verify` runs them)
     visible_modules: tuple[str, ...] = ()
+    # the identifiers and phrases that name the cause (the defect's function, attribute and
+    # variable names, mechanism words): nothing a student sees before the fix may hold one
+    spoilers: tuple[str, ...] = ()
     # how long the reference fix's tests took in `bugs verify` (bugs/<id>/verified.toml)
     reference_seconds: float | None = None
 
@@ -90,10 +93,11 @@ class Bug:
         return self.fail_to_pass + self.pass_to_pass
 
     def public(self) -> dict:
-        """What a student may see: no hints (revealed one at a time), scope, tests or fix."""
+        """What a student may see: no layer (where the cause lives), no hints (revealed one
+        at a time), scope, tests, spoilers or fix."""
         return {
             "id": self.id, "title": self.title, "project": self.project,
-            "upstream": self.upstream, "difficulty": self.difficulty, "layer": self.layer,
+            "upstream": self.upstream, "difficulty": self.difficulty,
             "symptom": self.symptom, "objectives": list(self.objectives),
             "techniques": list(self.techniques),
         }
@@ -145,7 +149,7 @@ class _Fields:
 
 TOP_FIELDS = {
     "id", "title", "project", "upstream", "difficulty", "layer", "symptom", "objectives",
-    "techniques", "hints", "scope", "feedback", "tests",
+    "techniques", "hints", "scope", "feedback", "tests", "spoilers",
 }
 
 
@@ -205,6 +209,7 @@ def load_bug(folder: Path) -> Bug:
         hints=f.strings(data, "hints", min_items=MIN_HINTS), scope=scope, feedback=feedback,
         fail_to_pass=fail_to_pass, pass_to_pass=pass_to_pass, folder=folder, visible_modules=visible,
         reference_seconds=_reference_seconds(folder / RECORD_FILE, f),
+        spoilers=f.strings(data, "spoilers") if "spoilers" in data else (),
     )
     _check_visible_modules(bug, f)
     _check_upstream(bug, f)

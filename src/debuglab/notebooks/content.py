@@ -148,8 +148,7 @@ def bug_notebook(bug: Bug, reproduce: str | None) -> nbformat.NotebookNode:
     techniques = ", ".join(f"`{t}`" for t in bug.techniques)
     cells = [
         _md(f"# {bug.title}\n\n"
-            f"Bug `{bug.id}` · {bug.project} {bug.upstream} · difficulty {bug.difficulty}/3 · "
-            f"layer: {bug.layer}\n\n"
+            f"Bug `{bug.id}` · {bug.project} {bug.upstream} · difficulty {bug.difficulty}/3\n\n"
             f"Techniques that help here: {techniques} (see the technique labs in `labs/`)."),
         _md("## The story\n\nA user reports:\n\n" + bug.symptom.strip()),
         _md("## Your lab\n\nRun this first: it finds your lab (the kernel `debuglab` runs the lab's venv, "
@@ -461,18 +460,6 @@ def devstack_welcome_notebook() -> nbformat.NotebookNode:
     return _notebook("welcome", cells, kernel=DEVSTACK_KERNEL_NAME)
 
 
-ALL_UNITS = "*"  # a layer whose code runs in every nova unit
-# The systemd units that run each layer's code on a DevStack host (catalog.LAYERS).
-DEVSTACK_LAYER_UNITS: dict[str, tuple[str, ...]] = {
-    "api": ("devstack@n-api",),
-    "compute-api": ("devstack@n-api",),  # nova/compute/api.py runs inside the API
-    "scheduler": ("devstack@n-sch",),
-    "conductor": ("devstack@n-cond-cell1", "devstack@n-super-cond"),
-    "compute-manager": ("devstack@n-cpu",),
-    "objects-db": (ALL_UNITS,),  # nova's objects and database code run in every unit
-    "client": (),  # python-novaclient: it runs right here, in this notebook's kernel
-}
-
 DEVSTACK_REFLECTION = (
     "What did you observe first, and which observation told you where to look?",
     "Where on the request's way through nova did the wrong behaviour first appear, and how did you narrow it down?",
@@ -482,9 +469,9 @@ DEVSTACK_REFLECTION = (
 
 
 def _devstack_debug_cells(bug: Bug) -> list:
-    """"Debug it on DevStack": the units that run the bug's layer, their ports read at run time."""
-    units = DEVSTACK_LAYER_UNITS[bug.layer]
-    if not units:
+    """"Debug it on DevStack": every nova unit and its port, read at run time. Which unit
+    runs the faulty code is for the student to find (the layer is the instructor's)."""
+    if bug.project != "nova":
         return [
             _md("## Debug it on DevStack\n\n"
                 f"This bug's code ({bug.project}) is the client: it runs right here, in this notebook's "
@@ -492,13 +479,13 @@ def _devstack_debug_cells(bug: Bug) -> list:
                 "`import pdb; pdb.set_trace()` before the call. After an edit, Kernel > Restart Kernel loads "
                 f"it (then run the cells above again); `git -C /opt/stack/{bug.project} diff` shows it."),
         ]
-    chosen = "list(UNITS)  # every nova unit" if units == (ALL_UNITS,) else repr(list(units))
     return [
         _md("## Debug it on DevStack\n\n"
-            f"This bug's layer is *{bug.layer}*: its code runs in the unit(s) below. A `breakpoint()` in that "
-            "code opens remote-pdb on the unit's port (`nc 127.0.0.1 PORT` in a terminal, as in "
-            "`01-welcome.ipynb`); after each edit, restart the unit, then run the reproduce cell again."),
-        _code(f"BUG_UNITS = {chosen}\n"
+            "nova's code runs in the units below; which of them runs the code behind this story is yours to "
+            "find (the journals and a `breakpoint()` tell). A `breakpoint()` opens remote-pdb on the port of "
+            "the unit that reached it (`nc 127.0.0.1 PORT` in a terminal, as in `01-welcome.ipynb`); after "
+            "each edit, restart the units, then run the reproduce cell again."),
+        _code("BUG_UNITS = list(UNITS)  # every nova unit\n"
               "for unit in BUG_UNITS:\n"
               "    port = UNITS.get(unit)\n"
               "    print(f\"{unit:24} remote-pdb: \" + (f\"nc 127.0.0.1 {port}\" if port else \"no port on this host\"))"),
@@ -517,8 +504,7 @@ def devstack_bug_notebook(bug: Bug, reproduce: str | None) -> nbformat.NotebookN
     techniques = ", ".join(f"`{t}`" for t in bug.techniques)
     cells = [
         _md(f"# {bug.title}\n\n"
-            f"Bug `{bug.id}` · {bug.project} {bug.upstream} · difficulty {bug.difficulty}/3 · "
-            f"layer: {bug.layer}\n\n"
+            f"Bug `{bug.id}` · {bug.project} {bug.upstream} · difficulty {bug.difficulty}/3\n\n"
             f"Techniques that help here: {techniques} (`01-welcome.ipynb` shows how to stop a running unit "
             "in the debugger)."),
         _md("## The story\n\nA user reports:\n\n" + bug.symptom.strip()),

@@ -1,5 +1,6 @@
 """Defects4J/SWE-bench-style checks that every bug behaves as its bug.toml promises:
 
+- nothing a student sees before the fix names the cause (debuglab.verify.spoilers);
 - pristine upstream: its fail_to_pass and pass_to_pass tests pass;
 - bug injected: every fail_to_pass test fails, every pass_to_pass test passes;
 - reference fix, then alternative fix, on top: all pass;
@@ -35,9 +36,10 @@ from debuglab.core.errors import DebuglabError
 from debuglab.core.kit import Kit, cache_dir
 from debuglab.lab import inject, upstream
 from debuglab.lab.workspace import Workspace
-from debuglab.verify import records
+from debuglab.verify import records, spoilers
 
 CHECK_TITLES = {
+    "spoilers": "nothing given away",
     "pristine": "pristine",
     "injected": "injected",
     "fix": "reference fix",
@@ -153,6 +155,9 @@ def verify(
             states.append(_State("visible", project, listing, tuple(b.inject_patch for b in tiered), module))
 
     reports = {bug.id: BugReport(bug.id) for bug in bugs}
+    for bug in bugs:  # what a student sees before the fix never names the cause
+        found = spoilers.leaks(bug, spoilers.seen_before_the_fix(bug, kit))
+        reports[bug.id].checks["spoilers"] = Check(not found, tuple(found))
     start = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix=".verify-", dir=ws.root))
     tests_run = 0

@@ -44,16 +44,19 @@ def _planted(root: Path | None, bug_ids: list[str] | None = None) -> list[str] |
 
 @bugs.command("list")
 @LAB_BUGS
-def bugs_list(root: Path | None) -> None:
+@click.option("--instructor", is_flag=True, help="Also each bug's layer: where its cause lives (never a student's).")
+def bugs_list(root: Path | None, instructor: bool) -> None:
     """The bugs in the catalog (what a student may see); with --dir, the lab's."""
     planted = _planted(root)
     catalog = Catalog.load(Kit.default().bugs_dir, planted)
     table = Table(title="debuglab bugs" + (f" planted in {root}" if root else ""))
     table.add_column("id", no_wrap=True, min_width=max((len(i) for i in catalog.bugs), default=2))
-    for column in ("project", "layer", "difficulty", "title"):
+    columns = ("project", "layer", "difficulty", "title") if instructor else ("project", "difficulty", "title")
+    for column in columns:
         table.add_column(column)
     for bug in catalog.select(planted) if planted is not None else catalog.bugs.values():
-        table.add_row(bug.id, bug.project, bug.layer, "★" * bug.difficulty, bug.title)
+        cells = {"project": bug.project, "layer": bug.layer, "difficulty": "★" * bug.difficulty, "title": bug.title}
+        table.add_row(bug.id, *(cells[c] for c in columns))
     console.print(table)
 
 
@@ -80,7 +83,7 @@ def bugs_show(bug_id: str, root: Path | None) -> None:
     bug = Catalog.load(Kit.default().bugs_dir, [bug_id]).select([bug_id])[0]
     info = bug.public()
     console.print(f"[bold]{escape(info['title'])}[/]  ({info['id']})", highlight=False)
-    console.print(f"{info['project']} {info['upstream']} · layer {info['layer']} · difficulty {'★' * info['difficulty']}")
+    console.print(f"{info['project']} {info['upstream']} · difficulty {'★' * info['difficulty']}")
     console.print(f"\n[bold]Symptom[/]\n{escape(info['symptom'].strip())}", highlight=False)  # [sections] stay
     console.print("\n[bold]You will learn to[/]", highlight=False)
     for objective in info["objectives"]:
@@ -174,6 +177,9 @@ def _verify_live(bug_ids: list[str], clouds: int) -> None:
             continue
         if r.problem:
             console.print(f"[red]✗[/] {r.bug_id}: {r.problem}", highlight=False)
+        for leak in r.leaks:
+            console.print(f"[red]✗[/] {r.bug_id}: {leak} (a spoiler: what a student sees before the fix "
+                          "names the cause)", highlight=False)
         for label, run, want in (("all planted", r.planted, True), ("with its fix", r.fixed, False)):
             if run is not None and run.bug_seen is not want:
                 console.print(f"[red]✗[/] {r.bug_id} ({label}): the script said BUG_SEEN={run.bug_seen}; "

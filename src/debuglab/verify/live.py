@@ -27,7 +27,7 @@ from debuglab.core.errors import DebuglabError
 from debuglab.core.kit import Kit
 from debuglab.core.processes import free_ports
 from debuglab.lab import inject, workspace
-from debuglab.verify import reproduce
+from debuglab.verify import reproduce, spoilers
 from debuglab.verify.checks import solution
 
 
@@ -37,11 +37,12 @@ class LiveResult:
     planted: reproduce.Reproduction  # with every bug planted: must show the bug
     fixed: reproduce.Reproduction | None  # with its reference fix: must behave right
     problem: str = ""  # why `fixed` could not be tried
+    leaks: tuple[str, ...] = ()  # where the script's output with the bug planted names the cause
 
     @property
     def ok(self) -> bool:
         return (self.planted.bug_seen is True and self.fixed is not None
-                and self.fixed.bug_seen is False and not self.problem)
+                and self.fixed.bug_seen is False and not self.problem and not self.leaks)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,9 @@ def _with_fix(ws: workspace.Workspace, kit: Kit, bug: Bug, planted: reproduce.Re
         fixed = _run_isolated(ws, kit, bug)
     finally:
         inject.apply_patches(checkout, [fix], reverse=True)
-    return LiveResult(bug.id, planted, fixed)
+    # what the student sees before the fix includes the script's output
+    leaks = spoilers.leaks(bug, {"the reproduce script's output": planted.output})
+    return LiveResult(bug.id, planted, fixed, leaks=tuple(leaks))
 
 
 def _run_isolated(ws: workspace.Workspace, kit: Kit, bug: Bug) -> reproduce.Reproduction:
