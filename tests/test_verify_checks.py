@@ -41,12 +41,12 @@ def test_every_bug_is_verified_now_or_has_a_current_record(catalog_verification,
         if row is None:  # not in this run: its record must say what it was verified against
             assert records.is_current(kit, bug), f"{bug.id}: neither verified now nor a current record"
             continue
-        # pristine, injected, fix, alternative, wrong; all together when the run holds
-        # another bug of its project; tiers 2 and 3: nova's visible tests too
+        # nothing given away, pristine, injected, fix, alternative, wrong; all together when
+        # the run holds another bug of its project; tiers 2 and 3: nova's visible tests too
         together = sum(b.project == bug.project for b in verified) > 1
-        assert row.count("✓") == 5 + together + (bug.difficulty >= 2) and "ok" in row, row
+        assert row.count("✓") == 6 + together + (bug.difficulty >= 2) and "ok" in row, row
         if bug.difficulty >= 2:
-            ran = re.search(r"✓ (\d+)", row.split("✓", 5 + together)[-1])
+            ran = re.search(r"✓ (\d+)", row.split("✓", 6 + together)[-1])
             assert ran and int(ran.group(1)) > 0, row  # the visible modules ran tests, not nothing
     assert len(verified) >= 3, result.stdout  # the sample, at least
     assert "fail on pristine upstream too" not in result.stdout, result.stdout
@@ -62,6 +62,10 @@ def test_a_fix_that_fixes_nothing_is_reported_and_fails_the_run(lab, kit_copy):
     # and a "wrong" fix that is in fact right: the hidden tests would look gameable
     fix = (kit_copy.solutions_dir / bug.id / "fix.patch").read_text()
     (kit_copy.solutions_dir / bug.id / "wrong.patch").write_text(fix)
+    # and an objective that names the cause (its scope file's name)
+    toml = bug.folder / "bug.toml"
+    scope_file = target.rsplit("/", 1)[-1]
+    toml.write_text(toml.read_text().replace("objectives = [", f'objectives = [\n    "Read {scope_file} closely",', 1))
     before = records.read(bug)
     result = verify(lab, bug.id, kit_root=kit_copy.root)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -69,6 +73,7 @@ def test_a_fix_that_fixes_nothing_is_reported_and_fails_the_run(lab, kit_copy):
     assert records.read(bug) == before, "a bug that deviates got a new record"
     assert f"{bug.id}: alternative fix: {len(bug.fail_to_pass)} fail_to_pass test(s) should pass" in result.stdout
     assert f"{bug.id}: wrong fix fails: the wrong fix passes every fail_to_pass test" in result.stdout
+    assert f"{bug.id}: nothing given away: objective 1 names {scope_file!r}" in result.stdout
     assert "reference fix:" not in result.stdout, "the reference fix still verifies"
 
 
