@@ -402,3 +402,68 @@ def test_check_gives_feedback_and_the_next_hint_never_test_ids(lab, tmp_path):
     for text in runs:
         assert "nova.tests" not in text and "debuglab_hidden" not in text and "test_" not in text
     assert json.loads((mine / ".debuglab/hints.json").read_text())["seen"] == {"flavor-disk-ephemeral": 2}
+
+
+# issue 23.0: both projects' bugs, graded from a lab, a patch and a class folder
+EVERY_PROJECT = ("nova-limits-empty-table", "anti-affinity-group-ignored", BUG, "scheduler-stale-aggregate-host")
+
+
+def student_lab(lab, dest: Path, bug_ids) -> Path:
+    """A student's lab: the lab's lab.toml and venv, a clone of each checkout, every bug's
+    reference fix applied to its own project's checkout."""
+    catalog = Catalog.load(ROOT / "bugs")
+    (dest / "stack").mkdir(parents=True)
+    shutil.copy(lab.root / "lab.toml", dest / "lab.toml")
+    (dest / "venv").symlink_to(lab.venv)
+    for project in ("nova", "python-novaclient"):
+        subprocess.run(["git", "clone", "-q", str(lab.checkout(project)), str(dest / "stack" / project)], check=True)
+    for bug_id in bug_ids:
+        project = catalog.bugs[bug_id].project
+        subprocess.run(["git", "-C", str(dest / "stack" / project), "apply", str(solution(bug_id, "fix"))], check=True)
+    return dest
+
+
+def _grade_cli(lab, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", CLI, "grade", *args, "--lab", str(lab.root), "--format", "json",
+                          "--bugs", ",".join(EVERY_PROJECT)], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _verdicts(grade: dict) -> dict[str, str]:
+    return {b["id"]: (b["verdict"], b["reason"]) for b in grade["bugs"]}
+
+
+def test_reference_fixes_of_both_projects_are_fixed_in_every_mode(lab, tmp_path):
+    """issue 23.0: a right fix of a python-novaclient bug was `error` ("not planted in the
+    submission's python-novaclient baseline") in every mode of grade, since a submission
+    was nova's change only. Each bug's reference fix, nova's and python-novaclient's, is
+    `fixed` from a lab (--checkout), from one patch of both (--patch), and in a class
+    (--submissions) of a lab, a patch and a folder `debuglab collect` wrote."""
+    want = {b: FIXED for b in EVERY_PROJECT}
+    checkout = student_lab(lab, tmp_path / "alice", EVERY_PROJECT)
+    (graded,) = _grade_cli(lab, "--checkout", str(checkout))["grades"]
+    assert {b: v for b, (v, _) in _verdicts(graded).items()} == want, _verdicts(graded)
+
+    both = tmp_path / "bob.patch"
+    both.write_text("".join(solution(b, "fix").read_text() for b in EVERY_PROJECT))
+    (graded,) = _grade_cli(lab, "--patch", str(both))["grades"]
+    assert {b: v for b, (v, _) in _verdicts(graded).items()} == want, _verdicts(graded)
+
+    subs = tmp_path / "class"
+    subs.mkdir()
+    student_lab(lab, subs / "carol", EVERY_PROJECT)
+    shutil.copy(both, subs / "dave.patch")
+    collected = subs / "erin"  # as `debuglab collect` writes it: a patch per project
+    collected.mkdir()
+    catalog = Catalog.load(ROOT / "bugs")
+    record = "[projects.nova]\npatch = \"nova.patch\"\n[projects.python-novaclient]\npatch = \"python-novaclient.patch\"\n"
+    (collected / "submission.toml").write_text('student = "erin"\n' + record)
+    for project in ("nova", "python-novaclient"):
+        (collected / f"{project}.patch").write_text("".join(
+            solution(b, "fix").read_text() for b in EVERY_PROJECT if catalog.bugs[b].project == project))
+    data = _grade_cli(lab, "--submissions", str(subs), "--gradebook", str(tmp_path / "book"))
+    got = {g["student"]: _verdicts(g) for g in data["grades"]}
+    assert set(got) == {"carol", "dave", "erin"}
+    for name, verdicts in got.items():
+        assert {b: v for b, (v, _) in verdicts.items()} == want, (name, verdicts)

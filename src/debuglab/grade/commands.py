@@ -41,16 +41,13 @@ def check(bug_ids: tuple[str, ...], root: Path, timeout: float) -> None:
     ws = Workspace.open(root)
     catalog = Catalog.load(Kit.default().bugs_dir)
     chosen = catalog.select(list(bug_ids) or ws.bugs())
-    verdicts, not_applied = [], []
     with _progress() as progress:
         task = progress.add_task("checking your fixes", total=len(chosen))
-        for project in dict.fromkeys(b.project for b in chosen):
-            mine = [b.id for b in chosen if b.project == project]
-            sub = submission.from_checkout(ws.checkout(project), student=ws.root.name, project=project)
-            result = grader.grade(sub, mine, ws.python, options=grader.Options(Limits(timeout=timeout)),
-                                  on_done=lambda s, b, v: progress.advance(task))
-            verdicts += result.verdicts
-            not_applied += result.not_applied
+        # the lab's every checkout: each bug is graded against its own project's change
+        sub = submission.from_checkout(ws.root, student=ws.root.name)
+        result = grader.grade(sub, [b.id for b in chosen], ws.python, options=grader.Options(Limits(timeout=timeout)),
+                              on_done=lambda s, b, v: progress.advance(task))
+    verdicts, not_applied = list(result.verdicts), list(result.not_applied)
     for v in verdicts:
         mark = "[green]✓ fixed[/]" if v.verdict == FIXED else f"[yellow]✗ {v.verdict}[/]"
         console.print(f"\n[bold]{v.bug_id}[/] — {v.title}: {mark}", highlight=False)

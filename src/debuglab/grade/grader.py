@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from debuglab import testrun
+from debuglab import testrun, upstream
 from debuglab.catalog import Bug, Catalog
 from debuglab.errors import DebuglabError
-from debuglab.grade import scope, verdict
+from debuglab.grade import scope, submission, verdict
 from debuglab.grade.copy import ApplyError, Trees, canary_ids
 from debuglab.grade.errors import GradeError, SubmissionError
 from debuglab.grade.sandbox import Limits, Sandbox
@@ -46,21 +46,36 @@ class Options:
     keep: bool = False  # keep the grading copies (for an instructor's inspection)
 
 
-def _plan(sub: Submission, bugs: list[Bug], catalog_bugs: list[Bug]):
-    """(verdicts decided without running, [(bug, BugChanges)] to run, not_applied)."""
+def _plan(sub: Submission, bugs: list[Bug], catalog_bugs: list[Bug], packages: dict[str, str]):
+    """(verdicts decided without running, [(bug, BugChanges, its baseline's bugs)] to run,
+    not_applied). Each bug is graded against the submission's change to its own project
+    (a lab's python-novaclient checkout, or a patch's novaclient/ files)."""
     decided: dict[str, verdict.BugVerdict] = {}
     if sub.problem:
         return {b.id: verdict.error(b, sub.problem) for b in bugs}, [], ()
     try:
-        changes = scope.parse(sub.patch)
+        parts = submission.parts(sub, packages)
     except SubmissionError as exc:
         return {b.id: verdict.rejected(b, [str(exc)]) for b in bugs}, [], ()
-    lab_bugs = set(sub.lab_bugs) if sub.lab_bugs is not None else {b.id for b in catalog_bugs if b.project == sub.project}
-    scoped = scope.split(changes, [b for b in bugs if b.project == sub.project])
-    todo = []
+    todo, not_applied = [], []
+    per_project: dict[str, tuple[scope.Scoped | None, set[str], str | None]] = {}
+    for name, part in parts.items():
+        lab_bugs = (set(part.lab_bugs) if part.lab_bugs is not None
+                    else {b.id for b in catalog_bugs if b.project == name})
+        try:
+            scoped = scope.split(scope.parse(part.patch), [b for b in bugs if b.project == name])
+        except SubmissionError as exc:
+            per_project[name] = (None, lab_bugs, str(exc))
+            continue
+        per_project[name] = (scoped, lab_bugs, None)
+        not_applied += scoped.not_applied
     for bug in bugs:
-        if bug.project != sub.project or bug.id not in lab_bugs:
+        scoped, lab_bugs, problem = per_project.get(bug.project, (None, set(), None))
+        if bug.id not in lab_bugs:
             decided[bug.id] = verdict.error(bug, f"this bug is not planted in the submission's {bug.project} baseline")
+            continue
+        if scoped is None:
+            decided[bug.id] = verdict.rejected(bug, [problem or "no change to this bug's project"])
             continue
         mine = scoped.per_bug[bug.id]
         if mine.rejected:
@@ -68,8 +83,8 @@ def _plan(sub: Submission, bugs: list[Bug], catalog_bugs: list[Bug]):
         elif not mine.changes:
             decided[bug.id] = verdict.untouched(bug)
         else:
-            todo.append((bug, mine))
-    return decided, todo, scoped.not_applied
+            todo.append((bug, mine, tuple(sorted(lab_bugs))))
+    return decided, todo, tuple(not_applied)
 
 
 def _test_module(test_id: str) -> str:
@@ -178,12 +193,13 @@ def grade_many(
     catalog = Catalog.load(kit.bugs_dir)
     bugs = catalog.select(bug_ids or [])
     catalog_bugs = list(catalog.bugs.values())
+    packages = {name: project.package for name, project in upstream.load_lock(kit.upstream_lock).items()}
     sandbox = Sandbox(options.limits)
     features = sandbox.features(python)
     started = {s.student: time.monotonic() for s in submissions}
     plans = []
     for sub in submissions:
-        decided, todo, not_applied = _plan(sub, bugs, catalog_bugs)
+        decided, todo, not_applied = _plan(sub, bugs, catalog_bugs, packages)
         plans.append((sub, decided, todo, not_applied))
     total = sum(len(todo) for _, _, todo, _ in plans)
     on_planned(total)
@@ -216,9 +232,7 @@ def _run_all(plans, bugs, catalog_bugs, trees, servers, sandbox, options, ran, o
     with ThreadPoolExecutor(max_workers=options.jobs or os.cpu_count() or 2) as pool:
         futures = {}
         for n, (sub, _, todo, _) in enumerate(plans):
-            lab_bugs = tuple(sub.lab_bugs) if sub.lab_bugs is not None else tuple(
-                b.id for b in catalog_bugs if b.project == sub.project)
-            for bug, mine in todo:
+            for bug, mine, lab_bugs in todo:
                 futures[(n, bug.id)] = pool.submit(_run_bug, trees, servers, sandbox, sub, bug, mine, lab_bugs, options)
         for (n, bug_id), future in futures.items():
             try:
