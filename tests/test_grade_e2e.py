@@ -303,10 +303,14 @@ def test_fork_loop_gets_a_verdict_and_leaves_nothing_behind(hostile_grades):
     # the clones of a fork loop each go on running tests into the same result file: the
     # audit then finds results out of sequence (rejected), or the job ends early (error)
     assert hostile_grades[0]["forks"].verdict in (ERROR, NOT_FIXED, REJECTED)
-    from debuglab.grade.sandbox import PIDS_CGROUP, UID_BASE, _pids_of
+    from debuglab.grade.sandbox import UID_BASE, UID_SPAN, _cgroup_of, _pids_of, _registry
 
-    assert not [p for uid in range(UID_BASE, UID_BASE + 50) for p in _pids_of(uid)]
-    assert not list(PIDS_CGROUP.glob(f"debuglab-{os.getpid()}-*"))
+    with _registry() as data:  # every claim of this session was released ...
+        assert not [k for k, entry in data["claims"].items() if entry["pid"] == os.getpid()]
+        held = {UID_BASE + int(k) for k in data["claims"]}  # (another grader's, on this machine)
+    # ... and no job's process, nor a cgroup, is left behind
+    assert not [(uid, _pids_of(uid)) for uid in range(UID_BASE, UID_BASE + 50) if uid not in held and _pids_of(uid)]
+    assert not [slot for slot in range(50) if UID_BASE + slot not in held and _cgroup_of(slot).exists()]
 
 
 def test_patching_unittest_at_import_is_rejected(hostile_grades):
@@ -423,9 +427,9 @@ def student_lab(lab, dest: Path, bug_ids) -> Path:
     return dest
 
 
-def _grade_cli(lab, *args: str) -> dict:
+def _grade_cli(lab, *args: str, bugs=EVERY_PROJECT) -> dict:
     out = subprocess.run([sys.executable, "-c", CLI, "grade", *args, "--lab", str(lab.root), "--format", "json",
-                          "--bugs", ",".join(EVERY_PROJECT)], capture_output=True, text=True, timeout=900)
+                          "--bugs", ",".join(bugs)], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -438,12 +442,15 @@ def test_reference_fixes_of_both_projects_are_fixed_in_every_mode(lab, tmp_path)
     """issue 23.0: a right fix of a python-novaclient bug was `error` ("not planted in the
     submission's python-novaclient baseline") in every mode of grade, since a submission
     was nova's change only. Each bug's reference fix, nova's and python-novaclient's, is
-    `fixed` from a lab (--checkout), from one patch of both (--patch), and in a class
-    (--submissions) of a lab, a patch and a folder `debuglab collect` wrote."""
+    `fixed` from a lab (--checkout: the whole catalog, ~80 s on 2 cores), from one patch
+    of both (--patch), and in a class (--submissions) of a lab, a patch and a folder
+    `debuglab collect` wrote (two bugs of each project: ~15 s each)."""
+    every = sorted(Catalog.load(ROOT / "bugs").bugs)
+    checkout = student_lab(lab, tmp_path / "alice", every)
+    (graded,) = _grade_cli(lab, "--checkout", str(checkout), bugs=every)["grades"]
+    assert {b: v for b, (v, _) in _verdicts(graded).items()} == {b: FIXED for b in every}, _verdicts(graded)
+
     want = {b: FIXED for b in EVERY_PROJECT}
-    checkout = student_lab(lab, tmp_path / "alice", EVERY_PROJECT)
-    (graded,) = _grade_cli(lab, "--checkout", str(checkout))["grades"]
-    assert {b: v for b, (v, _) in _verdicts(graded).items()} == want, _verdicts(graded)
 
     both = tmp_path / "bob.patch"
     both.write_text("".join(solution(b, "fix").read_text() for b in EVERY_PROJECT))
@@ -467,3 +474,24 @@ def test_reference_fixes_of_both_projects_are_fixed_in_every_mode(lab, tmp_path)
     assert set(got) == {"carol", "dave", "erin"}
     for name, verdicts in got.items():
         assert {b: v for b, (v, _) in verdicts.items()} == want, (name, verdicts)
+
+
+def test_four_graders_at_once_each_get_their_verdict(lab, tmp_path):
+    """issue 23.1: three `debuglab grade` at once on one machine, two answered `error` (the
+    test worker exited with -9): each grader numbered its jobs' uids from the same base,
+    and one job's cleanup killed every process of that uid, the other graders' jobs too.
+    Four real graders of a right fix, started together: four `fixed`."""
+    bug = "scheduler-stale-aggregate-host"
+    fixed = student(lab, tmp_path, "fixed", solution(bug, "fix"))
+    argv = [sys.executable, "-c", CLI, "grade", "--checkout", str(fixed), "--lab", str(lab.root),
+            "--bugs", bug, "--format", "json"]
+    start = time.monotonic()
+    graders = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [g.communicate(timeout=900) for g in graders]
+    seconds = time.monotonic() - start
+    verdicts = []
+    for g, (out, err) in zip(graders, outs):
+        assert g.returncode == 0, err
+        (entry,) = json.loads(out)["grades"][0]["bugs"]
+        verdicts.append((entry["verdict"], entry["reason"]))
+    assert [v for v, _ in verdicts] == [FIXED] * 4, (verdicts, f"{seconds:.0f} s")
