@@ -279,8 +279,8 @@ def test_reports_json_junit_csv_html(catalog):
     assert suites[1].find("testcase/failure").get("type") == NOT_FIXED
 
     rows = list(csv.reader(io.StringIO(reports.to_csv(grades))))
-    assert rows[0] == ["student", BUG, "total", "max", f"{BUG} verdict"]
-    assert rows[1] == ["alice", "1", "1", "1", FIXED]
+    assert rows[0] == ["student", BUG, "total", "max", "errors", f"{BUG} verdict"]
+    assert rows[1] == ["alice", "1", "1", "1", "0", FIXED]
     assert rows[2][0].startswith("'=")  # no formula injection
 
     page = reports.to_html(grades)
