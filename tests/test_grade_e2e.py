@@ -3,6 +3,8 @@ files), real grading copies, nova's real tests in the sandboxed worker."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -16,7 +18,7 @@ import pytest
 from debuglab.grade import grader, submission
 from debuglab.grade.sandbox import Limits
 from debuglab.catalog import Catalog
-from debuglab.grade.verdict import ERROR, FIXED, NOT_FIXED, REJECTED
+from debuglab.grade.verdict import ERROR, FIXED, NOT_FIXED, REJECTED, Grade
 
 pytestmark = pytest.mark.slow
 
@@ -495,3 +497,52 @@ def test_four_graders_at_once_each_get_their_verdict(lab, tmp_path):
         (entry,) = json.loads(out)["grades"][0]["bugs"]
         verdicts.append((entry["verdict"], entry["reason"]))
     assert [v for v, _ in verdicts] == [FIXED] * 4, (verdicts, f"{seconds:.0f} s")
+
+
+def test_check_spends_no_hint_on_an_error_and_keeps_its_log(lab, tmp_path):
+    """issue 23.3: a `check` that answered error revealed (spent) a hint. The worker dies
+    at import here (os._exit): error, no hint, the feedback names a log in the lab that
+    holds the worker's output."""
+    mine = student_lab(lab, tmp_path / "mylab", [BUG])
+    target = mine / "stack" / "nova" / SCOPE
+    target.write_text("import sys, os\nprint('debuglab-marker: leaving', flush=True)\nos._exit(0)\n" + target.read_text())
+    out = subprocess.run([sys.executable, "-c", CLI, "check", BUG, "--dir", str(mine)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())  # rich wraps long lines
+    assert "not tested (error)" in text and "Not your fault" in text and "ask your instructor" in text
+    assert "hint 1/" not in text
+    assert not (mine / ".debuglab" / "hints.json").exists() or \
+        BUG not in json.loads((mine / ".debuglab" / "hints.json").read_text())["seen"]
+    logs = list((mine / ".debuglab" / "logs").glob("*.log"))
+    assert len(logs) == 1 and logs[0].name in text.replace(" ", ""), (logs, text)
+    assert "debuglab-marker: leaving" in logs[0].read_text() and "never reported" in logs[0].read_text()
+
+
+def test_retry_errors_regrades_only_the_bugs_in_error(lab, tmp_path):
+    """issue 23.3: `grade --submissions DIR --gradebook OUT --retry-errors` reads OUT's
+    gradebook and grades again only what was `error` there: alice's error becomes her
+    real verdict; bob's (deliberately wrong) `not-fixed` is left as it was, never
+    regraded; a newcomer absent from the gradebook is not graded either."""
+    from debuglab.grade import reports
+    from debuglab.grade.verdict import error, untouched
+
+    bug = Catalog.load(ROOT / "bugs").bugs[BUG]
+    subs, book = tmp_path / "subs", tmp_path / "book"
+    subs.mkdir()
+    book.mkdir()
+    for name in ("alice", "bob", "newcomer"):
+        shutil.copy(solution(BUG, "fix"), subs / f"{name}.patch")
+    previous = [Grade("alice", str(subs / "alice.patch"), (error(bug, "the test worker exited with code -9"),)),
+                Grade("bob", str(subs / "bob.patch"), (untouched(bug),))]
+    (book / "grades.json").write_text(reports.to_json(previous))
+    out = subprocess.run([sys.executable, "-c", CLI, "grade", "--submissions", str(subs), "--gradebook", str(book),
+                          "--retry-errors", "--lab", str(lab.root), "--format", "json"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "retrying 1 error(s) of 1 submission(s)" in out.stderr
+    got = {g["student"]: g["bugs"][0]["verdict"] for g in json.loads(out.stdout)["grades"]}
+    assert got == {"alice": FIXED, "bob": NOT_FIXED}
+    rows = {r[0]: r for r in csv.reader(io.StringIO((book / "gradebook.csv").read_text()))}
+    assert rows["alice"][1:5] == ["1", "1", "1", "0"] and rows["bob"][1:5] == ["0", "0", "1", "0"]
+    assert {g.student: g.verdict(BUG).verdict for g in reports.read_gradebook(book)} == got
