@@ -474,3 +474,62 @@ def test_check_spends_no_hint_on_an_error(tmp_path, catalog, monkeypatch):
     assert "lab--num-instances-off-by-one.log" in out.output
     assert "1 bug(s) could not be tested, which is not your fault" in out.output
     assert other.hints[0] in out.output and bug.hints[0] not in out.output
+
+
+PACKAGES = {"nova": "nova", "python-novaclient": "novaclient"}
+CLIENT_SCOPE = "novaclient/v2/shell.py"
+
+
+def test_a_patch_is_split_by_project(catalog):
+    """issue 23.0: a patch's novaclient/ files are python-novaclient's change, the rest nova's."""
+    def section(path, old, new):
+        return f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-{old}\n+{new}\n"
+
+    text = section(SCOPE, "x = 1", "x = 2") + section(CLIENT_SCOPE, "a = 1", "a = 2") + section("tox.ini", "[a]", "[b]")
+    parts = submission.parts(submission.Submission("s", Path("s.patch"), text), PACKAGES)
+    assert set(parts) == {"nova", "python-novaclient"}
+    assert SCOPE in parts["nova"].patch and "tox.ini" in parts["nova"].patch and CLIENT_SCOPE not in parts["nova"].patch
+    assert parts["python-novaclient"].patch == section(CLIENT_SCOPE, "a = 1", "a = 2")
+    only_nova = submission.parts(submission.Submission("s", Path("s.patch"), section(SCOPE, "x", "y")), PACKAGES)
+    assert only_nova["python-novaclient"].patch == ""  # untouched: not-fixed, never "not planted"
+    with pytest.raises(SubmissionError, match="not a diff"):
+        submission.parts(submission.Submission("s", Path("s.patch"), "hello"), PACKAGES)
+
+
+def test_a_lab_is_the_change_of_each_of_its_checkouts(tmp_path):
+    """issue 23.0: a lab folder (grade --checkout lab, check) is both checkouts' change,
+    each with its own baseline and bugs; a lab's python-novaclient checkout alone is
+    python-novaclient's; a folder `debuglab collect` wrote is its patches, by project."""
+    lab = tmp_path / "lab"
+    files = {"nova": (SCOPE, "x = 1\n"), "python-novaclient": (CLIENT_SCOPE, "a = 1\n")}
+    record = "[lab]\nbugs = []\n"
+    for project, (rel, text) in files.items():
+        root = lab / "stack" / project
+        (root / rel).parent.mkdir(parents=True)
+        (root / rel).write_text(text)
+        git(root, "init", "-q")
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "baseline")
+        base = git(root, "rev-parse", "HEAD").strip()
+        record += f'[projects.{project}]\nbaseline_commit = "{base}"\nbugs = ["{project}-bug"]\n'
+        (root / rel).write_text(text.replace("1", "2"))
+    (lab / "lab.toml").write_text(record)
+    sub = submission.from_checkout(lab)
+    parts = submission.parts(sub, PACKAGES)
+    assert parts["nova"].lab_bugs == ("nova-bug",) and "+x = 2" in parts["nova"].patch
+    assert parts["python-novaclient"].lab_bugs == ("python-novaclient-bug",)
+    assert "+a = 2" in parts["python-novaclient"].patch and CLIENT_SCOPE not in parts["nova"].patch
+    client = submission.from_checkout(lab / "stack" / "python-novaclient")
+    assert client.project == "python-novaclient" and client.lab_bugs == ("python-novaclient-bug",)
+
+    subs = tmp_path / "class"
+    (subs / "erin").mkdir(parents=True)
+    for project, part in parts.items():
+        (subs / "erin" / f"{project}.patch").write_text(part.patch)
+    (subs / "erin" / "submission.toml").write_text(
+        'student = "erin"\n[projects.nova]\npatch = "nova.patch"\n'
+        '[projects.python-novaclient]\npatch = "python-novaclient.patch"\n')
+    (erin,) = submission.gather(subs)
+    assert erin.problem is None and erin.student == "erin"
+    got = submission.parts(erin, PACKAGES)
+    assert {k: v.patch for k, v in got.items()} == {k: v.patch for k, v in parts.items()}
