@@ -132,7 +132,8 @@ def _start_time(pid: int) -> str | None:
 
 
 def _alive(entry: dict) -> bool:
-    return _start_time(entry.get("pid", -1)) == entry.get("start")
+    start = entry.get("start")
+    return start is not None and _start_time(entry.get("pid", -1)) == start
 
 
 @contextmanager
