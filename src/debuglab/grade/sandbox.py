@@ -132,8 +132,19 @@ def _start_time(pid: int) -> str | None:
 
 
 def _alive(entry: dict) -> bool:
-    start = entry.get("start")
-    return start is not None and _start_time(entry.get("pid", -1)) == start
+    """Whether the grader that made a claim still runs (the same process, not its pid reused)."""
+    pid, start = entry.get("pid"), entry.get("start")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if start is None:  # no start time was readable: the pid alone
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return _start_time(pid) == start
 
 
 @contextmanager
