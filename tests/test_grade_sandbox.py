@@ -155,3 +155,26 @@ def test_a_dead_graders_claim_is_reclaimed_and_its_leftovers_ended():
         assert not sandbox._pids_of(uid), "the dead grader's job was left running"
     finally:
         claim.release()
+
+
+@needs_own_uid
+def test_a_lost_jobs_slot_stays_claimed_until_its_grader_ends():
+    """A job whose fork server stopped answering is ended, but its uid is not handed out
+    again while this grader runs (the server might still end that uid's processes)."""
+    claim = Sandbox().claim(PYTHON)
+    job = _sleep_as(claim.uid)
+    try:
+        time.sleep(0.3)
+        claim.release(keep_slot=True)
+        assert _gone(job)
+        with sandbox._registry() as data:
+            assert data["claims"][str(claim.slot)]["token"] == claim.token
+        others = [Sandbox().claim(PYTHON) for _ in range(3)]
+        for other in others:
+            other.release()
+        assert claim.uid not in [o.uid for o in others]
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+        sandbox._unregister(claim.slot, claim.token)

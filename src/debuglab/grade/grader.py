@@ -198,6 +198,7 @@ def _run_bug(trees: Trees, servers: Servers, sandbox: Sandbox, sub: Submission, 
     canary = canary_ids(trees.projects[bug.project])
     deadline = bug.deadline(options.limits.timeout)  # a hang costs its own bug's time, not 600 s
     claim = server = None
+    lost = False  # the server did not answer: it may still end this job's uid later
     try:
         server = servers.get(bug.project, lab_bugs)
         claim = sandbox.claim(trees.python)
@@ -206,13 +207,14 @@ def _run_bug(trees: Trees, servers: Servers, sandbox: Sandbox, sub: Submission, 
         # the server ends the job at its own deadline; this one only guards against a lost server
         run = server.submit(job).result(timeout=deadline + 120)
     except (DebuglabError, FutureTimeout, OSError) as exc:
+        lost = isinstance(exc, FutureTimeout)
         v = verdict.error(bug, f"the test worker could not run: {exc or type(exc).__name__}", files=mine.files,
                           seconds=time.monotonic() - start, log=log)
         logs.write(v, sub.student, *([server.log] if server is not None else []))
         return v
     finally:
         if claim is not None:
-            claim.release()
+            claim.release(keep_slot=lost)
     result = verdict.judge(bug, run, canary, mine.files, deadline, log=log)
     if result.verdict == verdict.ERROR:
         logs.write(result, sub.student, run.log, server.log,

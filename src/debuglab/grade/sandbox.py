@@ -271,11 +271,15 @@ class Claim:
     token: str = ""
     released: bool = field(default=False, compare=False)
 
-    def release(self) -> None:
+    def release(self, keep_slot: bool = False) -> None:
         """End whatever the run left behind (a fork loop's children): every process of the
         run's own uid and of its cgroup, which no other job on the machine has while this
         claim holds them; then give the slot back. Only once, and only while the registry
-        still says the slot is this claim's: a released or lost claim touches nothing."""
+        still says the slot is this claim's: a released or lost claim touches nothing.
+
+        `keep_slot`: for a job whose fork server stopped answering, which may still end
+        the job's uid later: the slot stays this process's until it exits (then a later
+        claim finds it stale), so no other job gets the uid meanwhile."""
         if self.released:
             return
         self.released = True
@@ -284,7 +288,8 @@ class Claim:
         if not _owns(self.slot, self.token):
             return
         _end(self.uid, self.cgroup)
-        _unregister(self.slot, self.token)
+        if not keep_slot:
+            _unregister(self.slot, self.token)
 
 
 def _pids_of(uid: int) -> list[int]:
