@@ -305,7 +305,7 @@ def test_fork_loop_gets_a_verdict_and_leaves_nothing_behind(hostile_grades):
     # the clones of a fork loop each go on running tests into the same result file: the
     # audit then finds results out of sequence (rejected), or the job ends early (error)
     assert hostile_grades[0]["forks"].verdict in (ERROR, NOT_FIXED, REJECTED)
-    from debuglab.grade.sandbox import UID_BASE, UID_SPAN, _cgroup_of, _pids_of, _registry
+    from debuglab.grade.sandbox import UID_BASE, _cgroup_of, _pids_of, _registry
 
     with _registry() as data:  # every claim of this session was released ...
         assert not [k for k, entry in data["claims"].items() if entry["pid"] == os.getpid()]

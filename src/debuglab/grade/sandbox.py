@@ -161,9 +161,9 @@ def _registry():
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             data = json.loads(path.read_text())
-            if not isinstance(data, dict) or not isinstance(data.get("claims"), dict):
-                raise ValueError
         except (OSError, ValueError):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("claims"), dict):
             data = {"next": 0, "claims": {}}
         yield data
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
