@@ -288,8 +288,8 @@ def test_reports_json_junit_csv_html(catalog):
     assert suites[1].find("testcase/failure").get("type") == NOT_FIXED
 
     rows = list(csv.reader(io.StringIO(reports.to_csv(grades))))
-    assert rows[0] == ["student", BUG, "total", "max", f"{BUG} verdict"]
-    assert rows[1] == ["alice", "1", "1", "1", FIXED]
+    assert rows[0] == ["student", BUG, "total", "max", "errors", f"{BUG} verdict"]
+    assert rows[1] == ["alice", "1", "1", "1", "0", FIXED]
     assert rows[2][0].startswith("'=")  # no formula injection
 
     page = reports.to_html(grades)
@@ -369,3 +369,176 @@ def test_html_gradebook_renders_in_headless_chromium(tmp_path, catalog):
     assert (width, height) == (1000, 600)
     assert (0xD8, 0xF5, 0xD8) in colours  # a fixed cell, green
     assert (0xFF, 0xF3, 0xC4) in colours  # a not-fixed cell, yellow
+
+
+# issue 23.3: an error never costs the student
+
+def _class_with_an_error(catalog, tmp_path) -> list[Grade]:
+    from debuglab.grade.verdict import error, rejected
+
+    bug = catalog.bugs[BUG]
+    log = tmp_path / "logs" / "bob--num-instances-off-by-one.log"
+    fixed = BugVerdict(bug.id, bug.title, FIXED, "all pass", bug.feedback.fixed, score=1.0, ran=True,
+                       fail_to_pass=(5, 5), pass_to_pass=(31, 31), files=(SCOPE,))
+    return [
+        Grade("alice", "/s/alice.patch", (fixed,)),
+        Grade("bob", "/s/bob.patch", (error(bug, "the test worker exited with code -9", log=str(log)),)),
+        Grade("carol", "/s/carol.patch", (untouched(bug),)),
+        Grade("dave", "/s/dave.patch", (rejected(bug, ["a symlink"]),)),
+    ]
+
+
+def test_an_errors_feedback_says_it_is_not_the_students_fault_what_to_do_and_the_log(catalog):
+    from debuglab.grade.verdict import error
+
+    v = error(catalog.bugs[BUG], "the test server did not start", log="/lab/.debuglab/logs/x.log")
+    assert v.verdict == ERROR and not v.graded and v.score == 0 and v.log == "/lab/.debuglab/logs/x.log"
+    text = v.feedback
+    assert "Not your fault" in text and "no verdict on your fix" in text and "uses none of your hints" in text
+    assert "Run the check again" in text and "ask your instructor" in text and "/lab/.debuglab/logs/x.log" in text
+    # judged errors too (a timeout, a killed worker) name the log
+    bug = catalog.bugs[BUG]
+    run = testrun.Run({i: testrun.Outcome(i, "missing") for i in bug.test_ids}, {}, -9, 1.0, Path("/dev/null"))
+    v = judge(bug, run, {}, (SCOPE,), 60, log="/logs/y.log")
+    assert v.verdict == ERROR and v.log == "/logs/y.log" and "Not your fault" in v.feedback and "/logs/y.log" in v.feedback
+    assert "nova.tests" not in v.feedback
+
+
+def test_reports_mark_errors_apart_from_not_fixed(catalog, tmp_path):
+    grades = _class_with_an_error(catalog, tmp_path)
+    rows = {r[0]: r for r in csv.reader(io.StringIO(reports.to_csv(grades)))}
+    assert rows["student"] == ["student", BUG, "total", "max", "errors", f"{BUG} verdict"]
+    assert rows["bob"] == ["bob", "", "0", "1", "1", "error (not graded)"]  # no score: not a zero
+    assert rows["carol"] == ["carol", "0", "0", "1", "0", NOT_FIXED]
+    assert rows["dave"][1] == "0" and rows["dave"][-1] == REJECTED
+
+    data = json.loads(reports.to_json(grades))
+    by = {g["student"]: g for g in data["grades"]}
+    assert by["bob"]["errors"] == [BUG] and by["bob"]["bugs"][0]["graded"] is False
+    assert by["bob"]["bugs"][0]["log"].endswith("bob--num-instances-off-by-one.log")
+    assert by["carol"]["errors"] == [] and by["carol"]["bugs"][0]["graded"] is True
+
+    suites = {s.get("name"): s for s in ET.fromstring(reports.to_junit(grades)).findall("testsuite")}
+    assert suites["bob"].get("errors") == "1" and suites["bob"].get("failures") == "0"
+    assert suites["bob"].find("testcase/error").get("type") == ERROR
+    assert "bob--num-instances-off-by-one.log" in suites["bob"].find("testcase/error").get("message")
+    for name in ("carol", "dave"):  # verdicts on the student's work: failures, never errors
+        assert suites[name].get("errors") == "0" and suites[name].get("failures") == "1"
+
+    page = reports.to_html(grades)
+    assert '<td class="error"' in page and "error (not graded)" in page
+    assert "td.error{background:#d6e4f5" in page and "td.not-fixed{background:#fff3c4}" in page
+    assert "1 bug(s) in error" in page and "--retry-errors" in page and "1 not graded (error)" in page
+    assert "bob--num-instances-off-by-one.log" in page
+
+
+def test_a_gradebook_reads_back_and_a_retry_replaces_only_the_errors(catalog, tmp_path):
+    from debuglab.grade.errors import GradeError
+
+    grades = _class_with_an_error(catalog, tmp_path)
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "grades.json").write_text(reports.to_json(grades))
+    back = reports.read_gradebook(book)
+    assert back == grades
+    assert reports.errors_of(back) == {"bob": (BUG,)} and reports.errors_of(back, ["other-bug"]) == {}
+    bug = catalog.bugs[BUG]
+    regraded = Grade("bob", "/s/bob.patch", (BugVerdict(bug.id, bug.title, FIXED, "all pass", "ok", score=1.0),), (),
+                     2.0)
+    merged = reports.merge(back, [regraded])
+    assert [g.student for g in merged] == ["alice", "bob", "carol", "dave"]
+    assert merged[1].verdict(BUG).verdict == FIXED and merged[1].score == 1
+    assert merged[0] == back[0] and merged[2:] == back[2:]
+    with pytest.raises(GradeError, match="no previous gradebook"):
+        reports.read_gradebook(tmp_path / "nowhere")
+
+
+def test_check_spends_no_hint_on_an_error(tmp_path, catalog, monkeypatch):
+    """The check command itself: a verdict of error prints its feedback (not the student's
+    fault, the log) and reveals no hint; a not-fixed verdict reveals the next one."""
+    from click.testing import CliRunner
+
+    from debuglab.grade import commands, grader
+    from debuglab.grade.verdict import error
+
+    lab = tmp_path / "lab"
+    (lab / "stack" / "nova").mkdir(parents=True)
+    (lab / "lab.toml").write_text(f'[lab]\nbugs = ["{BUG}", "flavor-disk-ephemeral"]\n')
+    bug, other = catalog.bugs[BUG], catalog.bugs["flavor-disk-ephemeral"]
+    seen = {}
+
+    def fake_grade(sub, bug_ids, python, *, options, on_done):
+        seen["log_dir"] = getattr(options, "log_dir", None)
+        log = (seen["log_dir"] or tmp_path) / "lab--num-instances-off-by-one.log"
+        return Grade("lab", str(lab), (error(bug, "the test worker exited with code -9", log=str(log)),
+                                       untouched(other)))
+
+    monkeypatch.setattr(grader, "grade", fake_grade)
+    monkeypatch.setattr(submission, "from_checkout", lambda *args, **kwargs: None)
+    out = CliRunner().invoke(commands.check, ["--dir", str(lab)], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert hints.seen(lab) == {"flavor-disk-ephemeral": 1}  # the error spent nothing
+    assert seen["log_dir"] in (lab.resolve() / ".debuglab" / "logs", lab / ".debuglab" / "logs")
+    assert "Not your fault" in out.output and "ask your instructor" in out.output
+    assert "lab--num-instances-off-by-one.log" in out.output
+    assert "1 bug(s) could not be tested, which is not your fault" in out.output
+    assert other.hints[0] in out.output and bug.hints[0] not in out.output
+
+
+PACKAGES = {"nova": "nova", "python-novaclient": "novaclient"}
+CLIENT_SCOPE = "novaclient/v2/shell.py"
+
+
+def test_a_patch_is_split_by_project(catalog):
+    """issue 23.0: a patch's novaclient/ files are python-novaclient's change, the rest nova's."""
+    def section(path, old, new):
+        return f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-{old}\n+{new}\n"
+
+    text = section(SCOPE, "x = 1", "x = 2") + section(CLIENT_SCOPE, "a = 1", "a = 2") + section("tox.ini", "[a]", "[b]")
+    parts = submission.parts(submission.Submission("s", Path("s.patch"), text), PACKAGES)
+    assert set(parts) == {"nova", "python-novaclient"}
+    assert SCOPE in parts["nova"].patch and "tox.ini" in parts["nova"].patch and CLIENT_SCOPE not in parts["nova"].patch
+    assert parts["python-novaclient"].patch == section(CLIENT_SCOPE, "a = 1", "a = 2")
+    only_nova = submission.parts(submission.Submission("s", Path("s.patch"), section(SCOPE, "x", "y")), PACKAGES)
+    assert only_nova["python-novaclient"].patch == ""  # untouched: not-fixed, never "not planted"
+    with pytest.raises(SubmissionError, match="not a diff"):
+        submission.parts(submission.Submission("s", Path("s.patch"), "hello"), PACKAGES)
+
+
+def test_a_lab_is_the_change_of_each_of_its_checkouts(tmp_path):
+    """issue 23.0: a lab folder (grade --checkout lab, check) is both checkouts' change,
+    each with its own baseline and bugs; a lab's python-novaclient checkout alone is
+    python-novaclient's; a folder `debuglab collect` wrote is its patches, by project."""
+    lab = tmp_path / "lab"
+    files = {"nova": (SCOPE, "x = 1\n"), "python-novaclient": (CLIENT_SCOPE, "a = 1\n")}
+    record = "[lab]\nbugs = []\n"
+    for project, (rel, text) in files.items():
+        root = lab / "stack" / project
+        (root / rel).parent.mkdir(parents=True)
+        (root / rel).write_text(text)
+        git(root, "init", "-q")
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "baseline")
+        base = git(root, "rev-parse", "HEAD").strip()
+        record += f'[projects.{project}]\nbaseline_commit = "{base}"\nbugs = ["{project}-bug"]\n'
+        (root / rel).write_text(text.replace("1", "2"))
+    (lab / "lab.toml").write_text(record)
+    sub = submission.from_checkout(lab)
+    parts = submission.parts(sub, PACKAGES)
+    assert parts["nova"].lab_bugs == ("nova-bug",) and "+x = 2" in parts["nova"].patch
+    assert parts["python-novaclient"].lab_bugs == ("python-novaclient-bug",)
+    assert "+a = 2" in parts["python-novaclient"].patch and CLIENT_SCOPE not in parts["nova"].patch
+    client = submission.from_checkout(lab / "stack" / "python-novaclient")
+    assert client.project == "python-novaclient" and client.lab_bugs == ("python-novaclient-bug",)
+
+    subs = tmp_path / "class"
+    (subs / "erin").mkdir(parents=True)
+    for project, part in parts.items():
+        (subs / "erin" / f"{project}.patch").write_text(part.patch)
+    (subs / "erin" / "submission.toml").write_text(
+        'student = "erin"\n[projects.nova]\npatch = "nova.patch"\n'
+        '[projects.python-novaclient]\npatch = "python-novaclient.patch"\n')
+    (erin,) = submission.gather(subs)
+    assert erin.problem is None and erin.student == "erin"
+    got = submission.parts(erin, PACKAGES)
+    assert {k: v.patch for k, v in got.items()} == {k: v.patch for k, v in parts.items()}

@@ -22,11 +22,12 @@ from debuglab.core.options import LAB_DIR
 from debuglab.grade import grader, hints, reports, submission
 from debuglab.grade.errors import GradeError
 from debuglab.grade.sandbox import Limits
-from debuglab.grade.verdict import FIXED
+from debuglab.grade.verdict import ERROR, FIXED
 from debuglab.lab.workspace import LAB_TOML, Workspace
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+LOGS = Path(".debuglab") / "logs"  # a check's error logs, in the student's lab
 
 TIMEOUT = click.option("--timeout", type=float, default=Limits.timeout, show_default=True,
                        help="Wall-clock seconds a bug's tests may take.")
@@ -47,21 +48,20 @@ def check(bug_ids: tuple[str, ...], root: Path, timeout: float) -> None:
     ws = Workspace.open(root)
     catalog = Catalog.load(Kit.default().bugs_dir)
     chosen = catalog.select(list(bug_ids) or ws.bugs())
-    verdicts, not_applied = [], []
     with _progress() as progress:
         task = progress.add_task("checking your fixes", total=len(chosen))
-        for project in dict.fromkeys(b.project for b in chosen):
-            mine = [b.id for b in chosen if b.project == project]
-            sub = submission.from_checkout(ws.checkout(project), student=ws.root.name, project=project)
-            result = grader.grade(sub, mine, ws.python, options=grader.Options(Limits(timeout=timeout)),
-                                  on_done=lambda s, b, v: progress.advance(task))
-            verdicts += result.verdicts
-            not_applied += result.not_applied
+        # the lab's every checkout: each bug is graded against its own project's change
+        sub = submission.from_checkout(ws.root, student=ws.root.name)
+        options = grader.Options(Limits(timeout=timeout), log_dir=ws.root / LOGS)
+        result = grader.grade(sub, [b.id for b in chosen], ws.python, options=options,
+                              on_done=lambda s, b, v: progress.advance(task))
+    verdicts, not_applied = list(result.verdicts), list(result.not_applied)
     for v in verdicts:
-        mark = "[green]✓ fixed[/]" if v.verdict == FIXED else f"[yellow]✗ {v.verdict}[/]"
+        mark = ("[green]✓ fixed[/]" if v.verdict == FIXED else "[blue]? not tested (error)[/]" if v.verdict == ERROR
+                else f"[yellow]✗ {v.verdict}[/]")
         console.print(f"\n[bold]{v.bug_id}[/] — {v.title}: {mark}", highlight=False)
         console.print(f"  {v.feedback}", highlight=False, markup=False)
-        if v.verdict != FIXED:
+        if v.verdict not in (FIXED, ERROR):  # an error is no verdict on the fix: it spends no hint
             hint = hints.reveal_next(ws.root, catalog.bugs[v.bug_id])
             if hint:
                 console.print(f"  [cyan]hint {hint.number}/{hint.of}:[/] ", end="", highlight=False)
@@ -73,7 +73,12 @@ def check(bug_ids: tuple[str, ...], root: Path, timeout: float) -> None:
         for item in not_applied:
             console.print(f"  {item.path}: {item.reason}", highlight=False, markup=False)
     fixed = sum(v.verdict == FIXED for v in verdicts)
+    errors = sum(v.verdict == ERROR for v in verdicts)
     console.print(f"\n{fixed} of {len(verdicts)} bug(s) fixed")
+    if errors:
+        console.print(f"{errors} bug(s) could not be tested, which is not your fault: run `debuglab check` again, "
+                      f"and if it happens again ask your instructor (logs in {ws.root / LOGS})",
+                      highlight=False, markup=False)
 
 
 def _python_for(lab: Path | None, checkout: Path | None) -> Path:
@@ -103,13 +108,23 @@ def _python_for(lab: Path | None, checkout: Path | None) -> Path:
 @click.option("--gradebook", type=click.Path(path_type=Path, file_okay=False),
               help="For a class: write gradebook.csv, gradebook.html, grades.json and junit.xml here.")
 @click.option("--student", help="The student's name in reports (default: the folder's or file's).")
+@click.option("--retry-errors", is_flag=True,
+              help="With --submissions and --gradebook: grade again only the bugs whose verdict in that "
+                   "gradebook was error, and update it.")
 @TIMEOUT
 @JOBS
-def grade(checkout, patch_file, submissions, bug_set, lab, fmt, output, gradebook, student, timeout, jobs) -> None:
+def grade(checkout, patch_file, submissions, bug_set, lab, fmt, output, gradebook, student, retry_errors,
+          timeout, jobs) -> None:
     """Grade one student (--checkout or --patch) or a class (--submissions)."""
     given = [x for x in (checkout, patch_file, submissions) if x is not None]
     if len(given) != 1:
         raise GradeError("give exactly one of --checkout DIR, --patch FILE or --submissions DIR")
+    previous = None
+    if retry_errors:
+        if submissions is None or gradebook is None:
+            raise GradeError("--retry-errors grades a class again: give --submissions DIR and the --gradebook DIR "
+                             "its first grading wrote")
+        previous = reports.read_gradebook(gradebook)
     if checkout is not None:
         subs = [submission.from_checkout(checkout, student)]
     elif patch_file is not None:
@@ -121,16 +136,28 @@ def grade(checkout, patch_file, submissions, bug_set, lab, fmt, output, gradeboo
     python = _python_for(lab, checkout)
     bug_ids = parse_bug_set(bug_set)
     n_bugs = len(Catalog.load(Kit.default().bugs_dir).select(bug_ids))
-    options = grader.Options(Limits(timeout=timeout), jobs=jobs)
+    only = None
+    if previous is not None:
+        only = reports.errors_of(previous, bug_ids)
+        subs = [s for s in subs if s.student in only]
+        bug_ids = sorted({b for bugs in only.values() for b in bugs})
+        n_bugs = 0
+        err.print(f"retrying {sum(map(len, only.values()))} error(s) of {len(only)} submission(s) "
+                  f"of {gradebook / reports.GRADES_JSON}")
+    log_dir = gradebook / "logs" if gradebook is not None else None
+    options = grader.Options(Limits(timeout=timeout), jobs=jobs, log_dir=log_dir, only=only)
+    total = sum(map(len, only.values())) if only is not None else len(subs) * n_bugs
     with _progress() as progress:
-        task = progress.add_task(f"grading {len(subs)} submission(s)", total=len(subs) * n_bugs)
+        task = progress.add_task(f"grading {len(subs)} submission(s)", total=total)
         grades = grader.grade_many(subs, bug_ids, python, options=options,
-                                   on_done=lambda s, b, v: progress.advance(task))
+                                   on_done=lambda s, b, v: progress.advance(task)) if subs else []
+    if previous is not None:
+        grades = reports.merge(previous, grades)
     if gradebook is not None:
         gradebook.mkdir(parents=True, exist_ok=True)
         (gradebook / "gradebook.csv").write_text(reports.to_csv(grades))
         (gradebook / "gradebook.html").write_text(reports.to_html(grades))
-        (gradebook / "grades.json").write_text(reports.to_json(grades))
+        (gradebook / reports.GRADES_JSON).write_text(reports.to_json(grades))
         (gradebook / "junit.xml").write_text(reports.to_junit(grades))
         err.print(f"gradebook written to {gradebook}/ (gradebook.csv, gradebook.html, grades.json, junit.xml)")
     if fmt == "json":

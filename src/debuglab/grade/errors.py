@@ -13,3 +13,7 @@ class SubmissionError(GradeError):
 
 class ApplyError(DebuglabError):
     """The student's in-scope hunks do not apply to the baseline."""
+
+
+class SandboxError(DebuglabError):
+    """No uid or cgroup could be claimed for a job."""

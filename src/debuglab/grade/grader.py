@@ -17,6 +17,7 @@ Every (submission, bug) run of a class goes into one pool, so all cores stay bus
 
 from __future__ import annotations
 
+import datetime
 import os
 import threading
 import time
@@ -29,12 +30,13 @@ from typing import Callable
 from debuglab.catalog.model import Bug, Catalog
 from debuglab.core import forkserver
 from debuglab.core.errors import DebuglabError, ForkServerError
-from debuglab.core.kit import Kit
-from debuglab.grade import scope, verdict
-from debuglab.grade.copy import Trees, canary_ids
+from debuglab.core.kit import Kit, cache_dir
+from debuglab.grade import scope, submission, verdict
+from debuglab.grade.copy import Trees, _safe, canary_ids
 from debuglab.grade.errors import ApplyError, GradeError, SubmissionError
 from debuglab.grade.sandbox import Limits, Sandbox
 from debuglab.grade.submission import Submission
+from debuglab.lab import upstream
 
 OnDone = Callable[[str, str, verdict.BugVerdict], None]  # student, bug id, verdict
 
@@ -44,23 +46,78 @@ class Options:
     limits: Limits = Limits()
     jobs: int | None = None  # test workers at once (default: all cores)
     keep: bool = False  # keep the grading copies (for an instructor's inspection)
+    log_dir: Path | None = None  # where an error's log is kept (default: a folder of the session in the cache)
+    only: dict[str, tuple[str, ...]] | None = None  # student -> the bugs to grade (a retry); others skipped
 
 
-def _plan(sub: Submission, bugs: list[Bug], catalog_bugs: list[Bug]):
-    """(verdicts decided without running, [(bug, BugChanges)] to run, not_applied)."""
+LOG_TAIL = 2 << 20  # bytes of a worker's output kept in an error's log
+
+
+class ErrorLogs:
+    """An error's log, kept after the session (its grading copies and run folders are
+    removed): what went wrong, then the end of the worker's output. Made only for errors."""
+
+    def __init__(self, folder: Path | None):
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+        self.folder = Path(folder) if folder else cache_dir() / "grade-logs" / f"{stamp}-{os.getpid()}"
+
+    def path(self, student: str, bug_id: str) -> str:
+        return str(self.folder / f"{_safe(student)}--{bug_id}.log")
+
+    def write(self, v: verdict.BugVerdict, student: str, *outputs: Path, note: str = "") -> None:
+        if not v.log:
+            return
+        path = Path(v.log)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        parts = [f"debuglab grade: {student}, {v.bug_id}: error\n", f"why: {v.reason}\n"]
+        if v.files:
+            parts.append(f"graded files: {', '.join(v.files)}\n")
+        if note:
+            parts.append(note.rstrip("\n") + "\n")
+        for output in outputs:
+            try:
+                with open(output, "rb") as fh:
+                    size = fh.seek(0, os.SEEK_END)
+                    fh.seek(max(0, size - LOG_TAIL))
+                    text = fh.read().decode("utf-8", errors="replace")
+            except OSError:
+                continue
+            cut = f" (its last {LOG_TAIL >> 20} MB)" if size > LOG_TAIL else ""
+            parts.append(f"\n----- {output.name}{cut} -----\n{text}")
+        path.write_text("".join(parts))
+
+
+def _plan(sub: Submission, bugs: list[Bug], catalog_bugs: list[Bug], packages: dict[str, str], logs: ErrorLogs):
+    """(verdicts decided without running, [(bug, BugChanges, its baseline's bugs)] to run,
+    not_applied). Each bug is graded against the submission's change to its own project
+    (a lab's python-novaclient checkout, or a patch's novaclient/ files)."""
     decided: dict[str, verdict.BugVerdict] = {}
     if sub.problem:
-        return {b.id: verdict.error(b, sub.problem) for b in bugs}, [], ()
+        return {b.id: verdict.error(b, sub.problem, log=logs.path(sub.student, b.id)) for b in bugs}, [], ()
     try:
-        changes = scope.parse(sub.patch)
+        parts = submission.parts(sub, packages)
     except SubmissionError as exc:
         return {b.id: verdict.rejected(b, [str(exc)]) for b in bugs}, [], ()
-    lab_bugs = set(sub.lab_bugs) if sub.lab_bugs is not None else {b.id for b in catalog_bugs if b.project == sub.project}
-    scoped = scope.split(changes, [b for b in bugs if b.project == sub.project])
-    todo = []
+    todo, not_applied = [], []
+    per_project: dict[str, tuple[scope.Scoped | None, set[str], str | None]] = {}
+    for name, part in parts.items():
+        lab_bugs = (set(part.lab_bugs) if part.lab_bugs is not None
+                    else {b.id for b in catalog_bugs if b.project == name})
+        try:
+            scoped = scope.split(scope.parse(part.patch), [b for b in bugs if b.project == name])
+        except SubmissionError as exc:
+            per_project[name] = (None, lab_bugs, str(exc))
+            continue
+        per_project[name] = (scoped, lab_bugs, None)
+        not_applied += scoped.not_applied
     for bug in bugs:
-        if bug.project != sub.project or bug.id not in lab_bugs:
-            decided[bug.id] = verdict.error(bug, f"this bug is not planted in the submission's {bug.project} baseline")
+        scoped, lab_bugs, problem = per_project.get(bug.project, (None, set(), None))
+        if bug.id not in lab_bugs:
+            decided[bug.id] = verdict.error(bug, f"this bug is not planted in the submission's {bug.project} baseline",
+                                            log=logs.path(sub.student, bug.id))
+            continue
+        if scoped is None:
+            decided[bug.id] = verdict.rejected(bug, [problem or "no change to this bug's project"])
             continue
         mine = scoped.per_bug[bug.id]
         if mine.rejected:
@@ -68,8 +125,8 @@ def _plan(sub: Submission, bugs: list[Bug], catalog_bugs: list[Bug]):
         elif not mine.changes:
             decided[bug.id] = verdict.untouched(bug)
         else:
-            todo.append((bug, mine))
-    return decided, todo, scoped.not_applied
+            todo.append((bug, mine, tuple(sorted(lab_bugs))))
+    return decided, todo, tuple(not_applied)
 
 
 def _test_module(test_id: str) -> str:
@@ -130,8 +187,10 @@ class Servers:
 
 
 def _run_bug(trees: Trees, servers: Servers, sandbox: Sandbox, sub: Submission, bug: Bug,
-             mine: scope.BugChanges, lab_bugs: tuple[str, ...], options: Options) -> verdict.BugVerdict:
+             mine: scope.BugChanges, lab_bugs: tuple[str, ...], options: Options,
+             logs: ErrorLogs) -> verdict.BugVerdict:
     label = f"{sub.student}-{bug.id}"
+    log = logs.path(sub.student, bug.id)
     start = time.monotonic()
     try:
         tree = trees.copy(bug.project, lab_bugs, mine.patch, label)
@@ -139,7 +198,8 @@ def _run_bug(trees: Trees, servers: Servers, sandbox: Sandbox, sub: Submission, 
         return verdict.rejected(bug, [f"the change does not apply to the lab's baseline: {exc}"], mine.files)
     canary = canary_ids(trees.projects[bug.project])
     deadline = bug.deadline(options.limits.timeout)  # a hang costs its own bug's time, not 600 s
-    claim = None
+    claim = server = None
+    lost = False  # the server did not answer: it may still end this job's uid later
     try:
         server = servers.get(bug.project, lab_bugs)
         claim = sandbox.claim(trees.python)
@@ -148,12 +208,19 @@ def _run_bug(trees: Trees, servers: Servers, sandbox: Sandbox, sub: Submission, 
         # the server ends the job at its own deadline; this one only guards against a lost server
         run = server.submit(job).result(timeout=deadline + 120)
     except (DebuglabError, FutureTimeout, OSError) as exc:
-        return verdict.error(bug, f"the test worker could not run: {exc or type(exc).__name__}", files=mine.files,
-                             seconds=time.monotonic() - start)
+        lost = isinstance(exc, FutureTimeout)
+        v = verdict.error(bug, f"the test worker could not run: {exc or type(exc).__name__}", files=mine.files,
+                          seconds=time.monotonic() - start, log=log)
+        logs.write(v, sub.student, *([server.log] if server is not None else []))
+        return v
     finally:
         if claim is not None:
-            claim.release()
-    result = verdict.judge(bug, run, canary, mine.files, deadline)
+            claim.release(keep_slot=lost)
+    result = verdict.judge(bug, run, canary, mine.files, deadline, log=log)
+    if result.verdict == verdict.ERROR:
+        logs.write(result, sub.student, run.log, server.log,
+                   note=f"sandbox: {', '.join(sandbox.features(trees.python))}; uid {claim.uid}; "
+                        f"deadline {deadline:.0f} s; worker exit code {run.returncode}")
     if not options.keep:
         trees.discard(tree)
     return result
@@ -178,28 +245,38 @@ def grade_many(
     catalog = Catalog.load(kit.bugs_dir)
     bugs = catalog.select(bug_ids or [])
     catalog_bugs = list(catalog.bugs.values())
+    packages = {name: project.package for name, project in upstream.load_lock(kit.upstream_lock).items()}
     sandbox = Sandbox(options.limits)
     features = sandbox.features(python)
     started = {s.student: time.monotonic() for s in submissions}
+    logs = ErrorLogs(options.log_dir)
     plans = []
     for sub in submissions:
-        decided, todo, not_applied = _plan(sub, bugs, catalog_bugs)
-        plans.append((sub, decided, todo, not_applied))
-    total = sum(len(todo) for _, _, todo, _ in plans)
+        mine = bugs
+        if options.only is not None:  # a retry: only the bugs asked for, of the students asked for
+            wanted = set(options.only.get(sub.student, ()))
+            mine = [b for b in bugs if b.id in wanted]
+            if not mine:
+                continue
+        decided, todo, not_applied = _plan(sub, mine, catalog_bugs, packages, logs)
+        plans.append((sub, mine, decided, todo, not_applied))
+    total = sum(len(todo) for _, _, _, todo, _ in plans)
     on_planned(total)
-    for sub, decided, _, _ in plans:
+    for sub, _, decided, _, _ in plans:
         for bug_id, v in decided.items():
+            if v.verdict == verdict.ERROR:
+                logs.write(v, sub.student)
             on_done(sub.student, bug_id, v)
     with Trees(python, catalog_bugs, kit, hard_links="own-uid" in features) as trees:
         ran: dict[tuple[int, str], verdict.BugVerdict] = {}
         servers = Servers(trees, sandbox, bugs)
         try:
-            _run_all(plans, bugs, catalog_bugs, trees, servers, sandbox, options, ran, on_done, total)
+            _run_all(plans, trees, servers, sandbox, options, ran, on_done, total, logs)
         finally:
             servers.close()
     grades = []
-    for n, (sub, decided, _, not_applied) in enumerate(plans):
-        verdicts = tuple(decided.get(b.id) or ran[(n, b.id)] for b in bugs)
+    for n, (sub, mine, decided, _, not_applied) in enumerate(plans):
+        verdicts = tuple(decided.get(b.id) or ran[(n, b.id)] for b in mine)
         grades.append(verdict.Grade(
             sub.student, str(sub.source), verdicts, tuple(not_applied),
             seconds=time.monotonic() - started[sub.student], sandbox=features, problem=sub.problem,
@@ -207,7 +284,7 @@ def grade_many(
     return grades
 
 
-def _run_all(plans, bugs, catalog_bugs, trees, servers, sandbox, options, ran, on_done, total) -> None:
+def _run_all(plans, trees, servers, sandbox, options, ran, on_done, total, logs) -> None:
     """Every (submission, bug) run of the session, `options.jobs` at a time: each one is
     a child of the fork server with its own deadline, so a hang in one bug's tests
     holds one slot until that deadline and never delays the others beyond it."""
@@ -215,18 +292,19 @@ def _run_all(plans, bugs, catalog_bugs, trees, servers, sandbox, options, ran, o
         return
     with ThreadPoolExecutor(max_workers=options.jobs or os.cpu_count() or 2) as pool:
         futures = {}
-        for n, (sub, _, todo, _) in enumerate(plans):
-            lab_bugs = tuple(sub.lab_bugs) if sub.lab_bugs is not None else tuple(
-                b.id for b in catalog_bugs if b.project == sub.project)
-            for bug, mine in todo:
-                futures[(n, bug.id)] = pool.submit(_run_bug, trees, servers, sandbox, sub, bug, mine, lab_bugs, options)
-        for (n, bug_id), future in futures.items():
+        for n, (sub, _, _, todo, _) in enumerate(plans):
+            for bug, mine, lab_bugs in todo:
+                futures[(n, bug.id)] = (bug, pool.submit(_run_bug, trees, servers, sandbox, sub, bug, mine, lab_bugs,
+                                                         options, logs))
+        for (n, bug_id), (bug, future) in futures.items():
+            student = plans[n][0].student
             try:
                 v = future.result()
             except DebuglabError as exc:  # the grader's own trouble, not the student's
-                v = verdict.error(next(b for b in bugs if b.id == bug_id), f"the grader failed: {exc}")
+                v = verdict.error(bug, f"the grader failed: {exc}", log=logs.path(student, bug_id))
+                logs.write(v, student)
             ran[(n, bug_id)] = v
-            on_done(plans[n][0].student, bug_id, v)
+            on_done(student, bug_id, v)
 
 
 def grade(submission: Submission, bug_ids: list[str] | None, python: Path, **kwargs) -> verdict.Grade:

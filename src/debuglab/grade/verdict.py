@@ -6,7 +6,9 @@ regression   every fail_to_pass test passed, but a pass_to_pass test failed
 rejected     the change may not be graded: a symlink or binary change in scope, a diff
              that does not apply, a tampered test runner (the canary), results the
              worker did not write or tests that did not run as written (the audit)
-error        the run could not finish: timeout, crash, os._exit, a killed worker
+error        the run could not finish: timeout, crash, os._exit, a killed worker. Never a
+             verdict on the fix: it costs the student nothing (no score, no hint), says
+             so, and names a log; `grade --retry-errors` grades such bugs again
 """
 
 from __future__ import annotations
@@ -37,10 +39,16 @@ class BugVerdict:
     failing: tuple[str, ...] = ()  # test ids that did not pass (instructor only)
     seconds: float = 0.0
     ran: bool = False  # whether any test ran
+    log: str | None = None  # for an error: the log that says what went wrong
 
     @property
     def fixed(self) -> bool:
         return self.verdict == FIXED
+
+    @property
+    def graded(self) -> bool:
+        """False for an error: the fix was not judged, and counts neither way."""
+        return self.verdict != ERROR
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,17 @@ def rejected(bug: Bug, reasons: tuple[str, ...] | list[str], files: tuple[str, .
     return BugVerdict(bug.id, bug.title, REJECTED, text, f"Your change was not graded: {text}.", files=files)
 
 
-def error(bug: Bug, reason: str, *, seconds: float = 0.0, files: tuple[str, ...] = (), ran: bool = False) -> BugVerdict:
-    return BugVerdict(bug.id, bug.title, ERROR, reason, f"Your change could not be tested: {reason}.",
-                      files=files, seconds=seconds, ran=ran)
+def error_feedback(what: str, log: str | None = None) -> str:
+    """What a student reads for an error: not their fault, what to do, where the log is."""
+    return (f"Not your fault: the grader could not finish testing your change ({what}). This is no verdict "
+            "on your fix; it costs you nothing and uses none of your hints. Run the check again; if this "
+            "happens again, ask your instructor" + (f" and show them the log {log}" if log else "") + ".")
+
+
+def error(bug: Bug, reason: str, *, seconds: float = 0.0, files: tuple[str, ...] = (), ran: bool = False,
+          log: str | None = None) -> BugVerdict:
+    return BugVerdict(bug.id, bug.title, ERROR, reason, error_feedback(reason, log),
+                      files=files, seconds=seconds, ran=ran, log=log)
 
 
 def _count(run: Run, ids: tuple[str, ...]) -> tuple[int, int]:
@@ -96,9 +112,11 @@ def _import_problem(run: Run, ids: tuple[str, ...]) -> str | None:
     return None
 
 
-def judge(bug: Bug, run: Run, canary: dict[str, str], files: tuple[str, ...], timeout: float) -> BugVerdict:
+def judge(bug: Bug, run: Run, canary: dict[str, str], files: tuple[str, ...], timeout: float,
+          log: str | None = None) -> BugVerdict:
     """Every expected id must report success in the stream and the worker must end cleanly;
-    the canary must report exactly its expected statuses."""
+    the canary must report exactly its expected statuses. `log`: where an error's log
+    will be kept (named in its feedback)."""
     base = dict(bug_id=bug.id, title=bug.title, files=files, seconds=run.seconds, ran=True,
                 fail_to_pass=_count(run, bug.fail_to_pass), pass_to_pass=_count(run, bug.pass_to_pass))
     failing = tuple(i for i in bug.test_ids if not run.outcomes[i].passed)
@@ -120,17 +138,17 @@ def judge(bug: Bug, run: Run, canary: dict[str, str], files: tuple[str, ...], ti
                                    "behaviour, never the tests or the runner.")
     if run.returncode is None:
         reason = f"timed out after {timeout:.0f} s (an endless loop, or a hang)"
-        return BugVerdict(**base, verdict=ERROR, reason=reason, failing=failing,
-                          feedback=f"Your change could not be tested: the tests {reason}.")
+        return BugVerdict(**base, verdict=ERROR, reason=reason, failing=failing, log=log,
+                          feedback=error_feedback(f"the tests {reason}", log))
     missing = [i for i in (*bug.test_ids, *canary) if run.outcomes[i].status in ("missing", "inprogress")]
     unfinished = audit is not None and not audit.finished
     if missing or run.returncode != 0 or unfinished:
         what = (f"{len(missing)} test(s) never reported a result" if missing
                 else "its closing record is missing" if unfinished else "every test reported")
         reason = f"the test worker exited with code {run.returncode} and {what} (a crash, os._exit or a kill)"
-        return BugVerdict(**base, verdict=ERROR, reason=reason, failing=failing,
-                          feedback="Your change could not be tested: the test process ended early "
-                                   "(a crash, os._exit, or running out of memory or processes).")
+        return BugVerdict(**base, verdict=ERROR, reason=reason, failing=failing, log=log,
+                          feedback=error_feedback("the test process ended early: a crash, os._exit, or "
+                                                  "running out of memory or processes", log))
     f2p = [i for i in bug.fail_to_pass if not run.outcomes[i].passed]
     p2p = [i for i in bug.pass_to_pass if not run.outcomes[i].passed]
     shown = ", ".join(f"{i} ({run.outcomes[i].status})" for i in (f2p or p2p)[:SHOWN])
