@@ -485,6 +485,32 @@ def test_check_spends_no_hint_on_an_error(tmp_path, catalog, monkeypatch):
     assert other.hints[0] in out.output and bug.hints[0] not in out.output
 
 
+
+def test_check_names_what_the_student_found_only_once_the_bug_is_fixed(tmp_path, kit_copy, monkeypatch):
+    """The mechanism-level goals ([feedback] found) name the cause: `check` shows them for a
+    fixed bug, never for one that is not fixed."""
+    from click.testing import CliRunner
+
+    from debuglab.grade import commands, grader
+
+    for bug_id, line in ((BUG, "The filter counted the instance being built"),
+                         ("flavor-disk-ephemeral", "The flavor's disk and ephemeral were swapped")):
+        toml = kit_copy.bugs_dir / bug_id / "bug.toml"
+        toml.write_text(toml.read_text().replace("[feedback]\n", f'[feedback]\nfound = ["{line}"]\n', 1))
+    monkeypatch.setenv("DEBUGLAB_KIT", str(kit_copy.root))
+    catalog = Catalog.load(kit_copy.bugs_dir)
+    lab = tmp_path / "lab"
+    (lab / "stack" / "nova").mkdir(parents=True)
+    (lab / "lab.toml").write_text(f'[lab]\nbugs = ["{BUG}", "flavor-disk-ephemeral"]\n')
+    fixed, other = catalog.bugs[BUG], catalog.bugs["flavor-disk-ephemeral"]
+    monkeypatch.setattr(grader, "grade", lambda *args, **kwargs: Grade("lab", str(lab), (
+        BugVerdict(fixed.id, fixed.title, FIXED, "all pass", fixed.feedback.fixed, score=1.0), untouched(other))))
+    monkeypatch.setattr(submission, "from_checkout", lambda *args, **kwargs: None)
+    out = CliRunner().invoke(commands.check, ["--dir", str(lab)], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert "what you found:" in out.output and "The filter counted the instance being built" in out.output
+    assert "swapped" not in out.output
+
 PACKAGES = {"nova": "nova", "python-novaclient": "novaclient"}
 CLIENT_SCOPE = "novaclient/v2/shell.py"
 

@@ -33,6 +33,9 @@ MODULE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$")
 class Feedback:
     fixed: str
     not_fixed: str
+    # what the student found: the mechanism-level learning goals, shown by `check` once
+    # the bug is fixed (never before: they name the cause)
+    found: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,8 @@ def load_bug(folder: Path) -> Bug:
     feedback = Feedback(
         fixed=f.get(feedback_table, "fixed", str, "feedback.fixed") if feedback_table else None,
         not_fixed=f.get(feedback_table, "not_fixed", str, "feedback.not_fixed") if feedback_table else None,
+        found=(f.strings(feedback_table, "found", "feedback.found")
+               if feedback_table and "found" in feedback_table else ()),
     )
     fail_to_pass = f.strings(tests_table, "fail_to_pass", "tests.fail_to_pass") if tests_table else ()
     pass_to_pass = f.strings(tests_table, "pass_to_pass", "tests.pass_to_pass", 0) if tests_table else ()

@@ -61,6 +61,11 @@ def check(bug_ids: tuple[str, ...], root: Path, timeout: float) -> None:
                 else f"[yellow]✗ {v.verdict}[/]")
         console.print(f"\n[bold]{v.bug_id}[/] — {v.title}: {mark}", highlight=False)
         console.print(f"  {v.feedback}", highlight=False, markup=False)
+        found = catalog.bugs[v.bug_id].feedback.found if v.verdict == FIXED else ()
+        if found:
+            console.print("  [bold]what you found:[/]", highlight=False)
+            for item in found:
+                console.print(f"  • {item}", highlight=False, markup=False)
         if v.verdict not in (FIXED, ERROR):  # an error is no verdict on the fix: it spends no hint
             hint = hints.reveal_next(ws.root, catalog.bugs[v.bug_id])
             if hint:
