@@ -371,7 +371,7 @@ def test_html_gradebook_renders_in_headless_chromium(tmp_path, catalog):
     assert (0xFF, 0xF3, 0xC4) in colours  # a not-fixed cell, yellow
 
 
-# issue 23.3: an error never costs the student
+# an error never costs the student
 
 def _class_with_an_error(catalog, tmp_path) -> list[Grade]:
     from debuglab.grade.verdict import error, rejected
@@ -516,7 +516,7 @@ CLIENT_SCOPE = "novaclient/v2/shell.py"
 
 
 def test_a_patch_is_split_by_project(catalog):
-    """issue 23.0: a patch's novaclient/ files are python-novaclient's change, the rest nova's."""
+    """A patch's novaclient/ files are python-novaclient's change, the rest nova's."""
     def section(path, old, new):
         return f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-{old}\n+{new}\n"
 
@@ -532,7 +532,7 @@ def test_a_patch_is_split_by_project(catalog):
 
 
 def test_a_lab_is_the_change_of_each_of_its_checkouts(tmp_path):
-    """issue 23.0: a lab folder (grade --checkout lab, check) is both checkouts' change,
+    """A lab folder (grade --checkout lab, check) is both checkouts' change,
     each with its own baseline and bugs; a lab's python-novaclient checkout alone is
     python-novaclient's; a folder `debuglab collect` wrote is its patches, by project."""
     lab = tmp_path / "lab"

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ CLI = ("from debuglab.cli import main; from debuglab.grade.commands import check
 
 
 @pytest.fixture(scope="module")
-def lab(lab_under_test):
+def graded_lab(lab_under_test):
     """The lab the grader runs with, reachable by the sandbox's own uids as in
     production: pytest's temp folders are 0700, which would leave the session's lab
     unreadable to them and the grader on its weaker sandbox (no own uid, real copies).
@@ -47,17 +48,17 @@ def solution(bug_id: str, kind: str) -> Path:
     return ROOT / "instructor" / "solutions" / bug_id / f"{kind}.patch"
 
 
-def student(lab, tmp: Path, name: str, *patches: Path) -> Path:
+def student(graded_lab, tmp: Path, name: str, *patches: Path) -> Path:
     """A student's checkout: a clone of the lab's baseline with `patches` applied."""
     dest = tmp / name
-    subprocess.run(["git", "clone", "-q", str(lab.checkout("nova")), str(dest)], check=True)
+    subprocess.run(["git", "clone", "-q", str(graded_lab.checkout("nova")), str(dest)], check=True)
     for patch in patches:
         subprocess.run(["git", "-C", str(dest), "apply", str(patch)], check=True)
     return dest
 
 
 @pytest.fixture(scope="module")
-def class_grades(lab, tmp_path_factory):
+def class_grades(graded_lab, tmp_path_factory):
     """One class graded in one pool: reference, alternative and wrong fixes of every bug,
     an empty change, and a student who only rigged tests and runner files."""
     tmp = tmp_path_factory.mktemp("class")
@@ -69,9 +70,9 @@ def class_grades(lab, tmp_path_factory):
     # a diff whose context is not the lab's: it does not apply
     (subs / "stale.patch").write_text(_stale(solution(BUG, "fix").read_text()))
     # deleting the file in scope is a change in scope: graded, and not fixed
-    deleter = student(lab, subs, "deleter")  # checkouts inside the folder: a link is refused
+    deleter = student(graded_lab, subs, "deleter")  # checkouts inside the folder: a link is refused
     (deleter / SCOPE).unlink()
-    rig = student(lab, subs, "rigger")
+    rig = student(graded_lab, subs, "rigger")
     test_file = rig / "nova/tests/unit/scheduler/filters/test_num_instances_filters.py"
     test_file.write_text(test_file.read_text().replace("self.assertFalse(", "self.assertTrue(True or "))
     base = rig / "nova/test.py"
@@ -80,7 +81,7 @@ def class_grades(lab, tmp_path_factory):
         (rig / name).write_text("import os\nos._exit(0)\n")
     (rig / "evil.pth").write_text("import os; os._exit(0)\n")
     start = time.monotonic()
-    grades = grader.grade_many(submission.gather(subs), list(BUGS), lab.python)
+    grades = grader.grade_many(submission.gather(subs), list(BUGS), graded_lab.python)
     return {g.student: g for g in grades}, time.monotonic() - start
 
 
@@ -117,7 +118,7 @@ def test_deleting_the_scoped_file_is_graded_not_fixed(class_grades):
     assert "could not import your change" in v.feedback
 
 
-def test_a_same_size_change_never_runs_the_baselines_bytecode(lab, tmp_path):
+def test_a_same_size_change_never_runs_the_baselines_bytecode(graded_lab, tmp_path):
     """The baseline is compiled moments before a copy is patched: a change of the same
     size in the same second would pass the .pyc check, so the copy drops that bytecode."""
     from debuglab.catalog.model import Catalog
@@ -125,7 +126,7 @@ def test_a_same_size_change_never_runs_the_baselines_bytecode(lab, tmp_path):
 
     bugs = [b for b in Catalog.load(ROOT / "bugs").bugs.values() if b.project == "nova"]
     fix = solution("image-min-disk-units", "fix").read_text()
-    with Trees(lab.python, bugs, scratch=tmp_path) as trees:
+    with Trees(graded_lab.python, bugs, scratch=tmp_path) as trees:
         base = trees.baseline("nova", tuple(b.id for b in bugs))
         copy = trees.copy("nova", tuple(b.id for b in bugs), fix, "same-size")
         assert (copy / "nova/compute/api.py").stat().st_size == (base / "nova/compute/api.py").stat().st_size
@@ -151,8 +152,8 @@ def _stale(patch: str) -> str:
     return "".join(lines)
 
 
-def _hostile(lab, tmp: Path, name: str, code: str, fix: bool = True) -> Path:
-    dest = student(lab, tmp, name, *([solution(BUG, "fix")] if fix else []))
+def _hostile(graded_lab, tmp: Path, name: str, code: str, fix: bool = True) -> Path:
+    dest = student(graded_lab, tmp, name, *([solution(BUG, "fix")] if fix else []))
     target = dest / SCOPE
     target.write_text(code + "\n" + target.read_text())
     return dest
@@ -250,21 +251,34 @@ HOSTILE = {
 }
 
 
+@dataclass(frozen=True)
+class HostileGrades:
+    """The hostile class graded once for the module: each student's verdict of BUG, the
+    time the whole class took, the limit it ran under, every grade, and the checkout that
+    fixes the flavor bug from another bug's file."""
+
+    verdicts: dict
+    seconds: float
+    timeout: float
+    grades: dict
+    cross_checkout: Path
+
+
 @pytest.fixture(scope="module")
-def hostile_grades(lab, tmp_path_factory):
+def hostile_grades(graded_lab, tmp_path_factory):
     from debuglab.grade.sandbox import Sandbox
 
-    features = Sandbox().features(lab.python)
+    features = Sandbox().features(graded_lab.python)
     if "own-uid" not in features and "pids-cgroup" not in features:
         pytest.skip("no process-count limit here (neither an own uid nor a pids cgroup): no fork loop")
     tmp = tmp_path_factory.mktemp("hostile")
-    subs = [submission.from_checkout(_hostile(lab, tmp, name, code), name) for name, code in HOSTILE.items()]
-    subs += [submission.from_checkout(_hostile(lab, tmp, name, code, fix=False), name) for name, code in FAKES.items()]
+    subs = [submission.from_checkout(_hostile(graded_lab, tmp, name, code), name) for name, code in HOSTILE.items()]
+    subs += [submission.from_checkout(_hostile(graded_lab, tmp, name, code, fix=False), name) for name, code in FAKES.items()]
     # a hang in one bug's tests, a right fix of another
-    hangs = _hostile(lab, tmp, "hangs_one_fixes_other", HOSTILE["loops"])
+    hangs = _hostile(graded_lab, tmp, "hangs_one_fixes_other", HOSTILE["loops"])
     subprocess.run(["git", "-C", str(hangs), "apply", str(solution(FLAVOR, "fix"))], check=True)
     # another bug's file fixing the flavor bug; the flavor view itself only tidied
-    cross = student(lab, tmp, "cross")
+    cross = student(graded_lab, tmp, "cross")
     (cross / "nova/compute/api.py").write_text((cross / "nova/compute/api.py").read_text() + CROSS)
     (cross / FLAVOR_VIEW).write_text((cross / FLAVOR_VIEW).read_text() + "\n# tidied\n")
     subs += [submission.from_checkout(path, path.name) for path in (hangs, cross)]
@@ -272,31 +286,31 @@ def hostile_grades(lab, tmp_path_factory):
     start = time.monotonic()
     # 128 processes a job (512 by default): the fork loop's clones each go on importing
     # the tests, and CI's two cores need not run 512 of them
-    grades = grader.grade_many(subs, [BUG, FLAVOR, "image-min-disk-units"], lab.python,
+    grades = grader.grade_many(subs, [BUG, FLAVOR, "image-min-disk-units"], graded_lab.python,
                                options=grader.Options(Limits(timeout=timeout, processes=128)))
     by_student = {g.student: g for g in grades}
-    return ({name: g.verdict(BUG) for name, g in by_student.items()}, time.monotonic() - start, timeout,
-            by_student, cross)
+    return HostileGrades({name: g.verdict(BUG) for name, g in by_student.items()}, time.monotonic() - start,
+                         timeout, by_student, cross)
 
 
-def test_a_hang_is_ended_at_the_bugs_own_deadline_not_the_default(lab, tmp_path, kit_copy):
+def test_a_hang_is_ended_at_the_bugs_own_deadline_not_the_default(graded_lab, tmp_path, kit_copy):
     """A submission that loops at import held a worker for the default 600 s.
     The deadline is 10 x the reference fix's run (recorded by bugs verify) + 30 s."""
     (kit_copy.bugs_dir / BUG / "verified.toml").write_text("reference_fix_seconds = 1.0\n")
-    loops = submission.from_checkout(_hostile(lab, tmp_path, "loops", HOSTILE["loops"], fix=False), "loops")
-    grade = grader.grade(loops, [BUG], lab.python, kit=kit_copy)  # the default limit: 600 s
+    loops = submission.from_checkout(_hostile(graded_lab, tmp_path, "loops", HOSTILE["loops"], fix=False), "loops")
+    grade = grader.grade(loops, [BUG], graded_lab.python, kit=kit_copy)  # the default limit: 600 s
     v = grade.verdict(BUG)
     assert v.verdict == ERROR and "timed out after 40 s" in v.reason, v.reason
     assert v.seconds < 600
 
 
 def test_os_exit_at_import_is_an_error(hostile_grades):
-    v = hostile_grades[0]["exits"]
+    v = hostile_grades.verdicts["exits"]
     assert v.verdict == ERROR and "never reported" in v.reason
 
 
 def test_endless_loop_at_import_times_out_as_an_error(hostile_grades):
-    verdicts, seconds, timeout = hostile_grades[:3]
+    verdicts, seconds, timeout = hostile_grades.verdicts, hostile_grades.seconds, hostile_grades.timeout
     assert verdicts["loops"].verdict == ERROR and "timed out" in verdicts["loops"].reason
     assert verdicts["loops"].seconds < timeout + 15
 
@@ -304,7 +318,7 @@ def test_endless_loop_at_import_times_out_as_an_error(hostile_grades):
 def test_fork_loop_gets_a_verdict_and_leaves_nothing_behind(hostile_grades):
     # the clones of a fork loop each go on running tests into the same result file: the
     # audit then finds results out of sequence (rejected), or the job ends early (error)
-    assert hostile_grades[0]["forks"].verdict in (ERROR, NOT_FIXED, REJECTED)
+    assert hostile_grades.verdicts["forks"].verdict in (ERROR, NOT_FIXED, REJECTED)
     from debuglab.grade.sandbox import UID_BASE, _cgroup_of, _pids_of, _registry
 
     with _registry() as data:  # every claim of this session was released ...
@@ -316,12 +330,12 @@ def test_fork_loop_gets_a_verdict_and_leaves_nothing_behind(hostile_grades):
 
 
 def test_patching_unittest_at_import_is_rejected(hostile_grades):
-    v = hostile_grades[0]["patches_unittest"]
+    v = hostile_grades.verdicts["patches_unittest"]
     assert v.verdict == REJECTED and "tamper" in v.reason, v.reason
 
 
 def test_megabytes_of_output_are_graded_normally(hostile_grades):
-    assert hostile_grades[0]["chatty"].verdict == FIXED
+    assert hostile_grades.verdicts["chatty"].verdict == FIXED
 
 
 @pytest.mark.parametrize("name, reason", [("fakes_run", "tests that did not run as written"),
@@ -331,7 +345,7 @@ def test_targeted_result_faking_is_rejected(hostile_grades, name, reason):
     """The bug is left in place; the student's module makes exactly its fail_to_pass
     tests report success without running them (the runner patched for those names, the
     test methods replaced, or successes written into the result file at import)."""
-    v = hostile_grades[0][name]
+    v = hostile_grades.verdicts[name]
     assert v.verdict == REJECTED and reason in v.reason, v.reason
     if name != "forges_stream":  # the fake worked on the stream: only the audit stands between
         assert v.fail_to_pass[0] == v.fail_to_pass[1] == len(FAIL_TO_PASS), v.fail_to_pass
@@ -339,12 +353,12 @@ def test_targeted_result_faking_is_rejected(hostile_grades, name, reason):
 
 
 def test_a_hang_in_one_bug_gives_it_an_error_and_the_other_bug_is_still_graded(hostile_grades):
-    grade = hostile_grades[3]["hangs_one_fixes_other"]
+    grade = hostile_grades.grades["hangs_one_fixes_other"]
     assert grade.verdict(BUG).verdict == ERROR and "timed out" in grade.verdict(BUG).reason
     assert grade.verdict(FLAVOR).verdict == FIXED, grade.verdict(FLAVOR).reason
 
 
-def test_one_bugs_file_never_fixes_another_bug(hostile_grades, lab, tmp_path):
+def test_one_bugs_file_never_fixes_another_bug(hostile_grades, graded_lab, tmp_path):
     """The cross student's compute/api.py fixes the flavor bug in any tree that holds it
     (shown first, with the runner on their whole checkout); graded, the flavor bug's copy
     holds only the flavor view's own (harmless) change, so it stays not fixed."""
@@ -353,20 +367,20 @@ def test_one_bugs_file_never_fixes_another_bug(hostile_grades, lab, tmp_path):
 
     flavor = Catalog.load(ROOT / "bugs").bugs[FLAVOR]
     upstream_ids = [i for i in flavor.fail_to_pass if "debuglab_hidden" not in i][:6]
-    whole = testrun.run_tests(lab.python, hostile_grades[4], upstream_ids, work_dir=tmp_path)
+    whole = testrun.run_tests(graded_lab.python, hostile_grades.cross_checkout, upstream_ids, work_dir=tmp_path)
     assert whole.worker_ok and not whole.failing(upstream_ids), "the cross fix does not work: the test proves nothing"
-    graded = hostile_grades[3]["cross"].verdict(FLAVOR)
+    graded = hostile_grades.grades["cross"].verdict(FLAVOR)
     assert graded.verdict == NOT_FIXED and graded.ran, graded.reason
 
 
-def test_cli_grade_checkout_json_with_symlink_and_out_of_scope(lab, tmp_path):
-    dest = student(lab, tmp_path, "sym", solution(BUG, "fix"))
+def test_cli_grade_checkout_json_with_symlink_and_out_of_scope(graded_lab, tmp_path):
+    dest = student(graded_lab, tmp_path, "sym", solution(BUG, "fix"))
     (dest / "nova/utils.py").write_text((dest / "nova/utils.py").read_text() + "\n# tidy\n")
     flavors = dest / "nova/api/openstack/compute/views/flavors.py"
     flavors.unlink()
     flavors.symlink_to("/etc/passwd")
     out = subprocess.run(
-        [sys.executable, "-c", CLI, "grade", "--checkout", str(dest), "--lab", str(lab.root), "--format", "json",
+        [sys.executable, "-c", CLI, "grade", "--checkout", str(dest), "--lab", str(graded_lab.root), "--format", "json",
          "--bugs", f"{BUG},flavor-disk-ephemeral"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
@@ -377,22 +391,22 @@ def test_cli_grade_checkout_json_with_symlink_and_out_of_scope(lab, tmp_path):
     assert {"path": "nova/utils.py", "reason": "outside the scope of the bugs graded"} in data["grades"][0]["not_applied"]
 
 
-def test_cli_grade_not_a_repo_is_bad_input(lab, tmp_path):
-    out = subprocess.run([sys.executable, "-c", CLI, "grade", "--checkout", str(tmp_path), "--lab", str(lab.root)],
+def test_cli_grade_not_a_repo_is_bad_input(graded_lab, tmp_path):
+    out = subprocess.run([sys.executable, "-c", CLI, "grade", "--checkout", str(tmp_path), "--lab", str(graded_lab.root)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "not a git repository" in out.stderr
 
 
-def test_check_gives_feedback_and_the_next_hint_never_test_ids(lab, tmp_path):
+def test_check_gives_feedback_and_the_next_hint_never_test_ids(graded_lab, tmp_path):
     from debuglab.catalog.model import Catalog
 
     catalog = Catalog.load(ROOT / "bugs")
     mine = tmp_path / "mylab"
     (mine / "stack").mkdir(parents=True)
-    shutil.copy(lab.root / "lab.toml", mine / "lab.toml")
-    subprocess.run(["git", "clone", "-q", str(lab.checkout("nova")), str(mine / "stack/nova")], check=True)
+    shutil.copy(graded_lab.root / "lab.toml", mine / "lab.toml")
+    subprocess.run(["git", "clone", "-q", str(graded_lab.checkout("nova")), str(mine / "stack/nova")], check=True)
     subprocess.run(["git", "-C", str(mine / "stack/nova"), "apply", str(solution(BUG, "alternative"))], check=True)
-    (mine / "venv").symlink_to(lab.venv)
+    (mine / "venv").symlink_to(graded_lab.venv)
     runs = []
     for _ in range(2):
         out = subprocess.run([sys.executable, "-c", CLI, "check", BUG, "flavor-disk-ephemeral", "--dir", str(mine)],
@@ -410,27 +424,27 @@ def test_check_gives_feedback_and_the_next_hint_never_test_ids(lab, tmp_path):
     assert json.loads((mine / ".debuglab/hints.json").read_text())["seen"] == {"flavor-disk-ephemeral": 2}
 
 
-# issue 23.0: both projects' bugs, graded from a lab, a patch and a class folder
+# both projects' bugs, graded from a lab, a patch and a class folder
 EVERY_PROJECT = ("nova-limits-empty-table", "anti-affinity-group-ignored", BUG, "scheduler-stale-aggregate-host")
 
 
-def student_lab(lab, dest: Path, bug_ids) -> Path:
+def student_lab(graded_lab, dest: Path, bug_ids) -> Path:
     """A student's lab: the lab's lab.toml and venv, a clone of each checkout, every bug's
     reference fix applied to its own project's checkout."""
     catalog = Catalog.load(ROOT / "bugs")
     (dest / "stack").mkdir(parents=True)
-    shutil.copy(lab.root / "lab.toml", dest / "lab.toml")
-    (dest / "venv").symlink_to(lab.venv)
+    shutil.copy(graded_lab.root / "lab.toml", dest / "lab.toml")
+    (dest / "venv").symlink_to(graded_lab.venv)
     for project in ("nova", "python-novaclient"):
-        subprocess.run(["git", "clone", "-q", str(lab.checkout(project)), str(dest / "stack" / project)], check=True)
+        subprocess.run(["git", "clone", "-q", str(graded_lab.checkout(project)), str(dest / "stack" / project)], check=True)
     for bug_id in bug_ids:
         project = catalog.bugs[bug_id].project
         subprocess.run(["git", "-C", str(dest / "stack" / project), "apply", str(solution(bug_id, "fix"))], check=True)
     return dest
 
 
-def _grade_cli(lab, *args: str, bugs: tuple[str, ...] = EVERY_PROJECT) -> dict:
-    out = subprocess.run([sys.executable, "-c", CLI, "grade", *args, "--lab", str(lab.root), "--format", "json",
+def _grade_cli(graded_lab, *args: str, bugs: tuple[str, ...] = EVERY_PROJECT) -> dict:
+    out = subprocess.run([sys.executable, "-c", CLI, "grade", *args, "--lab", str(graded_lab.root), "--format", "json",
                           "--bugs", ",".join(bugs)], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -440,8 +454,8 @@ def _verdicts(grade: dict) -> dict[str, str]:
     return {b["id"]: (b["verdict"], b["reason"]) for b in grade["bugs"]}
 
 
-def test_reference_fixes_of_both_projects_are_fixed_in_every_mode(lab, tmp_path):
-    """issue 23.0: a right fix of a python-novaclient bug was `error` ("not planted in the
+def test_reference_fixes_of_both_projects_are_fixed_in_every_mode(graded_lab, tmp_path):
+    """A right fix of a python-novaclient bug was `error` ("not planted in the
     submission's python-novaclient baseline") in every mode of grade, since a submission
     was nova's change only. Each bug's reference fix, nova's and python-novaclient's, is
     `fixed` from a lab (--checkout), from one patch of both (--patch), and in a class
@@ -450,18 +464,18 @@ def test_reference_fixes_of_both_projects_are_fixed_in_every_mode(lab, tmp_path)
     catalog through --checkout is ~80 s more on an idle machine, which CI's budget does
     not have; `bugs verify` proves every reference fix, and class_grades three more."""
     want = {b: FIXED for b in EVERY_PROJECT}
-    checkout = student_lab(lab, tmp_path / "alice", EVERY_PROJECT)
-    (graded,) = _grade_cli(lab, "--checkout", str(checkout))["grades"]
+    checkout = student_lab(graded_lab, tmp_path / "alice", EVERY_PROJECT)
+    (graded,) = _grade_cli(graded_lab, "--checkout", str(checkout))["grades"]
     assert {b: v for b, (v, _) in _verdicts(graded).items()} == want, _verdicts(graded)
 
     both = tmp_path / "bob.patch"
     both.write_text("".join(solution(b, "fix").read_text() for b in EVERY_PROJECT))
-    (graded,) = _grade_cli(lab, "--patch", str(both))["grades"]
+    (graded,) = _grade_cli(graded_lab, "--patch", str(both))["grades"]
     assert {b: v for b, (v, _) in _verdicts(graded).items()} == want, _verdicts(graded)
 
     subs = tmp_path / "class"
     subs.mkdir()
-    student_lab(lab, subs / "carol", EVERY_PROJECT)
+    student_lab(graded_lab, subs / "carol", EVERY_PROJECT)
     shutil.copy(both, subs / "dave.patch")
     collected = subs / "erin"  # as `debuglab collect` writes it: a patch per project
     collected.mkdir()
@@ -471,21 +485,21 @@ def test_reference_fixes_of_both_projects_are_fixed_in_every_mode(lab, tmp_path)
     for project in ("nova", "python-novaclient"):
         (collected / f"{project}.patch").write_text("".join(
             solution(b, "fix").read_text() for b in EVERY_PROJECT if catalog.bugs[b].project == project))
-    data = _grade_cli(lab, "--submissions", str(subs), "--gradebook", str(tmp_path / "book"))
+    data = _grade_cli(graded_lab, "--submissions", str(subs), "--gradebook", str(tmp_path / "book"))
     got = {g["student"]: _verdicts(g) for g in data["grades"]}
     assert set(got) == {"carol", "dave", "erin"}
     for name, verdicts in got.items():
         assert {b: v for b, (v, _) in verdicts.items()} == want, (name, verdicts)
 
 
-def test_four_graders_at_once_each_get_their_verdict(lab, tmp_path):
-    """issue 23.1: three `debuglab grade` at once on one machine, two answered `error` (the
+def test_four_graders_at_once_each_get_their_verdict(graded_lab, tmp_path):
+    """Three `debuglab grade` at once on one machine, two answered `error` (the
     test worker exited with -9): each grader numbered its jobs' uids from the same base,
     and one job's cleanup killed every process of that uid, the other graders' jobs too.
     Four real graders of a right fix, started together: four `fixed`."""
     bug = "scheduler-stale-aggregate-host"
-    fixed = student(lab, tmp_path, "fixed", solution(bug, "fix"))
-    argv = [sys.executable, "-c", CLI, "grade", "--checkout", str(fixed), "--lab", str(lab.root),
+    fixed = student(graded_lab, tmp_path, "fixed", solution(bug, "fix"))
+    argv = [sys.executable, "-c", CLI, "grade", "--checkout", str(fixed), "--lab", str(graded_lab.root),
             "--bugs", bug, "--format", "json"]
     start = time.monotonic()
     graders = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
@@ -499,11 +513,11 @@ def test_four_graders_at_once_each_get_their_verdict(lab, tmp_path):
     assert [v for v, _ in verdicts] == [FIXED] * 4, (verdicts, f"{seconds:.0f} s")
 
 
-def test_check_spends_no_hint_on_an_error_and_keeps_its_log(lab, tmp_path):
-    """issue 23.3: a `check` that answered error revealed (spent) a hint. The worker dies
+def test_check_spends_no_hint_on_an_error_and_keeps_its_log(graded_lab, tmp_path):
+    """A `check` that answered error revealed (spent) a hint. The worker dies
     at import here (os._exit): error, no hint, the feedback names a log in the lab that
     holds the worker's output."""
-    mine = student_lab(lab, tmp_path / "mylab", [BUG])
+    mine = student_lab(graded_lab, tmp_path / "mylab", [BUG])
     target = mine / "stack" / "nova" / SCOPE
     target.write_text("import sys, os\nprint('debuglab-marker: leaving', flush=True)\nos._exit(0)\n" + target.read_text())
     out = subprocess.run([sys.executable, "-c", CLI, "check", BUG, "--dir", str(mine)],
@@ -519,8 +533,8 @@ def test_check_spends_no_hint_on_an_error_and_keeps_its_log(lab, tmp_path):
     assert "debuglab-marker: leaving" in logs[0].read_text() and "never reported" in logs[0].read_text()
 
 
-def test_retry_errors_regrades_only_the_bugs_in_error(lab, tmp_path):
-    """issue 23.3: `grade --submissions DIR --gradebook OUT --retry-errors` reads OUT's
+def test_retry_errors_regrades_only_the_bugs_in_error(graded_lab, tmp_path):
+    """`grade --submissions DIR --gradebook OUT --retry-errors` reads OUT's
     gradebook and grades again only what was `error` there: alice's error becomes her
     real verdict; bob's (deliberately wrong) `not-fixed` is left as it was, never
     regraded; a newcomer absent from the gradebook is not graded either."""
@@ -537,7 +551,7 @@ def test_retry_errors_regrades_only_the_bugs_in_error(lab, tmp_path):
                 Grade("bob", str(subs / "bob.patch"), (untouched(bug),))]
     (book / "grades.json").write_text(reports.to_json(previous))
     out = subprocess.run([sys.executable, "-c", CLI, "grade", "--submissions", str(subs), "--gradebook", str(book),
-                          "--retry-errors", "--lab", str(lab.root), "--format", "json"],
+                          "--retry-errors", "--lab", str(graded_lab.root), "--format", "json"],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "retrying 1 error(s) of 1 submission(s)" in out.stderr

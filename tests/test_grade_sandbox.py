@@ -1,4 +1,4 @@
-"""The sandbox's machine-wide claims (issue 23.1): every job's uid and pids cgroup are its
+"""The sandbox's machine-wide claims: every job's uid and pids cgroup are its
 alone on the machine, whichever grader process claimed them, and releasing a claim ends
 that job's processes and nothing else. Real processes, real uids (as root), the real
 registry (which other graders on the machine share, as in production)."""

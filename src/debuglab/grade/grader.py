@@ -34,7 +34,7 @@ from debuglab.core.kit import Kit, cache_dir
 from debuglab.grade import scope, submission, verdict
 from debuglab.grade.copy import Trees, _safe, canary_ids
 from debuglab.grade.errors import ApplyError, GradeError, SubmissionError
-from debuglab.grade.sandbox import Limits, Sandbox
+from debuglab.grade.sandbox import Feature, Limits, Sandbox
 from debuglab.grade.submission import Submission
 from debuglab.lab import upstream
 
@@ -87,17 +87,52 @@ class ErrorLogs:
         path.write_text("".join(parts))
 
 
-def _plan(sub: Submission, bugs: list[Bug], catalog_bugs: list[Bug], packages: dict[str, str], logs: ErrorLogs):
-    """(verdicts decided without running, [(bug, BugChanges, its baseline's bugs)] to run,
-    not_applied). Each bug is graded against the submission's change to its own project
-    (a lab's python-novaclient checkout, or a patch's novaclient/ files)."""
+@dataclass(frozen=True)
+class BugRun:
+    """One bug of one submission to run: its in-scope change, and the baseline it applies
+    to (the bugs planted in the submission's lab for that project)."""
+
+    bug: Bug
+    changes: scope.BugChanges
+    lab_bugs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Grading one submission: the verdicts decided without running anything (untouched,
+    rejected, an error of the submission), the bugs to run, the hunks not applied."""
+
+    submission: Submission
+    bugs: tuple[Bug, ...]
+    decided: dict[str, verdict.BugVerdict]
+    runs: tuple[BugRun, ...] = ()
+    not_applied: tuple = ()
+
+
+@dataclass(frozen=True)
+class Session:
+    """What every run of one grading session shares."""
+
+    trees: Trees
+    servers: "Servers"
+    sandbox: Sandbox
+    options: Options
+    logs: ErrorLogs
+
+
+def _plan(sub: Submission, bugs: list[Bug], catalog_bugs: list[Bug], packages: dict[str, str],
+          logs: ErrorLogs) -> Plan:
+    """What grading `sub` over `bugs` takes. Each bug is graded against the submission's
+    change to its own project (a lab's python-novaclient checkout, or a patch's
+    novaclient/ files)."""
     decided: dict[str, verdict.BugVerdict] = {}
     if sub.problem:
-        return {b.id: verdict.error(b, sub.problem, log=logs.path(sub.student, b.id)) for b in bugs}, [], ()
+        return Plan(sub, tuple(bugs), {b.id: verdict.error(b, sub.problem, log=logs.path(sub.student, b.id))
+                                       for b in bugs})
     try:
         parts = submission.parts(sub, packages)
     except SubmissionError as exc:
-        return {b.id: verdict.rejected(b, [str(exc)]) for b in bugs}, [], ()
+        return Plan(sub, tuple(bugs), {b.id: verdict.rejected(b, [str(exc)]) for b in bugs})
     todo, not_applied = [], []
     per_project: dict[str, tuple[scope.Scoped | None, set[str], str | None]] = {}
     for name, part in parts.items():
@@ -125,8 +160,8 @@ def _plan(sub: Submission, bugs: list[Bug], catalog_bugs: list[Bug], packages: d
         elif not mine.changes:
             decided[bug.id] = verdict.untouched(bug)
         else:
-            todo.append((bug, mine, tuple(sorted(lab_bugs))))
-    return decided, todo, tuple(not_applied)
+            todo.append(BugRun(bug, mine, tuple(sorted(lab_bugs))))
+    return Plan(sub, tuple(bugs), decided, tuple(todo), tuple(not_applied))
 
 
 def _test_module(test_id: str) -> str:
@@ -166,7 +201,7 @@ class Servers:
                 work = self.trees.run_dir(f"server-{project}")
                 blocked = sorted({m for b in mine for path in b.scope if (m := module_name(path))})
                 plan = {"modules": modules, "blocked": blocked,
-                        "rebase": self.trees.readable_stdlib() if "own-uid" in self.sandbox.features(
+                        "rebase": self.trees.readable_stdlib() if Feature.OWN_UID in self.sandbox.features(
                             self.trees.python) else {}}
                 launch = self.sandbox.launch(self.trees.python)
                 try:
@@ -186,9 +221,12 @@ class Servers:
                 server.close()
 
 
-def _run_bug(trees: Trees, servers: Servers, sandbox: Sandbox, sub: Submission, bug: Bug,
-             mine: scope.BugChanges, lab_bugs: tuple[str, ...], options: Options,
-             logs: ErrorLogs) -> verdict.BugVerdict:
+def _run_bug(session: Session, sub: Submission, planned: BugRun) -> verdict.BugVerdict:
+    """One bug's tests on the submission's change, in a sandboxed child of its baseline's
+    fork server; any trouble of the grader's is an error verdict with its log."""
+    trees, servers, sandbox, options, logs = (session.trees, session.servers, session.sandbox, session.options,
+                                              session.logs)
+    bug, mine, lab_bugs = planned.bug, planned.changes, planned.lab_bugs
     label = f"{sub.student}-{bug.id}"
     log = logs.path(sub.student, bug.id)
     start = time.monotonic()
@@ -258,53 +296,51 @@ def grade_many(
             mine = [b for b in bugs if b.id in wanted]
             if not mine:
                 continue
-        decided, todo, not_applied = _plan(sub, mine, catalog_bugs, packages, logs)
-        plans.append((sub, mine, decided, todo, not_applied))
-    total = sum(len(todo) for _, _, _, todo, _ in plans)
-    on_planned(total)
-    for sub, _, decided, _, _ in plans:
-        for bug_id, v in decided.items():
+        plans.append(_plan(sub, mine, catalog_bugs, packages, logs))
+    on_planned(sum(len(plan.runs) for plan in plans))
+    for plan in plans:
+        for bug_id, v in plan.decided.items():
             if v.verdict == verdict.ERROR:
-                logs.write(v, sub.student)
-            on_done(sub.student, bug_id, v)
-    with Trees(python, catalog_bugs, kit, hard_links="own-uid" in features) as trees:
-        ran: dict[tuple[int, str], verdict.BugVerdict] = {}
-        servers = Servers(trees, sandbox, bugs)
+                logs.write(v, plan.submission.student)
+            on_done(plan.submission.student, bug_id, v)
+    with Trees(python, catalog_bugs, kit, hard_links=Feature.OWN_UID in features) as trees:
+        session = Session(trees, Servers(trees, sandbox, bugs), sandbox, options, logs)
         try:
-            _run_all(plans, trees, servers, sandbox, options, ran, on_done, total, logs)
+            ran = _run_all(session, plans, on_done)
         finally:
-            servers.close()
+            session.servers.close()
     grades = []
-    for n, (sub, mine, decided, _, not_applied) in enumerate(plans):
-        verdicts = tuple(decided.get(b.id) or ran[(n, b.id)] for b in mine)
+    for n, plan in enumerate(plans):
+        sub = plan.submission
+        verdicts = tuple(plan.decided.get(b.id) or ran[(n, b.id)] for b in plan.bugs)
         grades.append(verdict.Grade(
-            sub.student, str(sub.source), verdicts, tuple(not_applied),
+            sub.student, str(sub.source), verdicts, plan.not_applied,
             seconds=time.monotonic() - started[sub.student], sandbox=features, problem=sub.problem,
         ))
     return grades
 
 
-def _run_all(plans, trees, servers, sandbox, options, ran, on_done, total, logs) -> None:
-    """Every (submission, bug) run of the session, `options.jobs` at a time: each one is
-    a child of the fork server with its own deadline, so a hang in one bug's tests
-    holds one slot until that deadline and never delays the others beyond it."""
-    if not total:
-        return
-    with ThreadPoolExecutor(max_workers=options.jobs or os.cpu_count() or 2) as pool:
-        futures = {}
-        for n, (sub, _, _, todo, _) in enumerate(plans):
-            for bug, mine, lab_bugs in todo:
-                futures[(n, bug.id)] = (bug, pool.submit(_run_bug, trees, servers, sandbox, sub, bug, mine, lab_bugs,
-                                                         options, logs))
+def _run_all(session: Session, plans: list[Plan], on_done: OnDone) -> dict[tuple[int, str], verdict.BugVerdict]:
+    """Every (submission, bug) run of the session, `options.jobs` at a time, by (the plan's
+    index, bug id): each one is a child of the fork server with its own deadline, so a
+    hang in one bug's tests holds one slot until that deadline and never delays the
+    others beyond it."""
+    ran: dict[tuple[int, str], verdict.BugVerdict] = {}
+    if not any(plan.runs for plan in plans):
+        return ran
+    with ThreadPoolExecutor(max_workers=session.options.jobs or os.cpu_count() or 2) as pool:
+        futures = {(n, planned.bug.id): (planned.bug, pool.submit(_run_bug, session, plan.submission, planned))
+                   for n, plan in enumerate(plans) for planned in plan.runs}
         for (n, bug_id), (bug, future) in futures.items():
-            student = plans[n][0].student
+            student = plans[n].submission.student
             try:
                 v = future.result()
             except DebuglabError as exc:  # the grader's own trouble, not the student's
-                v = verdict.error(bug, f"the grader failed: {exc}", log=logs.path(student, bug_id))
-                logs.write(v, student)
+                v = verdict.error(bug, f"the grader failed: {exc}", log=session.logs.path(student, bug_id))
+                session.logs.write(v, student)
             ran[(n, bug_id)] = v
             on_done(student, bug_id, v)
+    return ran
 
 
 def grade(submission: Submission, bug_ids: list[str] | None, python: Path, **kwargs) -> verdict.Grade:

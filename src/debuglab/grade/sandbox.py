@@ -24,6 +24,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from debuglab.core import proc
@@ -90,6 +91,18 @@ def can_pids_cgroup() -> bool:
 
 def can_prlimit() -> bool:
     return _works("prlimit", "--nofile=1024", "--", "true")
+
+
+class Feature(StrEnum):
+    """A protection the sandbox could use on this machine (a grade lists those in force)."""
+
+    SCRUBBED_ENV = "scrubbed-env"  # the worker's environment holds only what the tests need
+    PYTHON_S = "python-S"  # no site, no .pth, no usercustomize: only the grading copy and the venv
+    TIMEOUT = "timeout"  # a wall-clock deadline per bug
+    RLIMITS = "rlimits"  # memory, file size, core dumps, processes (prlimit)
+    NO_NETWORK = "no-network"  # an unshared network namespace
+    OWN_UID = "own-uid"  # each job as a uid of its own (the grader runs as root)
+    PIDS_CGROUP = "pids-cgroup"  # each job's process count in a pids cgroup
 
 
 @dataclass(frozen=True)
@@ -312,16 +325,16 @@ class Sandbox:
     limits: Limits = Limits()
 
     @functools.cache
-    def features(self, python: Path) -> tuple[str, ...]:
-        found = ["scrubbed-env", "python-S", "timeout"]
+    def features(self, python: Path) -> tuple[Feature, ...]:
+        found = [Feature.SCRUBBED_ENV, Feature.PYTHON_S, Feature.TIMEOUT]
         if can_prlimit():
-            found.append("rlimits")
+            found.append(Feature.RLIMITS)
         if not self.limits.network and can_unshare_net():
-            found.append("no-network")
+            found.append(Feature.NO_NETWORK)
         if can_drop_privileges(python):
-            found.append("own-uid")
+            found.append(Feature.OWN_UID)
         if can_pids_cgroup():
-            found.append("pids-cgroup")
+            found.append(Feature.PIDS_CGROUP)
         return tuple(found)
 
     def launch(self, python: Path) -> Launch:
@@ -330,9 +343,9 @@ class Sandbox:
         its own, and runs nothing of a student's itself."""
         features = self.features(python)
         wrapper: list[str] = []
-        if "no-network" in features:
+        if Feature.NO_NETWORK in features:
             wrapper += ["unshare", "--net", "--"]
-        if "rlimits" in features:
+        if Feature.RLIMITS in features:
             lim = self.limits
             wrapper += ["prlimit", f"--as={lim.memory}", f"--fsize={lim.file_size}", "--core=0", "--"]
         sites = site_packages(python)
@@ -347,8 +360,8 @@ class Sandbox:
         uid and cgroup are the job's alone on the machine (a locked registry that every
         grader shares) until `release()`."""
         features = self.features(python)
-        nproc = self.limits.processes if "rlimits" in features else None
-        own_uid, pids_cgroup = "own-uid" in features, "pids-cgroup" in features
+        nproc = self.limits.processes if Feature.RLIMITS in features else None
+        own_uid, pids_cgroup = Feature.OWN_UID in features, Feature.PIDS_CGROUP in features
         if not own_uid and not pids_cgroup:
             return Claim(None, None, nproc)
         slot, token = _claim_slot(own_uid, pids_cgroup)
