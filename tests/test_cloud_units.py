@@ -72,6 +72,24 @@ def test_openrc_follows_devstacks_source_openrc_user_project(ws):
     assert "devstack:" in clouds and "devstack-admin:" in clouds and "127.0.0.1:15001/v3" in clouds
 
 
+def test_sourcing_openrc_puts_the_lab_clients_on_path_once(ws):
+    """DevStack's shell has `openstack` on PATH: `source openrc` alone must give it too,
+    and sourcing it again must not grow PATH."""
+    venv_bin = ws.root / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "openstack").write_text("#!/bin/sh\necho lab-openstack\n")
+    (venv_bin / "openstack").chmod(0o755)
+    config.write_client_files(CloudPaths(ws), CloudSettings())
+    openrc = ws.root / "openrc"
+    script = f"source {openrc}; source {openrc} admin admin; command -v openstack; echo \"$PATH\""
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(ws.root)})
+    assert result.returncode == 0, result.stderr
+    found, path = result.stdout.splitlines()
+    assert found == str(venv_bin / "openstack")
+    assert path.split(":") == [str(venv_bin), "/usr/bin", "/bin"]
+
+
 @pytest.mark.parametrize("path, services", [
     ("nova/scheduler/manager.py", ["n-sch"]),
     ("nova/scheduler/filters/num_instances_filter.py", ["n-sch"]),

@@ -64,7 +64,8 @@ def print_cloud(ws: Workspace, state: supervisor.CloudState) -> None:
     table.add_row("conductor, scheduler, compute", "(fake:/ message bus)",
                   "n-cond.log, n-sch.log, n-cpu.log")
     console.print(table)
-    console.print(f"credentials: [bold]source {paths.openrc}[/] (demo) or [bold]source {paths.openrc} admin admin[/]; "
+    console.print(f"credentials: [bold]source {paths.openrc}[/] (demo) or [bold]source {paths.openrc} admin admin[/] "
+                  f"(either puts the clients of {ws.venv}/bin on PATH, as DevStack's shell has them); "
                   f"clouds.yaml: {paths.clouds_yaml} (clouds devstack, devstack-admin)")
     console.print(f"try: openstack server create --image cirros-0.6.3-x86_64-disk --flavor m1.tiny --network private --wait vm1")
     console.print(f"debugger: {hooks.instructions(ws, settings)}", highlight=False)
