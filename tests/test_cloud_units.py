@@ -373,6 +373,25 @@ def test_attach_picks_the_oldest_waiting_session_of_a_live_process(tmp_path):
     assert attach.pick(tmp_path / "none") is None
 
 
+def test_attach_list_names_a_file_by_its_path_in_the_checkout(ws):
+    """`nova/scheduler/host_manager.py:394`, as `git diff` names it: not nova/nova/..."""
+    import os
+
+    registry = CloudPaths(ws).dir / "debug-sessions"
+    registry.mkdir(parents=True)
+    (registry / "a.json").write_text(json.dumps({
+        "id": "a", "pid": os.getpid(), "port": 4444, "thread": "Thread-1", "thread_id": 1, "request_id": "req-1",
+        "file": str(ws.checkout("nova") / "nova" / "scheduler" / "host_manager.py"), "line": 394,
+        "function": "get_filtered_hosts", "since": 1.0, "state": "waiting"}))
+    result = CliRunner().invoke(attach_command, ["--dir", str(ws.root), "--list"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "1 session(s) waiting: 1 at nova/scheduler/host_manager.py:394" in result.output, result.output
+    assert "nova/scheduler/host_manager.py:394 in get_filtered_hosts" in result.output, result.output
+    assert "nova/nova/" not in result.output
+    assert attach.short_path("/usr/lib/python3/dist-packages/eventlet/x.py", ws.root / "stack") == \
+        "/usr/lib/python3/dist-packages/eventlet/x.py"
+
+
 # --------------------------------------------------------------------------- the request threads' stack
 
 

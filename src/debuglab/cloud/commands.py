@@ -198,9 +198,14 @@ def reset(root: Path, yes: bool) -> None:
                    "needed: `--command 'p flavor.flavorid' --command c`. nova carries on after the last.")
 def attach(root: Path, port: int | None, list_only: bool, wait: float, again: bool, commands: tuple[str, ...]) -> None:
     """Attach to a remote-pdb session of the cloud, with line editing and history."""
-    registry = None
+    registry, stack = None, root / "stack"
     if root.joinpath("lab.toml").is_file() or port is None:
-        registry = CloudPaths(Workspace.open(root)).dir / "debug-sessions"
+        ws = Workspace.open(root)
+        registry, stack = CloudPaths(ws).dir / "debug-sessions", ws.root / "stack"
+
+    def _short(path: str) -> str:
+        return attach_mod.short_path(path, stack)
+
     if list_only:
         found = attach_mod.sessions(registry) if registry else []
         if not found:
@@ -212,7 +217,7 @@ def attach(root: Path, port: int | None, list_only: bool, wait: float, again: bo
         import time
 
         for s in found:
-            table.add_row(str(s.port), s.state, _short(s.where), s.thread, s.request_id or "-",
+            table.add_row(str(s.port), s.state, f"{_short(s.file)}:{s.line} in {s.function}", s.thread, s.request_id or "-",
                           f"{time.time() - s.since:.0f} s")
         console.print(table)
         waiting = [s for s in found if s.state == "waiting"]
@@ -228,10 +233,6 @@ def attach(root: Path, port: int | None, list_only: bool, wait: float, again: bo
                               "`if flavor.flavorid == '2': breakpoint()`", highlight=False)
         return
     attach_mod.attach(port, registry=registry, wait=wait, again=again, commands=list(commands) if commands else None)
-
-
-def _short(path: str) -> str:
-    return path.split("/stack/", 1)[-1]  # .../stack/nova/nova/... -> nova/nova/...
 
 
 config_group = click.Group("config", help="Overrides of nova.conf (placement.conf, keystone.conf) in the lab's "
