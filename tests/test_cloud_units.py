@@ -373,6 +373,18 @@ def test_attach_picks_the_oldest_waiting_session_of_a_live_process(tmp_path):
     assert attach.pick(tmp_path / "none") is None
 
 
+def test_the_debugger_line_says_once_what_breakpoint_does_and_what_debug_would_change(ws, capsys):
+    from debuglab.cloud.commands import print_cloud
+
+    state = supervisor.CloudState(pids={}, ports=dict(config.DEFAULT_PORTS), breakpoint_port=4544)
+    print_cloud(ws, state)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("debugger: "))
+    assert line.startswith("debugger: breakpoint() anywhere in stack/nova opens remote-pdb on 127.0.0.1:4544 "), line
+    assert "no debugger" not in line and line.count("remote-pdb") == 1, line
+    assert "`--debug pycharm` would also connect nova to PyCharm's debug server" in line, line
+    assert "`--debug debugpy` would hand breakpoint() to VS Code instead" in line, line
+
+
 def test_attach_list_names_a_file_by_its_path_in_the_checkout(ws):
     """`nova/scheduler/host_manager.py:394`, as `git diff` names it: not nova/nova/..."""
     import os

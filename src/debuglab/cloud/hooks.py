@@ -46,8 +46,9 @@ def instructions(ws: Workspace, settings: CloudSettings) -> str:
                 f"(the log says when; a breakpoint reached while another waits takes the next free port, "
                 f"up to {port + 9}); connect with `debuglab attach --dir {ws.root}` (the oldest waiting "
                 "session; `--list` shows them all). Other requests keep being served while one is stopped.")
-        if kind is None:
-            text = "no debugger chosen (--debug remote-pdb|pycharm|debugpy); " + text
+        if kind is None:  # the default: say what the other choices would change
+            text += (" `--debug pycharm` would also connect nova to PyCharm's debug server; "
+                     "`--debug debugpy` would hand breakpoint() to VS Code instead.")
         return text
     if kind == "pycharm":
         local, remote = pycharm_mappings(ws)[0]
