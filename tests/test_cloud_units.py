@@ -385,6 +385,35 @@ def test_the_debugger_line_says_once_what_breakpoint_does_and_what_debug_would_c
     assert "`--debug debugpy` would hand breakpoint() to VS Code instead" in line, line
 
 
+@pytest.mark.parametrize("order", [supervisor.PROCESSES, tuple(reversed(supervisor.PROCESSES))])
+def test_start_and_restart_name_every_service_up_whichever_comes_up_last(ws, order):
+    """`cloud start` and `cloud restart` wait the same way; the service that happened to be
+    last (q-svc at a start, nova at a restart) was left out of the steps."""
+    import time
+
+    paths = CloudPaths(ws)
+    paths.dir.mkdir(parents=True)
+    children = {name: subprocess.Popen(["sleep", "30"]) for name in supervisor.PROCESSES}
+
+    def come_up():
+        for name in order:
+            time.sleep(0.1)
+            (paths.dir / f"{name}.ready").write_text("")
+
+    steps_seen: list[str] = []
+    thread = threading.Thread(target=come_up)
+    thread.start()
+    try:
+        supervisor._wait_ready(paths, children, dict.fromkeys(children, 0), 30, steps_seen.append)
+    finally:
+        thread.join()
+        for child in children.values():
+            child.kill()
+            child.wait()
+    assert steps_seen[:-1] == [f"{name} is up" for name in order], steps_seen
+    assert steps_seen[-1] == "all services are up (keystone, nova, g-api, q-svc)", steps_seen
+
+
 def test_attach_list_names_a_file_by_its_path_in_the_checkout(ws):
     """`nova/scheduler/host_manager.py:394`, as `git diff` names it: not nova/nova/..."""
     import os
