@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from debuglab.catalog.model import Catalog
+from debuglab.lab.workspace import Workspace
 from tests._util import DEBUGLAB
 
 
@@ -119,3 +122,30 @@ def test_bugs_show_prints_the_story_verbatim_brackets_included(kit):
             shown = debuglab("bugs", "show", bug.id).stdout
             for line in (ln.strip() for ln in bug.symptom.splitlines() if "[" in ln):
                 assert line in shown, (bug.id, line)
+
+
+@pytest.mark.parametrize("value", ["", ",", " "])
+def test_an_empty_bug_list_is_exit_2_not_the_whole_catalog(tmp_path, value):
+    for args in (["lab", "create", "--dir", str(tmp_path / "lab")],
+                 ["grade", "--patch", str(tmp_path / "none.patch")]):
+        result = debuglab(*args, "--bugs", value)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert f"--bugs {value!r} names no bug" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "lab").exists()
+
+
+@pytest.mark.slow
+def test_lab_create_bugs_none_builds_a_lab_without_bugs(tmp_path, kit):
+    root = tmp_path / "lab"
+    result = debuglab("lab", "create", "--dir", str(root), "--bugs", "none")
+    assert result.returncode == 0, result.stderr
+    ws = Workspace.open(root)
+    assert ws.bugs() == [] and all(entry["bugs"] == [] for entry in ws.info["projects"].values())
+    for bug in Catalog.load(kit.bugs_dir).bugs.values():  # each bug's patch still applies: none is planted
+        planted = subprocess.run(["git", "-C", ws.checkout(bug.project), "apply", "--check", bug.inject_patch],
+                                 capture_output=True, text=True)
+        assert planted.returncode == 0, (bug.id, planted.stderr)
+    listed = debuglab("bugs", "list", "--dir", str(root))
+    assert listed.returncode == 0 and not any(b in listed.stdout for b in Catalog.load(kit.bugs_dir).bugs)
+    checked = debuglab("check", "--dir", str(root))
+    assert checked.returncode == 2 and "no bug is planted" in checked.stderr, checked.stderr

@@ -33,6 +33,10 @@ from debuglab.provision import commands as provision_commands
 from debuglab.verify import commands as verify_commands
 
 
+BUGS = click.option("--bugs", "bug_set", metavar="IDS",
+                    help="Comma-separated bug ids, 'all' (default) or 'none' (a lab without bugs).")
+
+
 class _Group(click.Group):
     """Turns the kit's typed errors into one clear message and their exit code."""
 
@@ -65,7 +69,7 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @LAB_DIR
-@click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
+@BUGS
 @click.option("--set", "set_name", metavar="NAME", help="Plant a session's set of bugs (instructor/sets/NAME.toml).")
 @click.option("--notebook-port", type=click.IntRange(1, 65535), default=None,
               help="JupyterLab's port on 127.0.0.1 (default: the last start's, else 8888).")
@@ -96,8 +100,9 @@ def lab() -> None:
     """The lab workspace."""
 
 
-def chosen_bugs(bug_set: str | None, set_name: str | None) -> list[str]:
-    """--bugs a,b or --set NAME (instructor/sets/NAME.toml) into bug ids; [] means all."""
+def chosen_bugs(bug_set: str | None, set_name: str | None) -> list[str] | None:
+    """--bugs a,b|all|none or --set NAME (instructor/sets/NAME.toml) into bug ids; [] means
+    all, None none (a pristine lab)."""
     if bug_set and set_name:
         raise click.UsageError("give --bugs or --set, not both")
     if set_name:
@@ -111,7 +116,7 @@ SET = click.option("--set", "set_name", metavar="NAME",
 
 @lab.command("create")
 @LAB_DIR
-@click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
+@BUGS
 @SET
 @click.option("--force", is_flag=True, help="Rebuild an existing lab (your changes are saved as patches first).")
 def lab_create(root: Path, bug_set: str | None, set_name: str | None, force: bool) -> None:

@@ -46,6 +46,8 @@ def check(bug_ids: tuple[str, ...], root: Path, timeout: float) -> None:
     """Check your fixes: per bug, fixed or not, with feedback and your next hint."""
     ws = Workspace.open(root)
     catalog = Catalog.load(Kit.default().bugs_dir)
+    if not bug_ids and not ws.bugs():
+        raise GradeError(f"no bug is planted in the lab {ws.root} (built with --bugs none): nothing to check")
     chosen = catalog.select(list(bug_ids) or ws.bugs())
     verdicts, not_applied = [], []
     with _progress() as progress:
@@ -95,7 +97,7 @@ def _python_for(lab: Path | None, checkout: Path | None) -> Path:
               help="One student's change as a .patch file.")
 @click.option("--submissions", type=click.Path(path_type=Path, file_okay=False),
               help="A class: a folder with one .patch, lab or checkout per student.")
-@click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
+@click.option("--bugs", "bug_set", metavar="IDS", help="Comma-separated bug ids, or 'all' (default).")
 @click.option("--lab", type=click.Path(path_type=Path, file_okay=False),
               help="The (instructor's) lab whose venv runs the tests (default: ./lab, else the checkout's).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "junit"]), default="table", show_default=True)
@@ -110,6 +112,9 @@ def grade(checkout, patch_file, submissions, bug_set, lab, fmt, output, gradeboo
     given = [x for x in (checkout, patch_file, submissions) if x is not None]
     if len(given) != 1:
         raise GradeError("give exactly one of --checkout DIR, --patch FILE or --submissions DIR")
+    bug_ids = parse_bug_set(bug_set)  # bad input before any work
+    if bug_ids is None:
+        raise GradeError("--bugs none grades nothing: give the bug ids to grade, or 'all' (the default)")
     if checkout is not None:
         subs = [submission.from_checkout(checkout, student)]
     elif patch_file is not None:
@@ -119,7 +124,6 @@ def grade(checkout, patch_file, submissions, bug_set, lab, fmt, output, gradeboo
         if not subs:
             raise GradeError(f"{submissions}: no submissions in it (.patch files, labs or checkouts)")
     python = _python_for(lab, checkout)
-    bug_ids = parse_bug_set(bug_set)
     n_bugs = len(Catalog.load(Kit.default().bugs_dir).select(bug_ids))
     options = grader.Options(Limits(timeout=timeout), jobs=jobs)
     with _progress() as progress:

@@ -89,19 +89,20 @@ class Workspace:
 
 def create(
     root: Path,
-    bug_ids: list[str],
+    bug_ids: list[str] | None,
     *,
     kit: Kit | None = None,
     force: bool = False,
     cache: Path | None = None,
     on_step: Step = lambda text: None,
 ) -> Workspace:
-    """Build a lab at `root` with the given bugs (all for []); see the module docstring."""
+    """Build a lab at `root` with the given bugs (all for [], none for None: a pristine
+    lab); see the module docstring."""
     kit = kit or Kit.default()
     cache = cache or cache_dir()
     root = Path(root).absolute()
     _remove_leftovers(root)
-    bugs = Catalog.load(kit.bugs_dir, bug_ids).select(bug_ids)
+    bugs = [] if bug_ids is None else Catalog.load(kit.bugs_dir, bug_ids).select(bug_ids)
     projects = upstream.load_lock(kit.upstream_lock)
     old = _check_destination(root, force)
 

@@ -43,6 +43,9 @@ def _load(path: Path, bug_set: str | None = None, set_name: str | None = None) -
         inv = inv.with_bugs(load_set(kit.bugs_dir, set_name).bug_ids)
     elif bug_set is not None:
         ids = parse_bug_set(bug_set)
+        if ids is None:
+            raise click.UsageError("--bugs none: a class host gets bug ids or 'all'; a lab without bugs is "
+                                   "`debuglab lab create --bugs none`")
         Catalog.load(kit.bugs_dir).select(ids)  # unknown ids: a clear error now
         inv = inv.with_bugs(ids)
     return inv

@@ -52,7 +52,7 @@ def bugs_list(root: Path | None) -> None:
     table.add_column("id", no_wrap=True, min_width=max((len(i) for i in catalog.bugs), default=2))
     for column in ("project", "layer", "difficulty", "title"):
         table.add_column(column)
-    for bug in catalog.select(planted) if planted is not None else catalog.bugs.values():
+    for bug in [catalog.bugs[i] for i in planted if i in catalog.bugs] if planted is not None else catalog.bugs.values():
         table.add_row(bug.id, bug.project, bug.layer, "★" * bug.difficulty, bug.title)
     console.print(table)
 
