@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 
 import pytest
@@ -149,3 +150,24 @@ def test_lab_create_bugs_none_builds_a_lab_without_bugs(tmp_path, kit):
     assert listed.returncode == 0 and not any(b in listed.stdout for b in Catalog.load(kit.bugs_dir).bugs)
     checked = debuglab("check", "--dir", str(root))
     assert checked.returncode == 2 and "no bug is planted" in checked.stderr, checked.stderr
+
+
+def _printed_command(stdout: str, before: str, after: str = "") -> str:
+    """The shell command printed between `before` and `after` on its line."""
+    line = next(x for x in stdout.splitlines() if before in x)
+    text = line.split(before, 1)[1]
+    return text[: text.rindex(after)] if after else text
+
+
+@pytest.mark.slow
+def test_printed_commands_work_for_a_lab_whose_path_has_a_space_and_an_umlaut(tmp_path):
+    root = tmp_path / "my lab ü"
+    result = debuglab("lab", "create", "--dir", str(root), "--bugs", "none")
+    assert result.returncode == 0, result.stderr
+    activate = _printed_command(result.stdout, "(source ", ")")
+    assert activate == shlex.quote(str(root / "venv" / "bin" / "activate")), result.stdout
+    ran = subprocess.run(["bash", "-c", f"source {activate} && command -v python"], capture_output=True, text=True)
+    assert ran.returncode == 0 and ran.stdout.strip() == str(root / "venv" / "bin" / "python"), ran.stderr
+    diff = _printed_command(result.stdout, "your change at any time: ")
+    ran = subprocess.run(["bash", "-c", diff], capture_output=True, text=True)
+    assert diff.startswith("git -C '") and ran.returncode == 0, (diff, ran.stderr)

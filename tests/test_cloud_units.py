@@ -414,6 +414,33 @@ def test_start_and_restart_name_every_service_up_whichever_comes_up_last(ws, ord
     assert steps_seen[-1] == "all services are up (keystone, nova, g-api, q-svc)", steps_seen
 
 
+def test_printed_commands_quote_a_lab_path_with_a_space_and_an_umlaut(tmp_path, capsys):
+    """Each command printed for a lab in `my lab ü` runs as printed in a shell."""
+    import shlex
+
+    from debuglab.cloud.commands import print_cloud
+    from debuglab.lab.errors import WorkspaceError
+
+    root = tmp_path / "my lab ü"
+    (root / "stack" / "nova" / "etc" / "nova").mkdir(parents=True)
+    (root / LAB_TOML).write_text('[lab]\nbugs = []\n')
+    ws = Workspace.open(root)
+    config.write_client_files(CloudPaths(ws), CloudSettings())
+    print_cloud(ws, supervisor.CloudState(pids={}, ports=dict(config.DEFAULT_PORTS), breakpoint_port=4544))
+    out = capsys.readouterr().out
+    quoted = shlex.quote(str(root))
+    assert f"source {quoted}/openrc (demo) or source {quoted}/openrc admin admin" not in out  # quote the whole path
+    assert f"source {shlex.quote(str(root / 'openrc'))} (demo)" in out, out
+    assert f"`debuglab attach --dir {quoted}`" in out, out
+    line = f"source {shlex.quote(str(root / 'openrc'))} admin admin; echo $OS_USERNAME"
+    assert subprocess.run(["bash", "-c", line], capture_output=True, text=True).stdout.strip() == "admin"
+    with pytest.raises(WorkspaceError) as caught:
+        Workspace.open(tmp_path / "no lab ü")
+    assert f"`debuglab lab create --dir {shlex.quote(str(tmp_path / 'no lab ü'))}`" in str(caught.value)
+    result = CliRunner().invoke(cloud, ["status", "--dir", str(root)], env={"COLUMNS": "300"})
+    assert f"(`debuglab cloud restart --dir {quoted}`)" in result.output, result.output
+
+
 def test_attach_list_names_a_file_by_its_path_in_the_checkout(ws):
     """`nova/scheduler/host_manager.py:394`, as `git diff` names it: not nova/nova/..."""
     import os

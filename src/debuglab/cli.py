@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from shlex import quote
 
 import click
 from rich.table import Table
@@ -143,8 +144,8 @@ def _print_lab(ws: workspace.Workspace) -> None:
     for name, entry in info["projects"].items():
         table.add_row(entry["path"], f"{name} {entry['version']}", entry["baseline_commit"][:12], str(len(entry["bugs"])))
     console.print(table)
-    console.print(f"venv: {ws.venv}   (source {ws.venv}/bin/activate)")
-    console.print(f"your change at any time: git -C {ws.checkout('nova')} diff")
+    console.print(f"venv: {ws.venv}   (source {quote(str(ws.venv / 'bin' / 'activate'))})")
+    console.print(f"your change at any time: git -C {quote(str(ws.checkout('nova')))} diff")
     if ws.saved_work.is_dir() and any(ws.saved_work.iterdir()):
         console.print(f"[yellow]saved earlier work:[/] {ws.saved_work}")
 

@@ -4,6 +4,7 @@ and printing only (the work is in debuglab.cloud.supervisor)."""
 from __future__ import annotations
 
 from pathlib import Path
+from shlex import quote
 
 import click
 from rich.table import Table
@@ -64,7 +65,8 @@ def print_cloud(ws: Workspace, state: supervisor.CloudState) -> None:
     table.add_row("conductor, scheduler, compute", "(fake:/ message bus)",
                   "n-cond.log, n-sch.log, n-cpu.log")
     console.print(table)
-    console.print(f"credentials: [bold]source {paths.openrc}[/] (demo) or [bold]source {paths.openrc} admin admin[/] "
+    openrc = quote(str(paths.openrc))
+    console.print(f"credentials: [bold]source {openrc}[/] (demo) or [bold]source {openrc} admin admin[/] "
                   f"(either puts the clients of {ws.venv}/bin on PATH, as DevStack's shell has them); "
                   f"clouds.yaml: {paths.clouds_yaml} (clouds devstack, devstack-admin)")
     console.print(f"try: openstack server create --image cirros-0.6.3-x86_64-disk --flavor m1.tiny --network private --wait vm1")
@@ -151,10 +153,10 @@ def status(root: Path, file: str | None) -> None:
     if state is not None:
         pdb = state.settings.pdb_port
         console.print(f"breakpoint() opens remote-pdb on 127.0.0.1:{pdb} (the next ones up to {pdb + 9}): "
-                      f"`debuglab attach --dir {ws.root}`", highlight=False)
+                      f"`debuglab attach --dir {quote(str(ws.root))}`", highlight=False)
     down = [r.name for r in rows if not r.running or r.listening is False]
     if down:  # scripts can trust the exit code: 0 only when every service runs and listens
-        console.print(f"[red]not serving:[/] {', '.join(down)} (`debuglab cloud restart --dir {ws.root}`)")
+        console.print(f"[red]not serving:[/] {', '.join(down)} (`debuglab cloud restart --dir {quote(str(ws.root))}`)")
         raise SystemExit(1)
 
 

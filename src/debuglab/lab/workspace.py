@@ -16,6 +16,7 @@ import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 
 import tomli_w
 
@@ -40,7 +41,7 @@ class Workspace:
     def open(cls, root: Path) -> "Workspace":
         root = Path(root)
         if not (root / LAB_TOML).is_file():
-            raise WorkspaceError(f"{root}: no lab here (no {LAB_TOML}); create one with `debuglab lab create --dir {root}`")
+            raise WorkspaceError(f"{root}: no lab here (no {LAB_TOML}); create one with `debuglab lab create --dir {quote(str(root))}`")
         return cls(root.resolve())
 
     @classmethod
@@ -161,7 +162,7 @@ def _check_destination(root: Path, force: bool) -> Path | None:
         return root
     if root.is_mount():
         raise WorkspaceError(f"{root} is a mount point: a lab is built beside its folder and renamed into place, "
-                             f"which a mount point cannot take; choose a folder inside it, e.g. --dir {root / 'lab'}")
+                             f"which a mount point cannot take; choose a folder inside it, e.g. --dir {quote(str(root / 'lab'))}")
     entries = sorted(p.name for p in root.iterdir())
     if entries:
         shown = ", ".join(entries[:5]) + (" …" if len(entries) > 5 else "")

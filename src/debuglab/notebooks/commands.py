@@ -33,6 +33,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from shlex import quote
 
 import click
 from rich.table import Table
@@ -147,7 +148,7 @@ def status(root: Path, stack_dir: Path | None) -> None:
     table.add_row(state, str(st.pid or "-"), f"127.0.0.1:{st.port}", str(st.log))
     console.print(table)
     if st.running:
-        console.print(f"address with the token: `debuglab notebook url --dir {ws.root}`", highlight=False)
+        console.print(f"address with the token: `debuglab notebook url --dir {quote(str(ws.root))}`", highlight=False)
     else:
         sys.exit(JupyterLabNotRunning.exit_code)
 

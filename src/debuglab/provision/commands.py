@@ -155,11 +155,11 @@ def _access(r: engine.HostResult, inv: inventory.Inventory) -> str:
     if cloud.get("running"):  # a lab host's
         ep = cloud["endpoints"]
         text += (f" · mini-cloud on the host's loopback: nova {ep['nova']}, keystone {ep['keystone']}"
-                 f" (source {cloud['openrc']})")
+                 f" (source {shlex.quote(cloud['openrc'])})")
     notebook = r.details.get("notebook") or {}
     if notebook.get("running"):
         text += f" · JupyterLab {notebook['url']}"
-    return text + f" · forwards: debuglab tunnel {h.student} -i {inv.path}"
+    return text + f" · forwards: debuglab tunnel {shlex.quote(h.student)} -i {shlex.quote(str(inv.path))}"
 
 
 @click.command("collect")
