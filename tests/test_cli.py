@@ -171,3 +171,34 @@ def test_printed_commands_work_for_a_lab_whose_path_has_a_space_and_an_umlaut(tm
     diff = _printed_command(result.stdout, "your change at any time: ")
     ran = subprocess.run(["bash", "-c", diff], capture_output=True, text=True)
     assert diff.startswith("git -C '") and ran.returncode == 0, (diff, ran.stderr)
+
+
+@pytest.mark.parametrize("args, option", [
+    (["grade", "--jobs", "-1"], "--jobs"),
+    (["grade", "--jobs", "0"], "--jobs"),
+    (["grade", "--timeout", "-5"], "--timeout"),
+    (["grade", "--timeout", "0"], "--timeout"),
+    (["check", "--timeout", "-1"], "--timeout"),
+    (["bugs", "verify", "--jobs", "0"], "--jobs"),
+    (["cloud", "start", "--timeout", "-5"], "--timeout"),
+    (["cloud", "restart", "--timeout", "0"], "--timeout"),
+    (["cloud", "start", "--debug-port", "70000"], "--debug-port"),
+    (["cloud", "logs", "--lines", "0"], "--lines"),
+    (["cloud", "logs", "-n", "-3"], "--lines"),
+    (["attach", "--wait", "-1"], "--wait"),
+    (["notebook", "start", "--timeout", "-1"], "--timeout"),
+    (["notebook", "start", "--port", "0"], "--port"),
+    (["notebook", "check", "--timeout", "0"], "--timeout"),
+    (["up", "--notebook-port", "70000"], "--notebook-port"),
+    (["class", "up", "--timeout", "-1"], "--timeout"),
+    (["tunnel", "--port-offset", "-1", "student01"], "--port-offset"),
+])
+def test_a_number_out_of_range_is_exit_2_naming_the_option(tmp_path, args, option):
+    from click.testing import CliRunner
+
+    from debuglab.cli import main
+
+    result = CliRunner().invoke(main, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 2, (args, result.output, result.exception)
+    assert f"Invalid value for" in result.output and option in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "lab").exists()

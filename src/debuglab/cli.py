@@ -24,7 +24,7 @@ from debuglab.core.errors import (
     terminate_like_interrupt,
 )
 from debuglab.core.kit import Kit
-from debuglab.core.options import LAB_DIR
+from debuglab.core.options import LAB_DIR, PORT
 from debuglab.grade.commands import check, grade
 from debuglab.lab import commands as lab_commands
 from debuglab.lab import rebuild, workspace
@@ -72,7 +72,7 @@ def main(verbose: bool) -> None:
 @LAB_DIR
 @BUGS
 @click.option("--set", "set_name", metavar="NAME", help="Plant a session's set of bugs (instructor/sets/NAME.toml).")
-@click.option("--notebook-port", type=click.IntRange(1, 65535), default=None,
+@click.option("--notebook-port", type=PORT, default=None,
               help="JupyterLab's port on 127.0.0.1 (default: the last start's, else 8888).")
 def up(root: Path, bug_set: str | None, set_name: str | None, notebook_port: int | None) -> None:
     """Set up the lab (creating it if needed), start its mini-cloud and JupyterLab, say where

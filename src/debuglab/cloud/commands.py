@@ -13,20 +13,20 @@ from debuglab.cloud import attach as attach_mod
 from debuglab.cloud import config, hooks, localconf, supervisor
 from debuglab.cloud.config import CloudPaths
 from debuglab.core.console import console, steps
-from debuglab.core.options import LAB_DIR
+from debuglab.core.options import LAB_DIR, PORT, SECONDS, WAIT, WORKERS
 from debuglab.lab.workspace import Workspace
 
 
 def _port_options(fn):
     for name, default in reversed(list(config.DEFAULT_PORTS.items())):
         flag = supervisor.port_flag(name)
-        fn = click.option(flag, f"{name}_port", type=click.IntRange(1, 65535), default=None,
+        fn = click.option(flag, f"{name}_port", type=PORT, default=None,
                           help=f"Port of {supervisor.PORT_NAMES[name]} (default {default}, or the last start's).")(fn)
     return fn
 
 
 def _debug_options(fn):
-    fn = click.option("--debug-port", type=click.IntRange(1, 65535), default=None,
+    fn = click.option("--debug-port", type=PORT, default=None,
                       help="Port of the debugger (remote-pdb 4444, PyCharm 5678, debugpy 5679).")(fn)
     fn = click.option("--debug", type=click.Choice(config.DEBUG_KINDS), default=None,
                       help="Debugger hook: remote-pdb (breakpoint()), pycharm (settrace), debugpy (VS Code).")(fn)
@@ -86,7 +86,7 @@ cloud = click.Group("cloud", help="The mini-cloud: Keystone, nova, glance and ne
 @_port_options
 @_debug_options
 @_log_level_option
-@click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for the services.")
+@click.option("--timeout", type=SECONDS, default=180, show_default=True, help="Seconds to wait for the services.")
 def start(root: Path, debug: str | None, debug_port: int | None, log_level: str | None, timeout: float, **kw) -> None:
     """Start Keystone, nova (API, conductor, scheduler, compute) and placement."""
     ws = Workspace.open(root)
@@ -115,7 +115,7 @@ def stop(root: Path) -> None:
 @_debug_options
 @click.option("--no-debug", is_flag=True, help="Restart without the debugger hook of the last start.")
 @_log_level_option
-@click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for the services.")
+@click.option("--timeout", type=SECONDS, default=180, show_default=True, help="Seconds to wait for the services.")
 def restart(root: Path, debug: str | None, debug_port: int | None, no_debug: bool, log_level: str | None,
             timeout: float, **kw) -> None:
     """Stop and start again, loading your edited code (like systemctl restart devstack@n-api)."""
@@ -163,7 +163,7 @@ def status(root: Path, file: str | None) -> None:
 @cloud.command()
 @LAB_DIR
 @click.argument("service", default="nova", type=click.Choice(supervisor.LOG_NAMES))
-@click.option("-n", "--lines", type=int, default=50, show_default=True)
+@click.option("-n", "--lines", type=WORKERS, default=50, show_default=True, help="How many lines.")
 def logs(root: Path, service: str, lines: int) -> None:
     """The end of a service's log (nova: the whole nova process)."""
     ws = Workspace.open(root)
@@ -193,7 +193,7 @@ def reset(root: Path, yes: bool) -> None:
 @click.option("--port", type=int, default=None,
               help="Attach to the session on this port (default: the oldest waiting one).")
 @click.option("--list", "list_only", is_flag=True, help="List the breakpoint() sessions waiting for a debugger.")
-@click.option("--wait", type=float, default=0, help="Seconds to wait for a breakpoint() to open a session.")
+@click.option("--wait", type=WAIT, default=0, help="Seconds to wait for a breakpoint() to open a session.")
 @click.option("--again", is_flag=True, help="After a session ends, wait for the next breakpoint.")
 @click.option("--command", "commands", multiple=True, metavar="LINE",
               help="Type this debugger command (repeatable, in order) and print its output, no terminal "

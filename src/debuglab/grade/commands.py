@@ -18,7 +18,7 @@ from rich.progress import (
 
 from debuglab.catalog.model import Catalog, parse_bug_set
 from debuglab.core.kit import Kit
-from debuglab.core.options import LAB_DIR
+from debuglab.core.options import LAB_DIR, SECONDS, WORKERS
 from debuglab.grade import grader, hints, reports, submission
 from debuglab.grade.errors import GradeError
 from debuglab.grade.sandbox import Limits
@@ -28,9 +28,9 @@ from debuglab.lab.workspace import LAB_TOML, Workspace
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-TIMEOUT = click.option("--timeout", type=float, default=Limits.timeout, show_default=True,
+TIMEOUT = click.option("--timeout", type=SECONDS, default=Limits.timeout, show_default=True,
                        help="Wall-clock seconds a bug's tests may take.")
-JOBS = click.option("--jobs", type=int, default=None, help="Test workers at once (default: the number of cores).")
+JOBS = click.option("--jobs", type=WORKERS, default=None, help="Test workers at once (default: the number of cores).")
 
 
 def _progress() -> Progress:
