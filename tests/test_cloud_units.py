@@ -544,3 +544,11 @@ def test_each_request_runs_above_a_frame_that_gives_it_stack_room():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("port", ["70000", "0", "-1"])
+def test_attach_to_a_port_out_of_range_is_exit_2_not_connection_refused(tmp_path, port):
+    result = CliRunner().invoke(attach_command, ["--dir", str(tmp_path), "--port", port], env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--port'" in result.output and "1<=x<=65535" in result.output, result.output
+    assert "refused" not in result.output

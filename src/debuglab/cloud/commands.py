@@ -190,7 +190,7 @@ def reset(root: Path, yes: bool) -> None:
 
 @click.command("attach")
 @LAB_DIR
-@click.option("--port", type=int, default=None,
+@click.option("--port", type=PORT, default=None,
               help="Attach to the session on this port (default: the oldest waiting one).")
 @click.option("--list", "list_only", is_flag=True, help="List the breakpoint() sessions waiting for a debugger.")
 @click.option("--wait", type=WAIT, default=0, help="Seconds to wait for a breakpoint() to open a session.")
