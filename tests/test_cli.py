@@ -202,3 +202,45 @@ def test_a_number_out_of_range_is_exit_2_naming_the_option(tmp_path, args, optio
     assert result.exit_code == 2, (args, result.output, result.exception)
     assert f"Invalid value for" in result.output and option in result.output, result.output
     assert "Traceback" not in result.output and not (tmp_path / "lab").exists()
+
+
+def _run(*args):
+    """The command in-process, as the CLI reports errors (one message, its exit code)."""
+    from click.testing import CliRunner
+
+    from debuglab.cli import main
+
+    return CliRunner().invoke(main, list(args), env={"COLUMNS": "300"})
+
+
+def test_a_lab_under_proc_is_named_as_no_place_for_a_lab():
+    result = _run("lab", "create", "--dir", "/proc/lab", "--bugs", "none")
+    assert result.exit_code == 2, result.output
+    assert "cannot build the lab /proc/lab: /proc is not a place for a lab" in result.output, result.output
+    assert "No such file or directory" not in result.output
+
+
+def test_a_file_given_as_the_lab_is_named_a_file_not_a_lab_to_create(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    result = _run("cloud", "status", "--dir", str(tmp_path / "notes.txt"))
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'notes.txt'} is a file, not a lab folder" in result.output, result.output
+    assert "lab create" not in result.output
+
+
+@pytest.mark.parametrize("args", [["bad section", "opt", "1"], ["filter_scheduler", "bad option", "1"],
+                                  ["DEFAULT", "debug", "two\nlines"]])
+def test_bad_cloud_config_set_input_is_exit_2(tmp_path, args):
+    (tmp_path / "lab.toml").write_text("[lab]\nbugs = []\n")
+    result = _run("cloud", "config", "set", "--dir", str(tmp_path), *args)
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and not (tmp_path / "local.conf").exists()
+
+
+def test_cloud_start_help_says_the_default_ports_are_the_labs_own():
+    for command in ("start", "restart"):
+        result = _run("cloud", command, "--help")
+        assert result.exit_code == 0
+        text = " ".join(result.output.split())
+        assert "5000" not in text and "8774" not in text and "4444" not in text, text
+        assert "the lab's own ports, see `cloud status`" in text, text

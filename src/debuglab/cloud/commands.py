@@ -18,16 +18,17 @@ from debuglab.lab.workspace import Workspace
 
 
 def _port_options(fn):
-    for name, default in reversed(list(config.DEFAULT_PORTS.items())):
+    for name in reversed(list(config.DEFAULT_PORTS)):
         flag = supervisor.port_flag(name)
         fn = click.option(flag, f"{name}_port", type=PORT, default=None,
-                          help=f"Port of {supervisor.PORT_NAMES[name]} (default {default}, or the last start's).")(fn)
+                          help=f"Port of {supervisor.PORT_NAMES[name]} (default: the last start's, else the lab's "
+                               "own ports, see `cloud status`).")(fn)
     return fn
 
 
 def _debug_options(fn):
     fn = click.option("--debug-port", type=PORT, default=None,
-                      help="Port of the debugger (remote-pdb 4444, PyCharm 5678, debugpy 5679).")(fn)
+                      help="Port of the debugger (default: the lab's own, which `cloud start` prints).")(fn)
     fn = click.option("--debug", type=click.Choice(config.DEBUG_KINDS), default=None,
                       help="Debugger hook: remote-pdb (breakpoint()), pycharm (settrace), debugpy (VS Code).")(fn)
     return fn

@@ -8,6 +8,7 @@ place, so an interrupted or failed build leaves the old workspace (if any) intac
 from __future__ import annotations
 
 import datetime
+import errno
 import os
 import shutil
 import sys
@@ -40,6 +41,9 @@ class Workspace:
     @classmethod
     def open(cls, root: Path) -> "Workspace":
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"{root} is a file, not a lab folder; give --dir the lab's folder (the one that "
+                                 f"holds {LAB_TOML}, stack/ and venv/)")
         if not (root / LAB_TOML).is_file():
             raise WorkspaceError(f"{root}: no lab here (no {LAB_TOML}); create one with `debuglab lab create --dir {quote(str(root))}`")
         return cls(root.resolve())
@@ -112,6 +116,10 @@ def create(
     try:
         build.mkdir(parents=True)
     except OSError as exc:
+        base = next(p for p in build.parents if p.exists())  # the nearest folder that is there
+        if exc.errno == errno.ENOENT and base.is_dir():  # /proc, /sys: there, but they take no new folder
+            raise WorkspaceError(f"cannot build the lab {root}: {base} is not a place for a lab (no folder can be "
+                                 "created in it); choose a --dir in a folder you can write") from None
         raise WorkspaceError(f"cannot build the lab {root}: {root.parent}: {exc.strerror}; choose a --dir "
                              "in a folder you can write (the lab is built beside it, then renamed)") from None
     try:
