@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from debuglab.catalog.errors import CatalogError, UnknownBugError
+from debuglab.catalog.errors import BugChoiceError, CatalogError, UnknownBugError
 from debuglab.catalog.model import Catalog, load_bug, parse_bug_set, patch_paths
 from debuglab.core.kit import Kit
 from tests._util import ROOT, write_novaclient_bug
@@ -195,8 +195,22 @@ def test_public_view_hides_hints_scope_tests_and_feedback(kit):
 
 
 def test_bug_sets_parse():
-    assert parse_bug_set(None) == [] and parse_bug_set("all") == []
+    assert parse_bug_set(None) == [] and parse_bug_set("all") == [] and parse_bug_set(" all ") == []
     assert parse_bug_set("a, b,,c") == ["a", "b", "c"]
+    assert parse_bug_set("none") is None  # a lab without bugs, not the whole catalog
+
+
+@pytest.mark.parametrize("text", ["", ",", " ", " , ,"])
+def test_a_bug_set_that_names_nothing_is_bad_input_not_the_whole_catalog(text):
+    with pytest.raises(BugChoiceError, match="names no bug") as caught:
+        parse_bug_set(text)
+    assert caught.value.exit_code == 2 and "'all'" in str(caught.value) and "'none'" in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["all,a", "a,none"])
+def test_all_and_none_stand_alone(text):
+    with pytest.raises(BugChoiceError, match="stand alone"):
+        parse_bug_set(text)
 
 
 def test_a_bugs_grading_deadline_comes_from_its_measured_reference_fix(valid_bug):

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 
+import pytest
+
 from debuglab.catalog.model import Catalog
+from debuglab.lab.workspace import Workspace
 from tests._util import DEBUGLAB
 
 
@@ -119,3 +123,124 @@ def test_bugs_show_prints_the_story_verbatim_brackets_included(kit):
             shown = debuglab("bugs", "show", bug.id).stdout
             for line in (ln.strip() for ln in bug.symptom.splitlines() if "[" in ln):
                 assert line in shown, (bug.id, line)
+
+
+@pytest.mark.parametrize("value", ["", ",", " "])
+def test_an_empty_bug_list_is_exit_2_not_the_whole_catalog(tmp_path, value):
+    for args in (["lab", "create", "--dir", str(tmp_path / "lab")],
+                 ["grade", "--patch", str(tmp_path / "none.patch")]):
+        result = debuglab(*args, "--bugs", value)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert f"--bugs {value!r} names no bug" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "lab").exists()
+
+
+@pytest.mark.slow
+def test_lab_create_bugs_none_builds_a_lab_without_bugs(tmp_path, kit):
+    root = tmp_path / "lab"
+    result = debuglab("lab", "create", "--dir", str(root), "--bugs", "none")
+    assert result.returncode == 0, result.stderr
+    ws = Workspace.open(root)
+    assert ws.bugs() == [] and all(entry["bugs"] == [] for entry in ws.info["projects"].values())
+    for bug in Catalog.load(kit.bugs_dir).bugs.values():  # each bug's patch still applies: none is planted
+        planted = subprocess.run(["git", "-C", ws.checkout(bug.project), "apply", "--check", bug.inject_patch],
+                                 capture_output=True, text=True)
+        assert planted.returncode == 0, (bug.id, planted.stderr)
+    listed = debuglab("bugs", "list", "--dir", str(root))
+    assert listed.returncode == 0 and not any(b in listed.stdout for b in Catalog.load(kit.bugs_dir).bugs)
+    checked = debuglab("check", "--dir", str(root))
+    assert checked.returncode == 2 and "no bug is planted" in checked.stderr, checked.stderr
+
+
+def _printed_command(stdout: str, before: str, after: str = "") -> str:
+    """The shell command printed between `before` and `after` on its line."""
+    line = next(x for x in stdout.splitlines() if before in x)
+    text = line.split(before, 1)[1]
+    return text[: text.rindex(after)] if after else text
+
+
+@pytest.mark.slow
+def test_printed_commands_work_for_a_lab_whose_path_has_a_space_and_an_umlaut(tmp_path):
+    root = tmp_path / "my lab ü"
+    result = debuglab("lab", "create", "--dir", str(root), "--bugs", "none")
+    assert result.returncode == 0, result.stderr
+    activate = _printed_command(result.stdout, "(source ", ")")
+    assert activate == shlex.quote(str(root / "venv" / "bin" / "activate")), result.stdout
+    ran = subprocess.run(["bash", "-c", f"source {activate} && command -v python"], capture_output=True, text=True)
+    assert ran.returncode == 0 and ran.stdout.strip() == str(root / "venv" / "bin" / "python"), ran.stderr
+    diff = _printed_command(result.stdout, "your change at any time: ")
+    ran = subprocess.run(["bash", "-c", diff], capture_output=True, text=True)
+    assert diff.startswith("git -C '") and ran.returncode == 0, (diff, ran.stderr)
+
+
+@pytest.mark.parametrize("args, option", [
+    (["grade", "--jobs", "-1"], "--jobs"),
+    (["grade", "--jobs", "0"], "--jobs"),
+    (["grade", "--timeout", "-5"], "--timeout"),
+    (["grade", "--timeout", "0"], "--timeout"),
+    (["check", "--timeout", "-1"], "--timeout"),
+    (["bugs", "verify", "--jobs", "0"], "--jobs"),
+    (["cloud", "start", "--timeout", "-5"], "--timeout"),
+    (["cloud", "restart", "--timeout", "0"], "--timeout"),
+    (["cloud", "start", "--debug-port", "70000"], "--debug-port"),
+    (["cloud", "logs", "--lines", "0"], "--lines"),
+    (["cloud", "logs", "-n", "-3"], "--lines"),
+    (["attach", "--wait", "-1"], "--wait"),
+    (["notebook", "start", "--timeout", "-1"], "--timeout"),
+    (["notebook", "start", "--port", "0"], "--port"),
+    (["notebook", "check", "--timeout", "0"], "--timeout"),
+    (["up", "--notebook-port", "70000"], "--notebook-port"),
+    (["class", "up", "--timeout", "-1"], "--timeout"),
+    (["tunnel", "--port-offset", "-1", "student01"], "--port-offset"),
+])
+def test_a_number_out_of_range_is_exit_2_naming_the_option(tmp_path, args, option):
+    from click.testing import CliRunner
+
+    from debuglab.cli import main
+
+    result = CliRunner().invoke(main, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 2, (args, result.output, result.exception)
+    assert f"Invalid value for" in result.output and option in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "lab").exists()
+
+
+def _run(*args):
+    """The command in-process, as the CLI reports errors (one message, its exit code)."""
+    from click.testing import CliRunner
+
+    from debuglab.cli import main
+
+    return CliRunner().invoke(main, list(args), env={"COLUMNS": "300"})
+
+
+def test_a_lab_under_proc_is_named_as_no_place_for_a_lab():
+    result = _run("lab", "create", "--dir", "/proc/lab", "--bugs", "none")
+    assert result.exit_code == 2, result.output
+    assert "cannot build the lab /proc/lab: /proc is not a place for a lab" in result.output, result.output
+    assert "No such file or directory" not in result.output
+
+
+def test_a_file_given_as_the_lab_is_named_a_file_not_a_lab_to_create(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    result = _run("cloud", "status", "--dir", str(tmp_path / "notes.txt"))
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'notes.txt'} is a file, not a lab folder" in result.output, result.output
+    assert "lab create" not in result.output
+
+
+@pytest.mark.parametrize("args", [["bad section", "opt", "1"], ["filter_scheduler", "bad option", "1"],
+                                  ["DEFAULT", "debug", "two\nlines"]])
+def test_bad_cloud_config_set_input_is_exit_2(tmp_path, args):
+    (tmp_path / "lab.toml").write_text("[lab]\nbugs = []\n")
+    result = _run("cloud", "config", "set", "--dir", str(tmp_path), *args)
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and not (tmp_path / "local.conf").exists()
+
+
+def test_cloud_start_help_says_the_default_ports_are_the_labs_own():
+    for command in ("start", "restart"):
+        result = _run("cloud", command, "--help")
+        assert result.exit_code == 0
+        text = " ".join(result.output.split())
+        assert "5000" not in text and "8774" not in text and "4444" not in text, text
+        assert "the lab's own ports, see `cloud status`" in text, text

@@ -114,7 +114,7 @@ def two_at_once(cloud, port: int, api: str, token: str) -> None:
         listed.output
     # how many wait, at which line, and the conditional form that stops at only one of them
     line = waiting[0].line
-    assert f"2 session(s) waiting: 2 at nova/{FLAVORS}:{line}" in listed.output, listed.output
+    assert f"2 session(s) waiting: 2 at {FLAVORS}:{line}" in listed.output, listed.output
     assert "if flavor.flavorid == '2': breakpoint()" in listed.output
     log = CloudPaths(cloud).log("nova").read_text()
     for s in waiting:

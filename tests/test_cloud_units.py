@@ -72,6 +72,24 @@ def test_openrc_follows_devstacks_source_openrc_user_project(ws):
     assert "devstack:" in clouds and "devstack-admin:" in clouds and "127.0.0.1:15001/v3" in clouds
 
 
+def test_sourcing_openrc_puts_the_lab_clients_on_path_once(ws):
+    """DevStack's shell has `openstack` on PATH: `source openrc` alone must give it too,
+    and sourcing it again must not grow PATH."""
+    venv_bin = ws.root / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "openstack").write_text("#!/bin/sh\necho lab-openstack\n")
+    (venv_bin / "openstack").chmod(0o755)
+    config.write_client_files(CloudPaths(ws), CloudSettings())
+    openrc = ws.root / "openrc"
+    script = f"source {openrc}; source {openrc} admin admin; command -v openstack; echo \"$PATH\""
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(ws.root)})
+    assert result.returncode == 0, result.stderr
+    found, path = result.stdout.splitlines()
+    assert found == str(venv_bin / "openstack")
+    assert path.split(":") == [str(venv_bin), "/usr/bin", "/bin"]
+
+
 @pytest.mark.parametrize("path, services", [
     ("nova/scheduler/manager.py", ["n-sch"]),
     ("nova/scheduler/filters/num_instances_filter.py", ["n-sch"]),
@@ -355,6 +373,93 @@ def test_attach_picks_the_oldest_waiting_session_of_a_live_process(tmp_path):
     assert attach.pick(tmp_path / "none") is None
 
 
+def test_the_debugger_line_says_once_what_breakpoint_does_and_what_debug_would_change(ws, capsys):
+    from debuglab.cloud.commands import print_cloud
+
+    state = supervisor.CloudState(pids={}, ports=dict(config.DEFAULT_PORTS), breakpoint_port=4544)
+    print_cloud(ws, state)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("debugger: "))
+    assert line.startswith("debugger: breakpoint() anywhere in stack/nova opens remote-pdb on 127.0.0.1:4544 "), line
+    assert "no debugger" not in line and line.count("remote-pdb") == 1, line
+    assert "`--debug pycharm` would also connect nova to PyCharm's debug server" in line, line
+    assert "`--debug debugpy` would hand breakpoint() to VS Code instead" in line, line
+
+
+@pytest.mark.parametrize("order", [supervisor.PROCESSES, tuple(reversed(supervisor.PROCESSES))])
+def test_start_and_restart_name_every_service_up_whichever_comes_up_last(ws, order):
+    """`cloud start` and `cloud restart` wait the same way; the service that happened to be
+    last (q-svc at a start, nova at a restart) was left out of the steps."""
+    import time
+
+    paths = CloudPaths(ws)
+    paths.dir.mkdir(parents=True)
+    children = {name: subprocess.Popen(["sleep", "30"]) for name in supervisor.PROCESSES}
+
+    def come_up():
+        for name in order:
+            time.sleep(0.1)
+            (paths.dir / f"{name}.ready").write_text("")
+
+    steps_seen: list[str] = []
+    thread = threading.Thread(target=come_up)
+    thread.start()
+    try:
+        supervisor._wait_ready(paths, children, dict.fromkeys(children, 0), 30, steps_seen.append)
+    finally:
+        thread.join()
+        for child in children.values():
+            child.kill()
+            child.wait()
+    assert steps_seen[:-1] == [f"{name} is up" for name in order], steps_seen
+    assert steps_seen[-1] == "all services are up (keystone, nova, g-api, q-svc)", steps_seen
+
+
+def test_printed_commands_quote_a_lab_path_with_a_space_and_an_umlaut(tmp_path, capsys):
+    """Each command printed for a lab in `my lab ü` runs as printed in a shell."""
+    import shlex
+
+    from debuglab.cloud.commands import print_cloud
+    from debuglab.lab.errors import WorkspaceError
+
+    root = tmp_path / "my lab ü"
+    (root / "stack" / "nova" / "etc" / "nova").mkdir(parents=True)
+    (root / LAB_TOML).write_text('[lab]\nbugs = []\n')
+    ws = Workspace.open(root)
+    config.write_client_files(CloudPaths(ws), CloudSettings())
+    print_cloud(ws, supervisor.CloudState(pids={}, ports=dict(config.DEFAULT_PORTS), breakpoint_port=4544))
+    out = capsys.readouterr().out
+    quoted = shlex.quote(str(root))
+    assert f"source {quoted}/openrc (demo) or source {quoted}/openrc admin admin" not in out  # quote the whole path
+    assert f"source {shlex.quote(str(root / 'openrc'))} (demo)" in out, out
+    assert f"`debuglab attach --dir {quoted}`" in out, out
+    line = f"source {shlex.quote(str(root / 'openrc'))} admin admin; echo $OS_USERNAME"
+    assert subprocess.run(["bash", "-c", line], capture_output=True, text=True).stdout.strip() == "admin"
+    with pytest.raises(WorkspaceError) as caught:
+        Workspace.open(tmp_path / "no lab ü")
+    assert f"`debuglab lab create --dir {shlex.quote(str(tmp_path / 'no lab ü'))}`" in str(caught.value)
+    result = CliRunner().invoke(cloud, ["status", "--dir", str(root)], env={"COLUMNS": "300"})
+    assert f"(`debuglab cloud restart --dir {quoted}`)" in result.output, result.output
+
+
+def test_attach_list_names_a_file_by_its_path_in_the_checkout(ws):
+    """`nova/scheduler/host_manager.py:394`, as `git diff` names it: not nova/nova/..."""
+    import os
+
+    registry = CloudPaths(ws).dir / "debug-sessions"
+    registry.mkdir(parents=True)
+    (registry / "a.json").write_text(json.dumps({
+        "id": "a", "pid": os.getpid(), "port": 4444, "thread": "Thread-1", "thread_id": 1, "request_id": "req-1",
+        "file": str(ws.checkout("nova") / "nova" / "scheduler" / "host_manager.py"), "line": 394,
+        "function": "get_filtered_hosts", "since": 1.0, "state": "waiting"}))
+    result = CliRunner().invoke(attach_command, ["--dir", str(ws.root), "--list"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "1 session(s) waiting: 1 at nova/scheduler/host_manager.py:394" in result.output, result.output
+    assert "nova/scheduler/host_manager.py:394 in get_filtered_hosts" in result.output, result.output
+    assert "nova/nova/" not in result.output
+    assert attach.short_path("/usr/lib/python3/dist-packages/eventlet/x.py", ws.root / "stack") == \
+        "/usr/lib/python3/dist-packages/eventlet/x.py"
+
+
 # --------------------------------------------------------------------------- the request threads' stack
 
 
@@ -439,3 +544,11 @@ def test_each_request_runs_above_a_frame_that_gives_it_stack_room():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("port", ["70000", "0", "-1"])
+def test_attach_to_a_port_out_of_range_is_exit_2_not_connection_refused(tmp_path, port):
+    result = CliRunner().invoke(attach_command, ["--dir", str(tmp_path), "--port", port], env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--port'" in result.output and "1<=x<=65535" in result.output, result.output
+    assert "refused" not in result.output

@@ -67,3 +67,20 @@ def test_a_bug_without_a_script_or_a_stopped_cloud_is_a_clear_error(running, kit
         assert result.returncode == 2 and "is not running" in result.stderr and "cloud start" in result.stderr
     finally:
         supervisor.start(running, ports=processes.free_ports(list(config.DEFAULT_PORTS)))
+
+
+def test_a_first_run_that_changes_the_config_says_the_cloud_was_restarted(running):
+    """The script sets an option and restarts the cloud itself: its output must not tell the
+    student to restart (`debuglab cloud config set`'s own message), but say it was done."""
+    from debuglab.cloud import localconf
+    from debuglab.cloud.config import CloudPaths
+
+    paths = CloudPaths(running)
+    localconf.set_option(paths.local_conf, "nova", "DEFAULT", "allow_resize_to_same_host", None)
+    if "allow_resize_to_same_host" in (paths.etc / "nova.conf").read_text():  # a first run: the cloud lacks it
+        supervisor.restart(running)
+    result = reproduce(running, "resize-private-flavor")
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    assert "cloud restart" not in result.stdout and "loads it at" not in result.stdout, result.stdout
+    assert "[DEFAULT] allow_resize_to_same_host = True (set in local.conf; the cloud was restarted to load it)" \
+        in result.stdout, result.stdout

@@ -35,9 +35,9 @@ filters = running.get("filter_scheduler", "enabled_filters", fallback=None)
 if filters is not None and "ServerGroupAntiAffinityFilter" not in filters:
     filters = filters.rstrip(",") + ",ServerGroupAntiAffinityFilter"
     subprocess.run([DEBUGLAB, "cloud", "config", "set", "--dir", str(LAB), "filter_scheduler",
-                    "enabled_filters", filters], check=True)
+                    "enabled_filters", filters], check=True, capture_output=True)
     subprocess.run([DEBUGLAB, "cloud", "restart", "--dir", str(LAB)], check=True, capture_output=True)
-    print(f"[filter_scheduler] enabled_filters = {filters}")
+    print(f"[filter_scheduler] enabled_filters = {filters} (set in local.conf; the cloud was restarted to load it)")
 
 group = nova_api("POST", "/os-server-groups",
                  json={"server_group": {"name": name, "policy": "anti-affinity"}}).json()["server_group"]

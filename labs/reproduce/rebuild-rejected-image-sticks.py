@@ -31,8 +31,10 @@ running.read(LAB / "cloud" / "etc" / "nova.conf")
 filters = running.get("filter_scheduler", "enabled_filters", fallback=None)
 if filters is not None and "ImagePropertiesFilter" not in filters.split(","):
     subprocess.run([DEBUGLAB, "cloud", "config", "set", "--dir", str(LAB), "filter_scheduler",
-                    "enabled_filters", f"{filters},ImagePropertiesFilter"], check=True)
+                    "enabled_filters", f"{filters},ImagePropertiesFilter"], check=True, capture_output=True)
     subprocess.run([DEBUGLAB, "cloud", "restart", "--dir", str(LAB)], check=True, capture_output=True)
+    print(f"[filter_scheduler] enabled_filters = {filters},ImagePropertiesFilter "
+          "(set in local.conf; the cloud was restarted to load it)")
 
 # what a previous run left: its server and its image
 for old in api("GET", f"/servers?all_tenants=1&name=^{name}").json()["servers"]:

@@ -10,8 +10,9 @@ running = configparser.ConfigParser(interpolation=None)
 running.read(LAB / "cloud" / "etc" / "nova.conf")  # the nova.conf the cloud runs with
 if running.get("DEFAULT", "allow_resize_to_same_host", fallback="False").lower() != "true":
     subprocess.run([DEBUGLAB, "cloud", "config", "set", "--dir", str(LAB), "DEFAULT",
-                    "allow_resize_to_same_host", "True"], check=True)
+                    "allow_resize_to_same_host", "True"], check=True, capture_output=True)
     subprocess.run([DEBUGLAB, "cloud", "restart", "--dir", str(LAB)], check=True, capture_output=True)
+    print("[DEFAULT] allow_resize_to_same_host = True (set in local.conf; the cloud was restarted to load it)")
 
 demo_auth = yaml.safe_load((LAB / "clouds.yaml").read_text())["clouds"]["devstack"]["auth"]
 demo = ks_session.Session(auth=loading.get_plugin_loader("password").load_from_options(**demo_auth))

@@ -11,8 +11,9 @@ running = configparser.ConfigParser(interpolation=None)
 running.read(LAB / "cloud" / "etc" / "nova.conf")  # the nova.conf the cloud runs with
 if running.get("filter_scheduler", "enabled_filters", fallback=None) != FILTERS:
     subprocess.run([DEBUGLAB, "cloud", "config", "set", "--dir", str(LAB), "filter_scheduler",
-                    "enabled_filters", FILTERS], check=True)
+                    "enabled_filters", FILTERS], check=True, capture_output=True)
     subprocess.run([DEBUGLAB, "cloud", "restart", "--dir", str(LAB)], check=True, capture_output=True)
+    print(f"[filter_scheduler] enabled_filters = {FILTERS} (set in local.conf; the cloud was restarted to load it)")
 
 demo_auth = yaml.safe_load((LAB / "clouds.yaml").read_text())["clouds"]["devstack"]["auth"]
 demo = ks_session.Session(auth=loading.get_plugin_loader("password").load_from_options(**demo_auth))

@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from shlex import quote
 
 import click
 from rich.table import Table
@@ -23,7 +24,7 @@ from debuglab.core.errors import (
     terminate_like_interrupt,
 )
 from debuglab.core.kit import Kit
-from debuglab.core.options import LAB_DIR
+from debuglab.core.options import LAB_DIR, PORT
 from debuglab.grade.commands import check, grade
 from debuglab.lab import commands as lab_commands
 from debuglab.lab import rebuild, workspace
@@ -31,6 +32,10 @@ from debuglab.notebooks import jupyterlab, kernel
 from debuglab.notebooks.commands import notebook, print_jupyterlab
 from debuglab.provision import commands as provision_commands
 from debuglab.verify import commands as verify_commands
+
+
+BUGS = click.option("--bugs", "bug_set", metavar="IDS",
+                    help="Comma-separated bug ids, 'all' (default) or 'none' (a lab without bugs).")
 
 
 class _Group(click.Group):
@@ -65,9 +70,9 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @LAB_DIR
-@click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
+@BUGS
 @click.option("--set", "set_name", metavar="NAME", help="Plant a session's set of bugs (instructor/sets/NAME.toml).")
-@click.option("--notebook-port", type=click.IntRange(1, 65535), default=None,
+@click.option("--notebook-port", type=PORT, default=None,
               help="JupyterLab's port on 127.0.0.1 (default: the last start's, else 8888).")
 def up(root: Path, bug_set: str | None, set_name: str | None, notebook_port: int | None) -> None:
     """Set up the lab (creating it if needed), start its mini-cloud and JupyterLab, say where
@@ -96,8 +101,9 @@ def lab() -> None:
     """The lab workspace."""
 
 
-def chosen_bugs(bug_set: str | None, set_name: str | None) -> list[str]:
-    """--bugs a,b or --set NAME (instructor/sets/NAME.toml) into bug ids; [] means all."""
+def chosen_bugs(bug_set: str | None, set_name: str | None) -> list[str] | None:
+    """--bugs a,b|all|none or --set NAME (instructor/sets/NAME.toml) into bug ids; [] means
+    all, None none (a pristine lab)."""
     if bug_set and set_name:
         raise click.UsageError("give --bugs or --set, not both")
     if set_name:
@@ -111,7 +117,7 @@ SET = click.option("--set", "set_name", metavar="NAME",
 
 @lab.command("create")
 @LAB_DIR
-@click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
+@BUGS
 @SET
 @click.option("--force", is_flag=True, help="Rebuild an existing lab (your changes are saved as patches first).")
 def lab_create(root: Path, bug_set: str | None, set_name: str | None, force: bool) -> None:
@@ -138,8 +144,8 @@ def _print_lab(ws: workspace.Workspace) -> None:
     for name, entry in info["projects"].items():
         table.add_row(entry["path"], f"{name} {entry['version']}", entry["baseline_commit"][:12], str(len(entry["bugs"])))
     console.print(table)
-    console.print(f"venv: {ws.venv}   (source {ws.venv}/bin/activate)")
-    console.print(f"your change at any time: git -C {ws.checkout('nova')} diff")
+    console.print(f"venv: {ws.venv}   (source {quote(str(ws.venv / 'bin' / 'activate'))})")
+    console.print(f"your change at any time: git -C {quote(str(ws.checkout('nova')))} diff")
     if ws.saved_work.is_dir() and any(ws.saved_work.iterdir()):
         console.print(f"[yellow]saved earlier work:[/] {ws.saved_work}")
 

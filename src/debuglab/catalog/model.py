@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from debuglab.catalog.errors import CatalogError, UnknownBugError
+from debuglab.catalog.errors import BugChoiceError, CatalogError, UnknownBugError
 
 PROJECTS = ("nova", "python-novaclient")
 RECORD_FILE = "verified.toml"  # bugs/<id>/verified.toml, written by `bugs verify` (debuglab.verify.records)
@@ -430,8 +430,21 @@ def load_set(bugs_dir: Path, name: str) -> BugSet:
     return BugSet(name, title, minutes, tuple(items), path)
 
 
-def parse_bug_set(text: str | None) -> list[str]:
-    """`--bugs a,b` or `--bugs all` (or nothing) into a list of ids; [] means all."""
-    if not text or text.strip() == "all":
+ALL_BUGS, NO_BUGS = "all", "none"  # the two words --bugs takes besides ids
+
+
+def parse_bug_set(text: str | None) -> list[str] | None:
+    """`--bugs a,b`, `--bugs all` (or no --bugs at all) or `--bugs none` into bug ids: []
+    means the whole catalog, None no bug at all (a pristine lab). A value that names
+    nothing (`""`, `","`, `" "`) is bad input, not the whole catalog."""
+    if text is None or text.strip() == ALL_BUGS:
         return []
-    return [part.strip() for part in text.split(",") if part.strip()]
+    if text.strip() == NO_BUGS:
+        return None
+    ids = [part.strip() for part in text.split(",") if part.strip()]
+    if not ids:
+        raise BugChoiceError(f"--bugs {text!r} names no bug: give bug ids (a,b), '{ALL_BUGS}' for the whole "
+                             f"catalog or '{NO_BUGS}' for a lab without bugs")
+    if ALL_BUGS in ids or NO_BUGS in ids:
+        raise BugChoiceError(f"--bugs {text!r}: '{ALL_BUGS}' and '{NO_BUGS}' stand alone, not in a list of ids")
+    return ids

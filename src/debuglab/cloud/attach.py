@@ -42,6 +42,21 @@ class Session:
         return f"{self.file}:{self.line} in {self.function}"
 
 
+def short_path(path: str, stack: Path) -> str:
+    """A file of a checkout as its path in that checkout (what `git diff` and
+    `cloud status --file` name): <lab>/stack/nova/nova/scheduler/x.py -> nova/scheduler/x.py;
+    a file outside the lab's checkouts (a library's) stays whole."""
+    file = Path(path)
+    for root in (stack, stack.resolve()):
+        try:
+            rel = file.relative_to(root)
+        except ValueError:
+            continue
+        if len(rel.parts) > 1:  # <project>/<path in the checkout>
+            return Path(*rel.parts[1:]).as_posix()
+    return path
+
+
 def sessions(folder: Path) -> list[Session]:
     """The registered sessions of live processes, oldest first."""
     found = []

@@ -4,6 +4,7 @@ and printing only (the work is in debuglab.cloud.supervisor)."""
 from __future__ import annotations
 
 from pathlib import Path
+from shlex import quote
 
 import click
 from rich.table import Table
@@ -12,21 +13,22 @@ from debuglab.cloud import attach as attach_mod
 from debuglab.cloud import config, hooks, localconf, supervisor
 from debuglab.cloud.config import CloudPaths
 from debuglab.core.console import console, steps
-from debuglab.core.options import LAB_DIR
+from debuglab.core.options import LAB_DIR, PORT, SECONDS, WAIT, WORKERS
 from debuglab.lab.workspace import Workspace
 
 
 def _port_options(fn):
-    for name, default in reversed(list(config.DEFAULT_PORTS.items())):
+    for name in reversed(list(config.DEFAULT_PORTS)):
         flag = supervisor.port_flag(name)
-        fn = click.option(flag, f"{name}_port", type=click.IntRange(1, 65535), default=None,
-                          help=f"Port of {supervisor.PORT_NAMES[name]} (default {default}, or the last start's).")(fn)
+        fn = click.option(flag, f"{name}_port", type=PORT, default=None,
+                          help=f"Port of {supervisor.PORT_NAMES[name]} (default: the last start's, else the lab's "
+                               "own ports, see `cloud status`).")(fn)
     return fn
 
 
 def _debug_options(fn):
-    fn = click.option("--debug-port", type=click.IntRange(1, 65535), default=None,
-                      help="Port of the debugger (remote-pdb 4444, PyCharm 5678, debugpy 5679).")(fn)
+    fn = click.option("--debug-port", type=PORT, default=None,
+                      help="Port of the debugger (default: the lab's own, which `cloud start` prints).")(fn)
     fn = click.option("--debug", type=click.Choice(config.DEBUG_KINDS), default=None,
                       help="Debugger hook: remote-pdb (breakpoint()), pycharm (settrace), debugpy (VS Code).")(fn)
     return fn
@@ -64,7 +66,9 @@ def print_cloud(ws: Workspace, state: supervisor.CloudState) -> None:
     table.add_row("conductor, scheduler, compute", "(fake:/ message bus)",
                   "n-cond.log, n-sch.log, n-cpu.log")
     console.print(table)
-    console.print(f"credentials: [bold]source {paths.openrc}[/] (demo) or [bold]source {paths.openrc} admin admin[/]; "
+    openrc = quote(str(paths.openrc))
+    console.print(f"credentials: [bold]source {openrc}[/] (demo) or [bold]source {openrc} admin admin[/] "
+                  f"(either puts the clients of {ws.venv}/bin on PATH, as DevStack's shell has them); "
                   f"clouds.yaml: {paths.clouds_yaml} (clouds devstack, devstack-admin)")
     console.print(f"try: openstack server create --image cirros-0.6.3-x86_64-disk --flavor m1.tiny --network private --wait vm1")
     console.print(f"debugger: {hooks.instructions(ws, settings)}", highlight=False)
@@ -83,7 +87,7 @@ cloud = click.Group("cloud", help="The mini-cloud: Keystone, nova, glance and ne
 @_port_options
 @_debug_options
 @_log_level_option
-@click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for the services.")
+@click.option("--timeout", type=SECONDS, default=180, show_default=True, help="Seconds to wait for the services.")
 def start(root: Path, debug: str | None, debug_port: int | None, log_level: str | None, timeout: float, **kw) -> None:
     """Start Keystone, nova (API, conductor, scheduler, compute) and placement."""
     ws = Workspace.open(root)
@@ -112,7 +116,7 @@ def stop(root: Path) -> None:
 @_debug_options
 @click.option("--no-debug", is_flag=True, help="Restart without the debugger hook of the last start.")
 @_log_level_option
-@click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for the services.")
+@click.option("--timeout", type=SECONDS, default=180, show_default=True, help="Seconds to wait for the services.")
 def restart(root: Path, debug: str | None, debug_port: int | None, no_debug: bool, log_level: str | None,
             timeout: float, **kw) -> None:
     """Stop and start again, loading your edited code (like systemctl restart devstack@n-api)."""
@@ -150,17 +154,17 @@ def status(root: Path, file: str | None) -> None:
     if state is not None:
         pdb = state.settings.pdb_port
         console.print(f"breakpoint() opens remote-pdb on 127.0.0.1:{pdb} (the next ones up to {pdb + 9}): "
-                      f"`debuglab attach --dir {ws.root}`", highlight=False)
+                      f"`debuglab attach --dir {quote(str(ws.root))}`", highlight=False)
     down = [r.name for r in rows if not r.running or r.listening is False]
     if down:  # scripts can trust the exit code: 0 only when every service runs and listens
-        console.print(f"[red]not serving:[/] {', '.join(down)} (`debuglab cloud restart --dir {ws.root}`)")
+        console.print(f"[red]not serving:[/] {', '.join(down)} (`debuglab cloud restart --dir {quote(str(ws.root))}`)")
         raise SystemExit(1)
 
 
 @cloud.command()
 @LAB_DIR
 @click.argument("service", default="nova", type=click.Choice(supervisor.LOG_NAMES))
-@click.option("-n", "--lines", type=int, default=50, show_default=True)
+@click.option("-n", "--lines", type=WORKERS, default=50, show_default=True, help="How many lines.")
 def logs(root: Path, service: str, lines: int) -> None:
     """The end of a service's log (nova: the whole nova process)."""
     ws = Workspace.open(root)
@@ -187,19 +191,24 @@ def reset(root: Path, yes: bool) -> None:
 
 @click.command("attach")
 @LAB_DIR
-@click.option("--port", type=int, default=None,
+@click.option("--port", type=PORT, default=None,
               help="Attach to the session on this port (default: the oldest waiting one).")
 @click.option("--list", "list_only", is_flag=True, help="List the breakpoint() sessions waiting for a debugger.")
-@click.option("--wait", type=float, default=0, help="Seconds to wait for a breakpoint() to open a session.")
+@click.option("--wait", type=WAIT, default=0, help="Seconds to wait for a breakpoint() to open a session.")
 @click.option("--again", is_flag=True, help="After a session ends, wait for the next breakpoint.")
 @click.option("--command", "commands", multiple=True, metavar="LINE",
               help="Type this debugger command (repeatable, in order) and print its output, no terminal "
                    "needed: `--command 'p flavor.flavorid' --command c`. nova carries on after the last.")
 def attach(root: Path, port: int | None, list_only: bool, wait: float, again: bool, commands: tuple[str, ...]) -> None:
     """Attach to a remote-pdb session of the cloud, with line editing and history."""
-    registry = None
+    registry, stack = None, root / "stack"
     if root.joinpath("lab.toml").is_file() or port is None:
-        registry = CloudPaths(Workspace.open(root)).dir / "debug-sessions"
+        ws = Workspace.open(root)
+        registry, stack = CloudPaths(ws).dir / "debug-sessions", ws.root / "stack"
+
+    def _short(path: str) -> str:
+        return attach_mod.short_path(path, stack)
+
     if list_only:
         found = attach_mod.sessions(registry) if registry else []
         if not found:
@@ -211,7 +220,7 @@ def attach(root: Path, port: int | None, list_only: bool, wait: float, again: bo
         import time
 
         for s in found:
-            table.add_row(str(s.port), s.state, _short(s.where), s.thread, s.request_id or "-",
+            table.add_row(str(s.port), s.state, f"{_short(s.file)}:{s.line} in {s.function}", s.thread, s.request_id or "-",
                           f"{time.time() - s.since:.0f} s")
         console.print(table)
         waiting = [s for s in found if s.state == "waiting"]
@@ -227,10 +236,6 @@ def attach(root: Path, port: int | None, list_only: bool, wait: float, again: bo
                               "`if flavor.flavorid == '2': breakpoint()`", highlight=False)
         return
     attach_mod.attach(port, registry=registry, wait=wait, again=again, commands=list(commands) if commands else None)
-
-
-def _short(path: str) -> str:
-    return path.split("/stack/", 1)[-1]  # .../stack/nova/nova/... -> nova/nova/...
 
 
 config_group = click.Group("config", help="Overrides of nova.conf (placement.conf, keystone.conf) in the lab's "

@@ -6,6 +6,7 @@ for the clients."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -382,10 +383,18 @@ enable_security_group = True
 
 
 def write_client_files(paths: CloudPaths, settings: CloudSettings) -> None:
-    """`openrc` (DevStack's `source openrc [user] [project]`) and `clouds.yaml`."""
+    """`openrc` (DevStack's `source openrc [user] [project]`) and `clouds.yaml`. As in
+    DevStack's shell, the clients (`openstack`, `nova`) are on PATH after `source openrc`:
+    the lab venv's bin goes first, once however often the file is sourced."""
+    bin_dir = shlex.quote(str(paths.ws.venv / "bin"))
     private.write_text(paths.openrc, f"""# debuglab mini-cloud credentials, DevStack style:
 #   source openrc            # demo user, demo project
 #   source openrc admin admin
+# the clients (openstack, nova) of the lab venv, first on PATH (once)
+case ":$PATH:" in
+  *:{bin_dir}:*) ;;
+  *) export PATH={bin_dir}${{PATH:+:$PATH}} ;;
+esac
 OS_USERNAME_ARG=${{1:-demo}}
 OS_PROJECT_ARG=${{2:-$OS_USERNAME_ARG}}
 export OS_AUTH_URL={settings.auth_url}

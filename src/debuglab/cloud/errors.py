@@ -9,6 +9,13 @@ class CloudError(DebuglabError):
     exit_code = 3
 
 
+class LocalConfError(CloudError):
+    """A section, option or value that local.conf cannot take, or a local.conf that does not
+    parse: the user's input, named with what to write instead."""
+
+    exit_code = 2
+
+
 class CloudRunning(CloudError):
     """`start` while the cloud runs: nothing was started."""
 

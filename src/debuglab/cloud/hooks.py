@@ -4,6 +4,7 @@ listens, PyCharm's path mappings, VS Code's launch.json (debugpy)."""
 from __future__ import annotations
 
 import json
+from shlex import quote
 
 from debuglab.cloud.config import CloudPaths, CloudSettings
 from debuglab.lab.workspace import Workspace
@@ -44,10 +45,11 @@ def instructions(ws: Workspace, settings: CloudSettings) -> str:
         port = settings.pdb_port
         text = (f"breakpoint() anywhere in stack/nova opens remote-pdb on 127.0.0.1:{port} "
                 f"(the log says when; a breakpoint reached while another waits takes the next free port, "
-                f"up to {port + 9}); connect with `debuglab attach --dir {ws.root}` (the oldest waiting "
+                f"up to {port + 9}); connect with `debuglab attach --dir {quote(str(ws.root))}` (the oldest waiting "
                 "session; `--list` shows them all). Other requests keep being served while one is stopped.")
-        if kind is None:
-            text = "no debugger chosen (--debug remote-pdb|pycharm|debugpy); " + text
+        if kind is None:  # the default: say what the other choices would change
+            text += (" `--debug pycharm` would also connect nova to PyCharm's debug server; "
+                     "`--debug debugpy` would hand breakpoint() to VS Code instead.")
         return text
     if kind == "pycharm":
         local, remote = pycharm_mappings(ws)[0]

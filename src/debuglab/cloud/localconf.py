@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from debuglab.cloud.errors import CloudError
+from debuglab.cloud.errors import LocalConfError
 from debuglab.core.files import write_atomic
 
 # DevStack's variables for the config files, and the file each is here (nova's
@@ -67,7 +67,7 @@ def read(path: Path) -> list[Override]:
         if phase != "post-config":
             continue
         if var not in FILES:
-            raise CloudError(f"{path}:{first + 1}: [[post-config|{var}]] names no config file of the mini-cloud; "
+            raise LocalConfError(f"{path}:{first + 1}: [[post-config|{var}]] names no config file of the mini-cloud; "
                              f"use one of {', '.join(FILES)}")
         section = None
         for n in range(first + 1, end):
@@ -79,7 +79,7 @@ def read(path: Path) -> list[Override]:
                 continue
             m = OPTION.match(lines[n])
             if not m or section is None:
-                raise CloudError(f"{path}:{n + 1}: {'an option before any [section]' if m else 'not an option'}: "
+                raise LocalConfError(f"{path}:{n + 1}: {'an option before any [section]' if m else 'not an option'}: "
                                  f"{lines[n]!r}; write `[section]` then `option = value` lines")
             found.append(Override(FILES[var], section, m.group(1), m.group(2), f"{path.name}:{n + 1}"))
     return found
@@ -127,7 +127,7 @@ def apply(text: str, overrides: list[Override], file: str) -> str:
 def _check_names(section: str, option: str) -> None:
     for kind, name in (("section", section), ("option", option)):
         if not NAME.match(name):
-            raise CloudError(f"{kind} {name!r}: use letters, digits, '_', '-' or '.' (e.g. filter_scheduler)")
+            raise LocalConfError(f"{kind} {name!r}: use letters, digits, '_', '-' or '.' (e.g. filter_scheduler)")
 
 
 def set_option(path: Path, service: str, section: str, option: str, value: str | None) -> None:
@@ -135,7 +135,7 @@ def set_option(path: Path, service: str, section: str, option: str, value: str |
     creating the file or the block as needed; the rest of the file is left as it was."""
     _check_names(section, option)
     if value is not None and "\n" in value:
-        raise CloudError(f"the value of [{section}] {option} must be one line")
+        raise LocalConfError(f"the value of [{section}] {option} must be one line")
     var = SERVICE_FILES[service]
     text = path.read_text() if path.exists() else ""
     if path.exists():

@@ -280,7 +280,7 @@ def _wait_ready(paths: CloudPaths, children: dict[str, subprocess.Popen], offset
         for name in list(pending):
             if (paths.dir / f"{name}.ready").exists():
                 pending.discard(name)
-                on_step(f"{name} is up" if pending else "all services are up")
+                on_step(f"{name} is up")  # each one named, whichever comes up last
                 continue
             code = children[name].poll()
             if code is not None:
@@ -291,6 +291,7 @@ def _wait_ready(paths: CloudPaths, children: dict[str, subprocess.Popen], offset
             raise CloudStartFailed(f"{slow} did not come up in {timeout:.0f} s; the end of its log:\n"
                                    + "\n".join(service.log_excerpt(paths.log(n), offsets[n]) for n in sorted(pending)))
         time.sleep(0.05)
+    on_step(f"all services are up ({', '.join(children)})")
 
 
 def stop(ws: Workspace, timeout: float = 10) -> CloudState | None:

@@ -18,7 +18,7 @@ from rich.progress import (
 
 from debuglab.catalog.model import Catalog, parse_bug_set
 from debuglab.core.kit import Kit
-from debuglab.core.options import LAB_DIR
+from debuglab.core.options import LAB_DIR, SECONDS, WORKERS
 from debuglab.grade import grader, hints, reports, submission
 from debuglab.grade.errors import GradeError
 from debuglab.grade.sandbox import Limits
@@ -29,9 +29,9 @@ console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 LOGS = Path(".debuglab") / "logs"  # a check's error logs, in the student's lab
 
-TIMEOUT = click.option("--timeout", type=float, default=Limits.timeout, show_default=True,
+TIMEOUT = click.option("--timeout", type=SECONDS, default=Limits.timeout, show_default=True,
                        help="Wall-clock seconds a bug's tests may take.")
-JOBS = click.option("--jobs", type=int, default=None, help="Test workers at once (default: the number of cores).")
+JOBS = click.option("--jobs", type=WORKERS, default=None, help="Test workers at once (default: the number of cores).")
 
 
 def _progress() -> Progress:
@@ -47,6 +47,8 @@ def check(bug_ids: tuple[str, ...], root: Path, timeout: float) -> None:
     """Check your fixes: per bug, fixed or not, with feedback and your next hint."""
     ws = Workspace.open(root)
     catalog = Catalog.load(Kit.default().bugs_dir)
+    if not bug_ids and not ws.bugs():
+        raise GradeError(f"no bug is planted in the lab {ws.root} (built with --bugs none): nothing to check")
     chosen = catalog.select(list(bug_ids) or ws.bugs())
     with _progress() as progress:
         task = progress.add_task("checking your fixes", total=len(chosen))
@@ -105,7 +107,7 @@ def _python_for(lab: Path | None, checkout: Path | None) -> Path:
               help="One student's change as a .patch file.")
 @click.option("--submissions", type=click.Path(path_type=Path, file_okay=False),
               help="A class: a folder with one .patch, lab or checkout per student.")
-@click.option("--bugs", "bug_set", help="Comma-separated bug ids, or 'all' (default).")
+@click.option("--bugs", "bug_set", metavar="IDS", help="Comma-separated bug ids, or 'all' (default).")
 @click.option("--lab", type=click.Path(path_type=Path, file_okay=False),
               help="The (instructor's) lab whose venv runs the tests (default: ./lab, else the checkout's).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "junit"]), default="table", show_default=True)
@@ -124,6 +126,9 @@ def grade(checkout, patch_file, submissions, bug_set, lab, fmt, output, gradeboo
     given = [x for x in (checkout, patch_file, submissions) if x is not None]
     if len(given) != 1:
         raise GradeError("give exactly one of --checkout DIR, --patch FILE or --submissions DIR")
+    bug_ids = parse_bug_set(bug_set)  # bad input before any work
+    if bug_ids is None:
+        raise GradeError("--bugs none grades nothing: give the bug ids to grade, or 'all' (the default)")
     previous = None
     if retry_errors:
         if submissions is None or gradebook is None:
@@ -139,7 +144,6 @@ def grade(checkout, patch_file, submissions, bug_set, lab, fmt, output, gradeboo
         if not subs:
             raise GradeError(f"{submissions}: no submissions in it (.patch files, labs or checkouts)")
     python = _python_for(lab, checkout)
-    bug_ids = parse_bug_set(bug_set)
     n_bugs = len(Catalog.load(Kit.default().bugs_dir).select(bug_ids))
     only = None
     if previous is not None:

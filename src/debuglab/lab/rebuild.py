@@ -30,7 +30,7 @@ class RunningService:
     start_again: Callable[[workspace.Workspace, Any], Any]  # from the state read_state gave
 
 
-def rebuild(root: Path, bug_ids: list[str], *, services: Sequence[RunningService] = (),
+def rebuild(root: Path, bug_ids: list[str] | None, *, services: Sequence[RunningService] = (),
             on_step: Step = lambda text: None) -> workspace.Workspace:
     """workspace.create(force=True), with the lab's running `services` carried across."""
     old = workspace.Workspace.open(root)

@@ -8,6 +8,7 @@ place, so an interrupted or failed build leaves the old workspace (if any) intac
 from __future__ import annotations
 
 import datetime
+import errno
 import os
 import shutil
 import sys
@@ -16,6 +17,7 @@ import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 
 import tomli_w
 
@@ -39,8 +41,11 @@ class Workspace:
     @classmethod
     def open(cls, root: Path) -> "Workspace":
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"{root} is a file, not a lab folder; give --dir the lab's folder (the one that "
+                                 f"holds {LAB_TOML}, stack/ and venv/)")
         if not (root / LAB_TOML).is_file():
-            raise WorkspaceError(f"{root}: no lab here (no {LAB_TOML}); create one with `debuglab lab create --dir {root}`")
+            raise WorkspaceError(f"{root}: no lab here (no {LAB_TOML}); create one with `debuglab lab create --dir {quote(str(root))}`")
         return cls(root.resolve())
 
     @classmethod
@@ -89,19 +94,20 @@ class Workspace:
 
 def create(
     root: Path,
-    bug_ids: list[str],
+    bug_ids: list[str] | None,
     *,
     kit: Kit | None = None,
     force: bool = False,
     cache: Path | None = None,
     on_step: Step = lambda text: None,
 ) -> Workspace:
-    """Build a lab at `root` with the given bugs (all for []); see the module docstring."""
+    """Build a lab at `root` with the given bugs (all for [], none for None: a pristine
+    lab); see the module docstring."""
     kit = kit or Kit.default()
     cache = cache or cache_dir()
     root = Path(root).absolute()
     _remove_leftovers(root)
-    bugs = Catalog.load(kit.bugs_dir, bug_ids).select(bug_ids)
+    bugs = [] if bug_ids is None else Catalog.load(kit.bugs_dir, bug_ids).select(bug_ids)
     projects = upstream.load_lock(kit.upstream_lock)
     old = _check_destination(root, force)
 
@@ -110,6 +116,10 @@ def create(
     try:
         build.mkdir(parents=True)
     except OSError as exc:
+        base = next(p for p in build.parents if p.exists())  # the nearest folder that is there
+        if exc.errno == errno.ENOENT and base.is_dir():  # /proc, /sys: there, but they take no new folder
+            raise WorkspaceError(f"cannot build the lab {root}: {base} is not a place for a lab (no folder can be "
+                                 "created in it); choose a --dir in a folder you can write") from None
         raise WorkspaceError(f"cannot build the lab {root}: {root.parent}: {exc.strerror}; choose a --dir "
                              "in a folder you can write (the lab is built beside it, then renamed)") from None
     try:
@@ -160,7 +170,7 @@ def _check_destination(root: Path, force: bool) -> Path | None:
         return root
     if root.is_mount():
         raise WorkspaceError(f"{root} is a mount point: a lab is built beside its folder and renamed into place, "
-                             f"which a mount point cannot take; choose a folder inside it, e.g. --dir {root / 'lab'}")
+                             f"which a mount point cannot take; choose a folder inside it, e.g. --dir {quote(str(root / 'lab'))}")
     entries = sorted(p.name for p in root.iterdir())
     if entries:
         shown = ", ".join(entries[:5]) + (" …" if len(entries) > 5 else "")

@@ -33,13 +33,15 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from shlex import quote
 
 import click
 from rich.table import Table
 
 from debuglab.core.console import console, err, steps
 from debuglab.core.kit import Kit
-from debuglab.core.options import LAB_DIR
+from debuglab.core import options
+from debuglab.core.options import LAB_DIR, SECONDS
 from debuglab.lab.workspace import Workspace
 from debuglab.notebooks import content, headless, jupyterlab, kernel
 from debuglab.notebooks.devstack import DevstackSite
@@ -48,7 +50,7 @@ from debuglab.notebooks.errors import JupyterLabNotRunning, JupyterLabStartFaile
 DEVSTACK = click.option("--devstack", "stack_dir", type=click.Path(path_type=Path), default=None,
                         help="On a DevStack host: its stack folder (/opt/stack), provisioned by "
                              "`debuglab provision`; serves labs/devstack/ with DevStack's python. Replaces --dir.")
-PORT = click.option("--port", type=click.IntRange(1, 65535), default=None,
+PORT = click.option("--port", type=options.PORT, default=None,
                     help=f"JupyterLab's port on 127.0.0.1 (default: the last start's, else {jupyterlab.DEFAULT_PORT}).")
 
 
@@ -111,7 +113,7 @@ def notebook(ctx: click.Context, root: Path, stack_dir: Path | None, port: int |
 @LAB_DIR
 @DEVSTACK
 @PORT
-@click.option("--timeout", type=float, default=90, show_default=True, help="Seconds to wait for it to answer.")
+@click.option("--timeout", type=SECONDS, default=90, show_default=True, help="Seconds to wait for it to answer.")
 def start(root: Path, stack_dir: Path | None, port: int | None, timeout: float) -> None:
     """Start JupyterLab in the background and print its URL."""
     ws = _target(root, stack_dir)
@@ -147,7 +149,7 @@ def status(root: Path, stack_dir: Path | None) -> None:
     table.add_row(state, str(st.pid or "-"), f"127.0.0.1:{st.port}", str(st.log))
     console.print(table)
     if st.running:
-        console.print(f"address with the token: `debuglab notebook url --dir {ws.root}`", highlight=False)
+        console.print(f"address with the token: `debuglab notebook url --dir {quote(str(ws.root))}`", highlight=False)
     else:
         sys.exit(JupyterLabNotRunning.exit_code)
 
@@ -164,7 +166,7 @@ def url(root: Path, stack_dir: Path | None) -> None:
 @LAB_DIR
 @DEVSTACK
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--timeout", type=float, default=headless.DEFAULT_TIMEOUT, show_default=True,
+@click.option("--timeout", type=SECONDS, default=headless.DEFAULT_TIMEOUT, show_default=True,
               help="Seconds each cell may run.")
 def check_labs(root: Path, stack_dir: Path | None, paths: tuple[Path, ...], timeout: float) -> None:
     """Run the technique labs (or PATHS) on this lab's kernel, typing each debugger cell's

@@ -32,6 +32,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from shlex import quote
 
 from debuglab.core import private, service
 from debuglab.core.console import Step
@@ -220,7 +221,7 @@ def start(ws: Target, *, port: int | None = None, kit: Kit | None = None, timeou
     running = read_state(ws)
     if running is not None:
         raise JupyterLabRunning(f"JupyterLab already runs for {ws.root} (pid {running.pid}, port {running.port}); "
-                                f"nothing was started. Its address: `debuglab notebook url --dir {ws.root}`")
+                                f"nothing was started. Its address: `debuglab notebook url --dir {quote(str(ws.root))}`")
     port = port or last_port(ws)
     deadline = time.monotonic() + 2
     while not port_free(port):  # a server stopped a moment ago may still hold it
@@ -298,7 +299,7 @@ def running_url(ws: Target) -> str:
     state = read_state(ws)
     if state is None:
         raise JupyterLabNotRunning(f"JupyterLab is not running for {ws.root}; "
-                                   f"start it with `debuglab notebook start --dir {ws.root}`")
+                                   f"start it with `debuglab notebook start --dir {quote(str(ws.root))}`")
     return url(ws, state.port)
 
 

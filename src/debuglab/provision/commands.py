@@ -16,6 +16,7 @@ from rich.table import Table
 
 from debuglab.catalog.model import Catalog, load_set, parse_bug_set
 from debuglab.core.kit import Kit
+from debuglab.core.options import SECONDS
 from debuglab.provision import collect as collect_mod
 from debuglab.provision import engine, inventory
 from debuglab.provision import reset as reset_mod
@@ -43,6 +44,9 @@ def _load(path: Path, bug_set: str | None = None, set_name: str | None = None) -
         inv = inv.with_bugs(load_set(kit.bugs_dir, set_name).bug_ids)
     elif bug_set is not None:
         ids = parse_bug_set(bug_set)
+        if ids is None:
+            raise click.UsageError("--bugs none: a class host gets bug ids or 'all'; a lab without bugs is "
+                                   "`debuglab lab create --bugs none`")
         Catalog.load(kit.bugs_dir).select(ids)  # unknown ids: a clear error now
         inv = inv.with_bugs(ids)
     return inv
@@ -152,11 +156,11 @@ def _access(r: engine.HostResult, inv: inventory.Inventory) -> str:
     if cloud.get("running"):  # a lab host's
         ep = cloud["endpoints"]
         text += (f" · mini-cloud on the host's loopback: nova {ep['nova']}, keystone {ep['keystone']}"
-                 f" (source {cloud['openrc']})")
+                 f" (source {shlex.quote(cloud['openrc'])})")
     notebook = r.details.get("notebook") or {}
     if notebook.get("running"):
         text += f" · JupyterLab {notebook['url']}"
-    return text + f" · forwards: debuglab tunnel {h.student} -i {inv.path}"
+    return text + f" · forwards: debuglab tunnel {shlex.quote(h.student)} -i {shlex.quote(str(inv.path))}"
 
 
 @click.command("collect")
@@ -210,7 +214,7 @@ def reset(host: str, inventory_path: Path, bug_id: str | None, saved_dir: Path, 
 @click.command("tunnel")
 @click.argument("host")
 @INVENTORY_OPT
-@click.option("--port-offset", type=int, default=0, help="Add this to every local port (several tunnels at once).")
+@click.option("--port-offset", type=click.IntRange(0, 65534), default=0, help="Add this to every local port (several tunnels at once).")
 @click.option("--run", "run_it", is_flag=True, help="Run the ssh command instead of printing it.")
 @ACCEPT
 def tunnel(host: str, inventory_path: Path, port_offset: int, run_it: bool, accept_new_host_keys: bool) -> None:
@@ -255,7 +259,7 @@ def class_group() -> None:
 @click.option("--profile", type=click.Choice(inventory.PROFILES), default="devstack", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=Path("class.toml"), show_default=True,
               help="The inventory to write.")
-@click.option("--timeout", type=float, default=900, show_default=True, help="Seconds to wait for ACTIVE.")
+@click.option("--timeout", type=SECONDS, default=900, show_default=True, help="Seconds to wait for ACTIVE.")
 def class_up(cloud, image, flavor, count, roster, key_name, network, user, profile, out, timeout) -> None:
     """Boot one VM per student, wait for ACTIVE (an ERROR server is retried once), write the inventory."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

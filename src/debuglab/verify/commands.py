@@ -17,7 +17,7 @@ from debuglab.catalog.model import Catalog, load_set, sets_dir
 from debuglab.core.console import console, err, steps
 from debuglab.core.errors import DebuglabError
 from debuglab.core.kit import Kit
-from debuglab.core.options import LAB_DIR
+from debuglab.core.options import LAB_DIR, WORKERS
 from debuglab.lab.workspace import Workspace
 from debuglab.verify import checks, records, reproduce
 
@@ -54,7 +54,7 @@ def bugs_list(root: Path | None, instructor: bool) -> None:
     columns = ("project", "layer", "difficulty", "title") if instructor else ("project", "difficulty", "title")
     for column in columns:
         table.add_column(column)
-    for bug in catalog.select(planted) if planted is not None else catalog.bugs.values():
+    for bug in [catalog.bugs[i] for i in planted if i in catalog.bugs] if planted is not None else catalog.bugs.values():
         cells = {"project": bug.project, "layer": bug.layer, "difficulty": "★" * bug.difficulty, "title": bug.title}
         table.add_row(bug.id, *(cells[c] for c in columns))
     console.print(table)
@@ -95,7 +95,7 @@ def bugs_show(bug_id: str, root: Path | None) -> None:
 @click.argument("bug_ids", nargs=-1)
 @click.option("--lab", "root", type=click.Path(path_type=Path), default=Path("lab"), show_default=True,
               help="The lab whose venv runs the tests.")
-@click.option("--jobs", type=int, default=None, help="Test workers at once (default: the number of cores).")
+@click.option("--jobs", type=WORKERS, default=None, help="Test workers at once (default: the number of cores).")
 @click.option("--live", is_flag=True, help="Instead: prove every symptom on a scratch lab's running cloud "
                                           "(planted: the script shows the bug; with its fix: it does not).")
 @click.option("--clouds", type=click.IntRange(1, 8), default=2, show_default=True,

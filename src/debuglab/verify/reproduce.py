@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 
 from debuglab.catalog.model import Bug
 from debuglab.cloud import supervisor
@@ -77,7 +78,7 @@ def run(ws: Workspace, bug: Bug, *, kit: Kit | None = None, timeout: float = TIM
     path = script(bug, kit)
     if supervisor.read_state(ws) is None:
         raise ReproduceError(f"the mini-cloud of {ws.root} is not running: start it with "
-                             f"`debuglab cloud start --dir {ws.root}`")
+                             f"`debuglab cloud start --dir {quote(str(ws.root))}`")
     env = {content.LAB_ENV: str(ws.root), content.CLI_ENV: kernel.debuglab_cli(),
            "OS_CLIENT_CONFIG_FILE": str(ws.root / "clouds.yaml"), "PYTHONUNBUFFERED": "1"}
     start = time.monotonic()
