@@ -253,3 +253,55 @@ def test_labs_built_at_once_find_uv_from_every_thread():
         found = subprocess.run([sys.executable, "-c", race], capture_output=True, text=True,
                                check=True, timeout=60).stdout.split("\n")[:-1]
         assert len(found) == 16 and len(set(found)) == 1 and Path(found[0]).is_file(), found
+
+
+def test_force_saves_other_branches_tags_and_every_stash_entry(tmp_path):
+    """--force kept HEAD's commits and the working tree, and lost the rest: a commit made on
+    another branch, one reachable only from a tag, and git stash entries. Each comes back
+    from the saved bundle (and each stash entry from its own patch), by name."""
+    old = fake_old_lab(tmp_path / "lab")
+    checkout = old / "stack" / "nova"
+    ident = ["-c", "user.email=s@lab", "-c", "user.name=student"]
+    start = git(checkout, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    git(checkout, "stash")  # the uncommitted fix goes to the stash: entry 1 (stash@{1} once the next comes)
+    (checkout / "nova" / "scratch.py").write_text("probe = True\n")
+    git(checkout, "stash", "push", "--include-untracked", "-m", "a probe")  # entry 0, untracked file included
+    git(checkout, "checkout", "-q", "-b", "experiment")
+    (checkout / "nova" / "api.py").write_text("limit = 20  # on a branch\n")
+    git(checkout, *ident, "commit", "-qam", "try on a branch")
+    git(checkout, "checkout", "-q", "--detach", start)
+    (checkout / "nova" / "api.py").write_text("limit = 30  # tagged only\n")
+    git(checkout, *ident, "commit", "-qam", "tagged idea")
+    git(checkout, "tag", "idea")
+    git(checkout, "checkout", "-q", start)
+    back = tmp_path / "back"  # the baseline alone, as a lab built again with the same bugs has it
+    subprocess.run(["git", "clone", "-q", "--single-branch", "--no-tags", str(checkout), str(back)], check=True)
+    built = subprocess.run([DEBUGLAB, "lab", "create", "--force", "--dir", old, "--bugs", "num-instances-off-by-one"],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout + built.stderr
+    saved = workspace.Workspace.open(old).saved_work
+    (bundle,) = saved.glob("*-nova-refs.bundle")
+    (names,) = saved.glob("*-nova-refs.txt")
+    listed = names.read_text()
+    assert "refs/heads/experiment " in listed and "refs/tags/idea " in listed and "a probe" in listed
+    git(back, "fetch", "-q", str(bundle), "refs/*:refs/saved/*")
+    assert git(back, "show", "saved/heads/experiment:nova/api.py") == "limit = 20  # on a branch\n"
+    assert git(back, "show", "saved/tags/idea:nova/api.py") == "limit = 30  # tagged only\n"
+    stashes = sorted(saved.glob("*-nova-stash-*.patch"))
+    assert len(stashes) == 2
+    assert "+probe = True" in stashes[0].read_text()  # stash@{0}, with its untracked file
+    assert "+limit = 11  # my fix" in stashes[1].read_text()
+
+
+def test_a_second_force_never_follows_a_link_the_first_one_saved(tmp_path):
+    """The first --force saved the student's `etc-link` (to /etc) as a link; the second
+    copied /etc through it into saved-work/, then failed with a raw Python list."""
+    old = fake_old_lab(tmp_path / "lab")
+    (old / "etc-link").symlink_to("/etc")
+    for _ in range(2):
+        built = subprocess.run([DEBUGLAB, "lab", "create", "--force", "--dir", old, "--bugs",
+                                "num-instances-off-by-one"], capture_output=True, text=True)
+        assert built.returncode == 0, built.stdout + built.stderr
+    links = list(workspace.Workspace.open(old).saved_work.rglob("etc-link"))
+    assert links and all(link.is_symlink() and str(link.readlink()) == "/etc" for link in links), links
+    assert not list(workspace.Workspace.open(old).saved_work.rglob("passwd"))  # nothing of /etc was copied

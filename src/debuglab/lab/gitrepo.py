@@ -106,6 +106,55 @@ def save_commits(checkout: Path, dest_dir: Path, label: str, base: str) -> list[
     return [folder]
 
 
+SAVED_STASH_REFS = "refs/debuglab-saved-stash"  # a moment's refs: a bundle carries refs, a stash entry has none
+
+
+def save_refs(checkout: Path, dest_dir: Path, label: str, base: str) -> list[Path]:
+    """Before a checkout is deleted: every branch, tag and stash entry whose commits are
+    not in `base`, as one `git bundle` (`<time>-<label>-refs.bundle`), each stash entry
+    also as a patch (`<time>-<label>-stash-N.patch`), and their names with what each
+    pointed at (`<time>-<label>-refs.txt`). [] when every ref is in `base`."""
+    refs = [line.split(" ", 1) for line in git(checkout, "for-each-ref", "--format=%(refname) %(objectname)",
+                                                "refs/heads", "refs/tags").splitlines() if line.strip()]
+    stashes = [line.split(" ", 1) for line in git(checkout, "stash", "list", "--format=%H %gs").splitlines()
+               if line.strip()]
+    ahead = [(name, sha) for name, sha in refs if not _contains(checkout, base, sha)]
+    if not ahead and not stashes:
+        return []
+    names = [f"{name} {sha}" for name, sha in refs] + [f"stash@{{{n}}} {sha} {message}"
+                                                       for n, (sha, message) in enumerate(stashes)]
+    saved = [write_patch_named(dest_dir, f"{label}-refs", ".txt", "\n".join(names) + "\n")]
+    for n, (sha, _) in enumerate(stashes):
+        patch = git(checkout, "stash", "show", "--patch", "--binary", "--include-untracked", f"stash@{{{n}}}")
+        saved.append(write_patch(dest_dir, f"{label}-stash-{n}", patch))
+    temporary = [f"{SAVED_STASH_REFS}/{n}" for n in range(len(stashes))]
+    for ref, (sha, _) in zip(temporary, stashes):
+        git(checkout, "update-ref", ref, sha)
+    try:
+        bundle = _fresh(dest_dir, f"{label}-refs", ".bundle")
+        tmp = bundle.with_name(f".{bundle.name}.partial")
+        git(checkout, "bundle", "create", "--quiet", str(tmp), *[name for name, _ in ahead], *temporary, f"^{base}")
+        tmp.replace(bundle)
+        saved.insert(1, bundle)
+    finally:
+        for ref in temporary:
+            git(checkout, "update-ref", "-d", ref)
+    return saved
+
+
+def _contains(checkout: Path, base: str, sha: str) -> bool:
+    """Is commit `sha` in `base`'s history?"""
+    return proc.run(["git", "-C", checkout, "merge-base", "--is-ancestor", sha, base],
+                    env=_safe_env(), check=False).returncode == 0
+
+
+def write_patch_named(dest_dir: Path, label: str, suffix: str, text: str) -> Path:
+    """Store text as `dest_dir/<time>-<label><suffix>`, never over an earlier file."""
+    dest = _fresh(dest_dir, label, suffix)
+    write_atomic(dest, text)
+    return dest
+
+
 def _fresh(dest_dir: Path, label: str, suffix: str) -> Path:
     """`dest_dir/<time>-<label><suffix>`, never an existing name."""
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -120,9 +169,7 @@ def _fresh(dest_dir: Path, label: str, suffix: str) -> Path:
 
 def write_patch(dest_dir: Path, label: str, patch: str) -> Path:
     """Store a patch as `dest_dir/<time>-<label>.patch`, never over an earlier one."""
-    dest = _fresh(dest_dir, label, ".patch")
-    write_atomic(dest, patch)
-    return dest
+    return write_patch_named(dest_dir, label, ".patch", patch)
 
 
 def discard_work(checkout: Path) -> None:

@@ -275,25 +275,39 @@ def _keep_old_work(old: Workspace, build: Path) -> list[Path]:
     added at the lab's root such as local.conf or notes), and every patch it had saved, go
     to the new lab's saved-work/. Returns what was saved now."""
     saved = build / "saved-work"
-    if old.saved_work.is_dir():
-        shutil.copytree(old.saved_work, saved, dirs_exist_ok=True)
+    if old.saved_work.is_dir():  # links stay links: a link saved once is never followed
+        _copy(old.saved_work, saved)
     kept = []
     for checkout in sorted((old.root / "stack").glob("*")):
         if gitrepo.is_repo(checkout):
-            kept += gitrepo.save_work(checkout, saved, checkout.name, _baseline_of(old, checkout))
+            base = _baseline_of(old, checkout)
+            kept += gitrepo.save_work(checkout, saved, checkout.name, base)
+            kept += gitrepo.save_refs(checkout, saved, checkout.name, base)
     if (old.root / "notebooks").is_dir():  # the student's notebooks go on in the new lab (and are saved below)
-        shutil.copytree(old.root / "notebooks", build / "notebooks", symlinks=True)
+        _copy(old.root / "notebooks", build / "notebooks")
     theirs = sorted(p for p in old.root.iterdir() if p.name not in KIT_MADE and not p.name.startswith(".verify-"))
     if theirs:
         folder = saved / f"{time.strftime('%Y%m%d-%H%M%S')}-lab-files"
         for path in theirs:
             if path.is_dir() and not path.is_symlink():
-                shutil.copytree(path, folder / path.name, symlinks=True)
+                _copy(path, folder / path.name)
             else:
                 folder.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, folder / path.name, follow_symlinks=False)
         kept.append(folder)
     return [build.parent / old.root.name / p.relative_to(build) for p in kept]
+
+
+def _copy(source: Path, dest: Path) -> None:
+    """A folder of the student's, copied with its links as links (never followed); what
+    cannot be copied is named in one clear error, not a list of tuples."""
+    try:
+        shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True)
+    except shutil.Error as exc:
+        problems = exc.args[0] if exc.args and isinstance(exc.args[0], list) else [exc.args]
+        shown = "; ".join(f"{item[0]}: {item[-1]}" for item in problems[:3] if isinstance(item, (tuple, list)))
+        raise WorkspaceError(f"could not save {source} before the rebuild ({shown or exc}); the old lab is "
+                             "untouched: move those files out of it, then run `debuglab lab create --force` again") from exc
 
 
 def _baseline_of(ws: Workspace, checkout: Path) -> str:
