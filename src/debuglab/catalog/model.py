@@ -214,7 +214,7 @@ def load_bug(folder: Path) -> Bug:
         hints=f.strings(data, "hints", min_items=MIN_HINTS), scope=scope, feedback=feedback,
         fail_to_pass=fail_to_pass, pass_to_pass=pass_to_pass, folder=folder, visible_modules=visible,
         reference_seconds=_reference_seconds(folder / RECORD_FILE, f),
-        spoilers=f.strings(data, "spoilers") if "spoilers" in data else (),
+        spoilers=f.strings(data, "spoilers"),
     )
     _check_visible_modules(bug, f)
     _check_upstream(bug, f)
