@@ -26,6 +26,7 @@ objectives = ["read a client-side formatter"]
 techniques = ["pdb"]
 hints = ["look at the client", "look at the utils", "look at one function"]
 scope = ["{path}"]
+spoilers = ["upper()", "capitalize"]
 [feedback]
 fixed = "Fixed."
 not_fixed = "Not yet."

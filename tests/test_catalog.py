@@ -84,6 +84,8 @@ BROKEN = [
     ('difficulty = 1', 'difficulty = 4', "difficulty", "not 1, 2 or 3"),
     ('difficulty = 1', 'difficulty = "easy"', "difficulty", "must be int"),
     ('difficulty = 1\n', '', "difficulty", "missing"),
+    ('spoilers = ["upper()", "capitalize"]\n', '', "spoilers", "missing"),
+    ('spoilers = ["upper()", "capitalize"]', 'spoilers = ["upper()", ""]', "spoilers", "non-empty string"),
     ('layer = "client"', 'layer = "network"', "layer", "not one of"),
     ('project = "python-novaclient"', 'project = "neutron"', "project", "not one of"),
     ('id = "upper-names"', 'id = "Upper_Names"', "id", "kebab-case"),
