@@ -1,4 +1,4 @@
-"""The technique labs 2 (pdb) and 3 (nova's tests), executed with labrun on a real lab's
+"""The technique labs 2 (pdb) and 3 (nova's tests), executed headless on a real lab's
 kernel: their debugger cells are answered from the scripts the notebooks hold, and the
 tests assert what the real pdb showed (values, frames, the post-mortem frame). Each
 exercise is solved with the commands its lab teaches, and its checker must reject wrong

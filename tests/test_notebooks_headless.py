@@ -1,4 +1,4 @@
-"""labrun: notebooks executed on a real Jupyter kernel whose prompts (pdb's, input()) are
+"""Headless runs (debuglab.notebooks.headless): notebooks executed on a real Jupyter kernel whose prompts (pdb's, input()) are
 answered from each cell's stdin script through the kernel's stdin channel.
 
 The kernel here is a real ipykernel running this python (a fake lab whose venv is the

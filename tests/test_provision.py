@@ -188,9 +188,9 @@ def test_devstack_jupyterlab_runs_devstack_python(provisioned, hosts, tmp_path):
     (host.home / "journal" / "devstack@n-api.log").write_text("first\nINFO nova.api.openstack.wsgi last line\n")
     venv_python = host.home / "debuglab-venv" / "bin" / "python"
     run = sshhosts.host_run(host, [str(venv_python), "-c",
-                            "import sys, json; from debuglab import labrun; from debuglab.notebooks.devstack import DevstackSite;"
-                            f"nb = labrun.run(DevstackSite.open({str(stack)!r}), {str(nb)!r});"
-                            "print(json.dumps(labrun.output(nb.cells[0])))"], timeout=180)
+                            "import sys, json; from debuglab.notebooks import headless; from debuglab.notebooks.devstack import DevstackSite;"
+                            f"nb = headless.run(DevstackSite.open({str(stack)!r}), {str(nb)!r});"
+                            "print(json.dumps(headless.output(nb.cells[0])))"], timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert f"PY {devstack_python}" in out
