@@ -244,3 +244,18 @@ def test_cloud_start_help_says_the_default_ports_are_the_labs_own():
         text = " ".join(result.output.split())
         assert "5000" not in text and "8774" not in text and "4444" not in text, text
         assert "the lab's own ports, see `cloud status`" in text, text
+
+
+@pytest.mark.parametrize("env", [{}, {"TTY_INTERACTIVE": "0"}])
+def test_without_a_terminal_tables_are_as_wide_as_their_content(kit, env):
+    """In a pipe or a notebook cell the tables wrapped to 80 columns: titles one word per
+    line, `python-novac…`. Without a terminal (and without COLUMNS) nothing is broken."""
+    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    out = subprocess.run([DEBUGLAB, "bugs", "list"], capture_output=True, text=True, env={**environ, **env})
+    assert out.returncode == 0, out.stderr
+    for bug in Catalog.load(kit.bugs_dir).bugs.values():
+        row = next(line for line in out.stdout.splitlines() if f" {bug.id} " in line)
+        assert bug.title in row and bug.project in row, row
+    narrow = subprocess.run([DEBUGLAB, "bugs", "list"], capture_output=True, text=True,
+                            env={**environ, **env, "COLUMNS": "60"})
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 60  # COLUMNS, when given, holds
