@@ -259,3 +259,32 @@ def test_without_a_terminal_tables_are_as_wide_as_their_content(kit, env):
     narrow = subprocess.run([DEBUGLAB, "bugs", "list"], capture_output=True, text=True,
                             env={**environ, **env, "COLUMNS": "60"})
     assert max(len(line) for line in narrow.stdout.splitlines()) <= 60  # COLUMNS, when given, holds
+
+
+def test_status_shows_the_whole_lab_and_exits_1_when_a_part_is_down(tmp_path):
+    """Three students typed `debuglab status` first and got "No such command"."""
+    from debuglab.lab import gitrepo, port_registry
+
+    root = tmp_path / "lab"
+    checkout = root / "stack" / "nova"
+    (checkout / "nova").mkdir(parents=True)
+    (checkout / "nova" / "api.py").write_text("limit = 10\n")
+    baseline = gitrepo.commit_baseline(checkout)
+    (checkout / "nova" / "api.py").write_text("limit = 11\n")  # a change of one line
+    (checkout / "nova" / "notes.py").write_text("# mine\n")  # and a new file
+    ports = port_registry.allocate(root)
+    (root / "lab.toml").write_text(
+        '[lab]\nbugs = ["num-instances-off-by-one"]\n'
+        f'[projects.nova]\npath = "stack/nova"\nversion = "34.0.0"\nbaseline_commit = "{baseline}"\n'
+        'bugs = ["num-instances-off-by-one"]\n'
+        "[ports]\n" + "".join(f'"{name}" = {port}\n' for name, port in ports.items()))
+    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # rows unbroken
+    out = subprocess.run([DEBUGLAB, "status", "--dir", root], capture_output=True, text=True, env=environ)
+    assert out.returncode == 1, out.stdout + out.stderr  # nothing runs
+    assert "1 bug(s) planted" in out.stdout
+    rows = {line.split("│")[1].strip(): line for line in out.stdout.splitlines() if line.count("│") >= 3}
+    assert "down" in rows["cloud: n-api"] and f"127.0.0.1:{ports['nova']}" in rows["cloud: n-api"]
+    assert "down" in rows["JupyterLab"] and f"127.0.0.1:{ports['jupyterlab']}" in rows["JupyterLab"]
+    assert f"127.0.0.1:{ports['remote-pdb']}" in rows["debugger"]
+    assert "2 files changed, 2 insertions(+), 1 deletion(-)" in rows["your change: nova"]
+    assert "part(s) down" in out.stderr and "debuglab up" in out.stderr

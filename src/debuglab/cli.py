@@ -27,12 +27,11 @@ from debuglab.core.kit import Kit
 from debuglab.core.options import LAB_DIR, PORT
 from debuglab.grade.commands import check, grade
 from debuglab.lab import commands as lab_commands
-from debuglab.lab import rebuild, workspace
+from debuglab.lab import gitrepo, rebuild, workspace
 from debuglab.notebooks import jupyterlab, kernel
 from debuglab.notebooks.commands import notebook, print_jupyterlab
 from debuglab.provision import commands as provision_commands
 from debuglab.verify import commands as verify_commands
-
 
 BUGS = click.option("--bugs", "bug_set", metavar="IDS",
                     help="Comma-separated bug ids, 'all' (default) or 'none' (a lab without bugs).")
@@ -134,6 +133,37 @@ def lab_create(root: Path, bug_set: str | None, set_name: str | None, force: boo
     kernel.student_copy(ws)  # the lab's own notebooks, made now (refreshed at each JupyterLab start)
     console.print(f"lab ready in {time.monotonic() - start:.1f} s")
     _print_lab(ws)
+
+
+@main.command()
+@LAB_DIR
+def status(root: Path) -> None:
+    """The whole lab at a glance: its bugs, the cloud's services, JupyterLab, the debugger and
+    your change. Exit 1 when something is down."""
+    ws = workspace.Workspace.open(root)
+    table = Table(title=f"lab at {ws.root}: {len(ws.bugs())} bug(s) planted")
+    for column in ("part", "state", "where"):
+        table.add_column(column)
+    down = 0
+    for s in cloud_supervisor.status(ws):
+        up = s.running and s.listening is not False
+        down += not up
+        table.add_row(f"cloud: {s.name}", "[green]up[/]" if up else "[red]down[/]", f"127.0.0.1:{s.port}" if s.port else "-")
+    notebook_server = jupyterlab.status(ws)
+    down += not notebook_server.running
+    table.add_row("JupyterLab", "[green]up[/]" if notebook_server.running else "[red]down[/]",
+                  f"127.0.0.1:{notebook_server.port}")
+    state = cloud_supervisor.read_state(ws)
+    settings = state.settings if state else cloud_supervisor.last_settings(ws)
+    table.add_row("debugger", settings.debug or "remote-pdb at breakpoint()",
+                  f"127.0.0.1:{settings.debug_port or settings.pdb_port}")
+    for project, entry in ws.info["projects"].items():
+        table.add_row(f"your change: {project}", gitrepo.change_summary(ws.checkout(project), entry["baseline_commit"]),
+                      f"git -C {quote(str(ws.checkout(project)))} diff")
+    console.print(table)
+    if down:
+        err.print(f"[yellow]{down} part(s) down:[/] `debuglab up --dir {quote(str(ws.root))}` starts them")
+        sys.exit(1)
 
 
 def _print_lab(ws: workspace.Workspace) -> None:

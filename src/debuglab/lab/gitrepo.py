@@ -76,6 +76,17 @@ def work_patch(checkout: Path, base: str = "HEAD") -> str:
         return git(checkout, "diff", "--cached", "--binary", base, env=env)
 
 
+def change_summary(checkout: Path, base: str) -> str:
+    """The student's change against `base` in one line, `git diff --stat`'s last line with the
+    untracked files counted in ("3 files changed, 10 insertions(+), 2 deletions(-)"); "none"."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}  # the student's own index untouched
+        git(checkout, "read-tree", base, env=env)
+        git(checkout, "add", "--all", env=env)
+        lines = git(checkout, "diff", "--cached", "--stat", base, env=env).strip().splitlines()
+    return lines[-1].strip() if lines else "none"
+
+
 def save_work(checkout: Path, dest_dir: Path, label: str, base: str = "HEAD") -> list[Path]:
     """Save everything the student made since `base` before anything touches it: their
     commits (save_commits) and their uncommitted and untracked changes against HEAD as

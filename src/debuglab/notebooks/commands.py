@@ -38,9 +38,9 @@ from shlex import quote
 import click
 from rich.table import Table
 
+from debuglab.core import options
 from debuglab.core.console import console, err, steps
 from debuglab.core.kit import Kit
-from debuglab.core import options
 from debuglab.core.options import LAB_DIR, SECONDS
 from debuglab.lab.workspace import Workspace
 from debuglab.notebooks import content, headless, jupyterlab, kernel
