@@ -23,6 +23,7 @@ from debuglab.cloud.config import CloudPaths, CloudSettings
 from debuglab.cloud.errors import CloudError
 from debuglab.core import processes
 from debuglab.lab.workspace import LAB_TOML, Workspace
+from tests._util import DEBUGLAB
 
 
 @pytest.fixture
@@ -552,3 +553,25 @@ def test_attach_to_a_port_out_of_range_is_exit_2_not_connection_refused(tmp_path
     assert result.exit_code == 2, result.output
     assert "Invalid value for '--port'" in result.output and "1<=x<=65535" in result.output, result.output
     assert "refused" not in result.output
+
+
+def test_a_debug_port_that_another_lab_owns_is_refused_before_anything_starts(tmp_path):
+    """`cloud start --debug remote-pdb --debug-port 4444` was accepted while another lab owned
+    4444-4453; its status then claimed that range."""
+    from debuglab.lab import port_registry
+
+    labs = {}
+    for name in ("mine", "other"):
+        root = tmp_path / name
+        root.mkdir()
+        ports = port_registry.allocate(root)
+        (root / "lab.toml").write_text('[lab]\nbugs = []\n[ports]\n'
+                                       + "".join(f'"{k}" = {v}\n' for k, v in ports.items()))
+        labs[name] = (root, ports)
+    (mine, own), (other, theirs) = labs["mine"], labs["other"]
+    for port in (theirs["remote-pdb"], theirs["remote-pdb"] + 5):
+        out = subprocess.run([DEBUGLAB, "cloud", "start", "--dir", mine, "--debug", "remote-pdb", "--debug-port",
+                              str(port)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert f"belongs to the lab at {other}" in out.stderr and str(own["remote-pdb"]) in out.stderr
+        assert not (mine / "cloud" / "cloud.pid").exists()  # nothing was started

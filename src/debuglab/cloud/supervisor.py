@@ -38,7 +38,7 @@ from debuglab.core.processes import (
     session_members,
     wait_port_free,
 )
-from debuglab.lab import gitrepo
+from debuglab.lab import gitrepo, port_registry
 from debuglab.lab.rebuild import RunningService
 from debuglab.lab.workspace import Workspace
 
@@ -96,8 +96,6 @@ def read_state(ws: Workspace) -> CloudState | None:
 
 def _held_by(port: int, ws: Workspace) -> str:
     """", which the lab at X owns" when another lab of this machine holds the port."""
-    from debuglab.lab import port_registry
-
     owner = port_registry.holder(port)
     return f"; the lab at {owner} owns that port" if owner and owner != str(ws.root) else ""
 
@@ -225,6 +223,14 @@ def _check_ports(ws: Workspace, settings: CloudSettings) -> None:
     if not port_free(settings.pdb_port):
         raise PortInUse(f"port {settings.pdb_port} on 127.0.0.1 (remote-pdb, for breakpoint()) is in use"
                         f"{_held_by(settings.pdb_port, ws)}; choose --debug-port N")
+    # a free port may still be another lab's: its breakpoint() would open there later
+    wanted = {settings.debug_port} if settings.debug_port else set()
+    wanted |= set(range(settings.pdb_port, settings.pdb_port + port_registry.PDB_RANGE))
+    for port in sorted(wanted):
+        owner = port_registry.holder(port)
+        if owner and owner != str(ws.root):
+            raise PortInUse(f"port {port} (the debugger's) belongs to the lab at {owner}; leave out --debug-port "
+                            f"(this lab's own: {ws.ports['remote-pdb']}) or choose one no other lab owns")
 
 
 def _spawn_and_wait(ws: Workspace, paths: CloudPaths, settings: CloudSettings, timeout: float,
