@@ -254,3 +254,14 @@ def test_a_broken_set_names_its_file_field_and_problem(valid_bug, text, words):
     message = str(pytest.raises(CatalogError, load_set, valid_bug.parent, "mine").value)
     assert str(folder / "mine.toml") in message and words in message, message
     assert "the sets are: mine" in str(pytest.raises(CatalogError, load_set, valid_bug.parent, "nope").value)
+
+
+def test_a_patch_path_with_a_detour_is_named_as_such_not_as_outside_the_checkout():
+    """`nova/api/openstack/compute/views/../views/keypairs.py` got "a path outside the checkout"."""
+    from debuglab.catalog.model import path_problem
+
+    assert path_problem("nova/compute/api.py") is None
+    detour = path_problem("nova/api/openstack/compute/views/../views/keypairs.py")
+    assert "outside" not in detour and "'nova/api/openstack/compute/views/keypairs.py'" in detour
+    assert "leads outside the checkout" in path_problem("nova/../../etc/passwd")
+    assert "absolute path" in path_problem("/etc/passwd")

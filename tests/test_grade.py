@@ -568,3 +568,13 @@ def test_a_lab_is_the_change_of_each_of_its_checkouts(tmp_path):
     assert erin.problem is None and erin.student == "erin"
     got = submission.parts(erin, PACKAGES)
     assert {k: v.patch for k, v in got.items()} == {k: v.patch for k, v in parts.items()}
+
+
+def test_a_patch_path_with_a_detour_is_not_applied_with_its_plain_path_named(catalog):
+    patch = ("diff --git a/nova/api/openstack/compute/views/../views/keypairs.py "
+             "b/nova/api/openstack/compute/views/../views/keypairs.py\n"
+             "--- a/nova/api/openstack/compute/views/../views/keypairs.py\n"
+             "+++ b/nova/api/openstack/compute/views/../views/keypairs.py\n@@ -1 +1 @@\n-a\n+b\n")
+    scoped = scope.split(scope.parse(patch), list(catalog.bugs.values()))
+    (item,) = scoped.not_applied
+    assert "detour through '..'" in item.reason and "'nova/api/openstack/compute/views/keypairs.py'" in item.reason

@@ -4,6 +4,7 @@ frozen dataclasses. This module is the only place that knows the schema."""
 from __future__ import annotations
 
 import difflib
+import posixpath
 import re
 import tomllib
 from dataclasses import dataclass
@@ -316,6 +317,20 @@ def patch_paths(patch_text: str) -> list[str]:
         if path != "/dev/null" and path not in seen:
             seen.append(path)
     return seen
+
+
+def path_problem(path: str) -> str | None:
+    """Why a patch may not name `path` (None when it may): it must be a plain path inside
+    the checkout."""
+    pure = PurePosixPath(path)
+    if pure.is_absolute():
+        return f"'{path}' is an absolute path, outside the checkout"
+    if ".." in pure.parts:
+        plain = posixpath.normpath(path)
+        if plain == ".." or plain.startswith("../"):
+            return f"'{path}' leads outside the checkout"
+        return f"'{path}' takes a detour through '..': name the file by its plain path, '{plain}'"
+    return None
 
 
 @dataclass(frozen=True)

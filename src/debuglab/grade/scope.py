@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
-from debuglab.catalog.model import NEVER_IN_SCOPE, Bug
+from debuglab.catalog.model import NEVER_IN_SCOPE, Bug, path_problem
 from debuglab.grade.errors import SubmissionError
 
 MAX_FILE_DIFF = 1 << 20  # bytes of diff per file in scope; a real fix is a few lines
@@ -184,11 +183,6 @@ def _section(text: str) -> FileChange:
     return FileChange(old_path, new_path, text, binary, symlink, submodule, renamed, copied)
 
 
-def _bad_path(path: str) -> bool:
-    pure = PurePosixPath(path)
-    return pure.is_absolute() or ".." in pure.parts or path.startswith("/")
-
-
 def split(changes: list[FileChange], bugs: list[Bug]) -> Scoped:
     """Per bug, the changes inside its scope; every other change as NotApplied."""
     kept: dict[str, list[FileChange]] = {bug.id: [] for bug in bugs}
@@ -200,8 +194,8 @@ def split(changes: list[FileChange], bugs: list[Bug]) -> Scoped:
         if not owners:
             if never:
                 reason = "a test or test-runner file: never taken from a student"
-            elif any(_bad_path(p) for p in change.paths):
-                reason = "a path outside the checkout"
+            elif any(path_problem(p) for p in change.paths):
+                reason = next(problem for p in change.paths if (problem := path_problem(p)))
             else:
                 reason = "outside the scope of the bugs graded"
             not_applied.append(NotApplied(change.path, reason))

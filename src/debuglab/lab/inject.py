@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from debuglab.catalog.model import Bug, patch_paths
+from debuglab.catalog.model import Bug, patch_paths, path_problem
 from debuglab.core import proc
 from debuglab.core.errors import ProcError
 from debuglab.lab import gitrepo, upstream
@@ -97,9 +97,10 @@ def _stage(checkout: Path, patches: list[Path]) -> Path:
     the patches touch."""
     stage = Path(tempfile.mkdtemp(prefix=".debuglab-stage-", dir=checkout.parent))
     for rel in _touched(patches):
-        if ".." in Path(rel).parts or Path(rel).is_absolute():
+        problem = path_problem(rel)
+        if problem:
             shutil.rmtree(stage, ignore_errors=True)
-            raise InjectError(f"a patch names the path '{rel}', outside the checkout")
+            raise InjectError(f"a patch names {problem}")
         src = checkout / rel
         if src.is_file():
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
