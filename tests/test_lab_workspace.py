@@ -305,3 +305,23 @@ def test_a_second_force_never_follows_a_link_the_first_one_saved(tmp_path):
     links = list(workspace.Workspace.open(old).saved_work.rglob("etc-link"))
     assert links and all(link.is_symlink() and str(link.readlink()) == "/etc" for link in links), links
     assert not list(workspace.Workspace.open(old).saved_work.rglob("passwd"))  # nothing of /etc was copied
+
+
+def test_a_fifo_or_a_socket_in_the_lab_is_passed_over_not_a_disk_full_error(tmp_path):
+    """A FIFO at the lab's root made --force fail with "check free disk space"."""
+    import socket
+
+    old = fake_old_lab(tmp_path / "lab")
+    os.mkfifo(old / "pipe")
+    (old / "notes").mkdir()
+    (old / "notes" / "todo.md").write_text("find the bug\n")
+    os.mkfifo(old / "notes" / "another-pipe")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(old / "notes" / "a.sock"))
+    built = subprocess.run([DEBUGLAB, "lab", "create", "--force", "--dir", old, "--bugs", "num-instances-off-by-one"],
+                           capture_output=True, text=True, timeout=600)
+    sock.close()
+    assert built.returncode == 0, built.stdout + built.stderr
+    (files,) = workspace.Workspace.open(old).saved_work.glob("*-lab-files")
+    assert (files / "notes" / "todo.md").read_text() == "find the bug\n"
+    assert not (files / "pipe").exists() and not (files / "notes" / "another-pipe").exists()

@@ -11,6 +11,7 @@ import datetime
 import errno
 import os
 import shutil
+import stat
 import sys
 import time
 import tomllib
@@ -289,6 +290,8 @@ def _keep_old_work(old: Workspace, build: Path) -> list[Path]:
     if theirs:
         folder = saved / f"{time.strftime('%Y%m%d-%H%M%S')}-lab-files"
         for path in theirs:
+            if _special(path):  # a FIFO or socket holds no data to save
+                continue
             if path.is_dir() and not path.is_symlink():
                 _copy(path, folder / path.name)
             else:
@@ -302,12 +305,22 @@ def _copy(source: Path, dest: Path) -> None:
     """A folder of the student's, copied with its links as links (never followed); what
     cannot be copied is named in one clear error, not a list of tuples."""
     try:
-        shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True)
+        shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True,
+                        ignore=lambda folder, names: [n for n in names if _special(Path(folder) / n)])
     except shutil.Error as exc:
         problems = exc.args[0] if exc.args and isinstance(exc.args[0], list) else [exc.args]
         shown = "; ".join(f"{item[0]}: {item[-1]}" for item in problems[:3] if isinstance(item, (tuple, list)))
         raise WorkspaceError(f"could not save {source} before the rebuild ({shown or exc}); the old lab is "
                              "untouched: move those files out of it, then run `debuglab lab create --force` again") from exc
+
+
+def _special(path: Path) -> bool:
+    """A FIFO, socket or device: nothing a student wrote, and copying one blocks or fails."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode))
 
 
 def _baseline_of(ws: Workspace, checkout: Path) -> str:
