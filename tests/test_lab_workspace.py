@@ -325,3 +325,18 @@ def test_a_fifo_or_a_socket_in_the_lab_is_passed_over_not_a_disk_full_error(tmp_
     (files,) = workspace.Workspace.open(old).saved_work.glob("*-lab-files")
     assert (files / "notes" / "todo.md").read_text() == "find the bug\n"
     assert not (files / "pipe").exists() and not (files / "notes" / "another-pipe").exists()
+
+
+def test_force_keeps_jupyterlabs_token_so_the_address_the_student_opened_still_works(tmp_path):
+    """After --force JupyterLab got a new token and the old URL answered 403."""
+    old = fake_old_lab(tmp_path / "lab")
+    (old / "jupyter").mkdir(mode=0o700)
+    (old / "jupyter" / "token").write_text("the-students-token")
+    built = subprocess.run([DEBUGLAB, "lab", "create", "--force", "--dir", old, "--bugs", "num-instances-off-by-one"],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout + built.stderr
+    from debuglab.notebooks import jupyterlab
+
+    ws = workspace.Workspace.open(old)
+    assert jupyterlab.lab_token(ws) == "the-students-token"
+    assert (ws.root / "jupyter" / "token").stat().st_mode & 0o077 == 0

@@ -133,6 +133,9 @@ def lab_create(root: Path, bug_set: str | None, set_name: str | None, force: boo
     kernel.student_copy(ws)  # the lab's own notebooks, made now (refreshed at each JupyterLab start)
     console.print(f"lab ready in {time.monotonic() - start:.1f} s")
     _print_lab(ws)
+    lab_server = jupyterlab.read_state(ws)
+    if lab_server is not None:  # started again by the rebuild: its address, as `up` ends
+        print_jupyterlab(ws, lab_server)
 
 
 @main.command()

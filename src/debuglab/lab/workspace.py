@@ -24,7 +24,7 @@ import tomli_w
 
 import debuglab
 from debuglab.catalog.model import Bug, Catalog
-from debuglab.core import proc
+from debuglab.core import private, proc
 from debuglab.core.console import Step
 from debuglab.core.errors import DebuglabError, ProcError
 from debuglab.core.files import write_atomic
@@ -130,6 +130,7 @@ def create(
             on_step("saving the old lab's work")
             for path in _keep_old_work(Workspace(old), build):
                 on_step(f"saved your work: {path}")
+            _keep_token(old, build)
         (build / LAB_TOML).write_text(tomli_w.dumps(record))
         _swap_in(build, root, old)
     except DebuglabError as exc:  # name the lab, not the temporary folder it was built in
@@ -312,6 +313,18 @@ def _copy(source: Path, dest: Path) -> None:
         shown = "; ".join(f"{item[0]}: {item[-1]}" for item in problems[:3] if isinstance(item, (tuple, list)))
         raise WorkspaceError(f"could not save {source} before the rebuild ({shown or exc}); the old lab is "
                              "untouched: move those files out of it, then run `debuglab lab create --force` again") from exc
+
+
+TOKEN = Path("jupyter") / "token"  # JupyterLab's (debuglab.notebooks.jupyterlab)
+
+
+def _keep_token(old: Path, build: Path) -> None:
+    """JupyterLab's token goes on in the rebuilt lab: the address the student opened
+    before the rebuild keeps working (a new token made it answer 403)."""
+    token = old / TOKEN
+    if token.is_file():
+        private.folder(build / TOKEN.parent)
+        private.write_text(build / TOKEN, token.read_text())
 
 
 def _special(path: Path) -> bool:
