@@ -112,7 +112,7 @@ def test_notebooks_give_nothing_away(kit):
     for bug in catalog.bugs.values():
         nb = nbformat.read(kit.root / "labs" / "bugs" / f"{bug.id}.ipynb", as_version=4)
         text = all_text(nb)
-        assert bug.title in text and bug.symptom.strip() in text
+        assert bug.title in text and content.fenced(bug.symptom.strip()) in text
         checks = [c for c in nb.cells if "check" in c.metadata.get("tags", [])]
         assert len(checks) == 1 and f"check {bug.id}" in checks[0].source
         assert any("reproduce" in c.metadata.get("tags", []) for c in nb.cells)
@@ -310,3 +310,10 @@ def execute_to_reproduce(ws: Workspace, bug_id: str, monkeypatch):
     last = next(n for n, c in enumerate(nb.cells) if "reproduce" in c.metadata.get("tags", []))
     nb.cells = nb.cells[:last + 1]
     return output(cell(execute(ws, nb, monkeypatch, path.parent), "reproduce"))
+
+
+def test_a_storys_indented_shell_session_becomes_a_fenced_console_block():
+    story = "Boot it:\n\n    $ openstack server create vm1\n    $ openstack server show vm1\n    | status | ERROR |\n\nThen:\n\n    $ nova list\n"
+    assert content.fenced(story) == ("Boot it:\n\n```console\n$ openstack server create vm1\n$ openstack server show vm1\n"
+                                     "| status | ERROR |\n```\n\nThen:\n\n```console\n$ nova list\n```\n")
+    assert content.fenced("a list\n    continued\n") == "a list\n    continued\n"  # no blank line: not a block

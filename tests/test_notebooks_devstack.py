@@ -62,7 +62,7 @@ def test_devstack_bug_notebooks_give_nothing_away(kit):
     for bug in catalog.bugs.values():
         nb = nbformat.read(DEVSTACK / "bugs" / f"{bug.id}.ipynb", as_version=4)
         text = all_text(nb)
-        assert bug.title in text and bug.symptom.strip() in text
+        assert bug.title in text and content.fenced(bug.symptom.strip()) in text
         assert f"check {bug.id}" not in text  # no `debuglab check` on a DevStack host: collect, then grade
         assert "debuglab collect" in text
         assert not any("check" in c.metadata.get("tags", []) for c in nb.cells)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from debuglab.catalog.model import Catalog
 from debuglab.cloud import config, supervisor
 from debuglab.core import processes
 from debuglab.lab.workspace import Workspace
@@ -316,3 +317,36 @@ def test_welcome_notebook_runs_its_first_cell_in_headless_chromium(lab_under_tes
             shutil.rmtree(ROOT / "labs" / ".ipynb_checkpoints", ignore_errors=True)
     assert lab_processes(ws) == [], "JupyterLab or its kernel outlived `debuglab notebook stop`"
     assert screenshot_path.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (Debian: apt-get install chromium)")
+def test_a_storys_shell_session_renders_line_for_line_in_jupyterlab(lab_under_test):
+    """Every other line of a story's shell session came out shifted right by four spaces:
+    JupyterLab read the text between two `$` prompts of an indented block as math. The
+    rendered lines must be the story's own."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ws = lab_under_test
+    bug = Catalog.load(ROOT / "bugs").bugs["rescue-stuck-task-state"]
+    wanted = [line[4:] for line in bug.symptom.splitlines() if line.startswith("    $")]
+    [port] = free_ports(1)
+    jupyterlab.stop(ws)
+    started = debuglab("notebook", "start", "--dir", str(ws.root), "--port", str(port))
+    assert started.returncode == 0, started.stdout + started.stderr
+    token = (ws.root / "jupyter" / "token").read_text()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(120_000)
+            try:
+                page.goto(f"http://127.0.0.1:{port}/lab/tree/bugs/{bug.id}.ipynb?token={token}")
+                story = page.locator(".jp-RenderedMarkdown", has_text="A user reports").first
+                expect(story.locator("pre").first).to_be_visible(timeout=120_000)
+                rendered = "\n".join(pre.inner_text() for pre in story.locator("pre").all()).splitlines()
+            finally:
+                browser.close()
+    finally:
+        debuglab("notebook", "stop", "--dir", str(ws.root))
+    prompts = [line for line in rendered if line.lstrip().startswith("$")]
+    assert prompts == wanted, rendered  # each command as the story writes it, none shifted

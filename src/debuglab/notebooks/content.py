@@ -138,6 +138,36 @@ VERDICT = ('print("→ the cloud shows the bug" if BUG_SEEN else '
            '"→ the cloud behaves right (fixed, or this bug is not planted here)")')
 
 
+def fenced(markdown: str) -> str:
+    """Indented code blocks as fenced ```console blocks. JupyterLab reads the text between
+    two `$` prompts of an indented block as math and keeps its leading spaces (every other
+    line of a shell session came out shifted right); it leaves a fenced block alone."""
+    out: list[str] = []
+    block: list[str] = []
+
+    def flush() -> None:
+        trailing = []
+        while block and not block[-1].strip():  # blank lines after a block are not in it
+            trailing.append(block.pop())
+        if block:
+            out.extend(["```console", *(line[4:] for line in block), "```"])
+        out.extend(trailing)
+        block.clear()
+
+    after_blank = True
+    for line in markdown.split("\n"):
+        if line.startswith("    ") and (block or after_blank):
+            block.append(line)
+        elif block and not line.strip():
+            block.append(line)
+        else:
+            flush()
+            out.append(line)
+        after_blank = not line.strip()
+    flush()
+    return "\n".join(out)
+
+
 def reflection(bug: Bug) -> tuple[str, ...]:
     """The questions at the end of a bug's notebook."""
     return REFLECTION + REFLECTION_BY_TIER[bug.difficulty]
@@ -150,7 +180,7 @@ def bug_notebook(bug: Bug, reproduce: str | None) -> nbformat.NotebookNode:
         _md(f"# {bug.title}\n\n"
             f"Bug `{bug.id}` · {bug.project} {bug.upstream} · difficulty {bug.difficulty}/3\n\n"
             f"Techniques that help here: {techniques} (see the technique labs in `labs/`)."),
-        _md("## The story\n\nA user reports:\n\n" + bug.symptom.strip()),
+        _md("## The story\n\nA user reports:\n\n" + fenced(bug.symptom.strip())),
         _md("## Your lab\n\nRun this first: it finds your lab (the kernel `debuglab` runs the lab's venv, "
             "so `import nova` imports *your* checkout)."),
         _code(SETUP.format(default_lab=_default_lab(2))),
@@ -507,7 +537,7 @@ def devstack_bug_notebook(bug: Bug, reproduce: str | None) -> nbformat.NotebookN
             f"Bug `{bug.id}` · {bug.project} {bug.upstream} · difficulty {bug.difficulty}/3\n\n"
             f"Techniques that help here: {techniques} (`01-welcome.ipynb` shows how to stop a running unit "
             "in the debugger)."),
-        _md("## The story\n\nA user reports:\n\n" + bug.symptom.strip()),
+        _md("## The story\n\nA user reports:\n\n" + fenced(bug.symptom.strip())),
         _md("## Your DevStack\n\nRun these first: they find DevStack (the kernel `debuglab-devstack` is "
             "DevStack's python, so `import nova` imports the code the units run) and define `restart()` and "
             "`journal()`."),
