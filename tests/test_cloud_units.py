@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -352,6 +353,20 @@ def test_each_breakpoint_listens_on_the_next_free_port_of_the_range():
             taken.close()
 
 
+def _live_session(state: str) -> tuple[int, list]:
+    """A port where a session is really waiting (listening) or attached (connected)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    if state == "waiting":
+        return port, [listener]
+    client = socket.create_connection(("127.0.0.1", port))
+    server, _ = listener.accept()
+    listener.close()
+    return port, [client, server]
+
+
 def test_attach_picks_the_oldest_waiting_session_of_a_live_process(tmp_path):
     def register(name, port, since, state="waiting", pid=None):
         (tmp_path / f"{name}.json").write_text(json.dumps({
@@ -363,15 +378,43 @@ def test_attach_picks_the_oldest_waiting_session_of_a_live_process(tmp_path):
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    register("a", 4445, 200.0)
-    register("b", 4444, 100.0, state="attached")
-    register("c", 4446, 50.0, pid=dead.pid)  # its process is gone
-    register("d", 4447, 300.0)
-    assert [s.port for s in attach.sessions(tmp_path)] == [4444, 4445, 4447]
-    assert attach.pick(tmp_path).port == 4445
-    assert attach.pick(tmp_path, port=4447).port == 4447
-    assert attach.pick(tmp_path, port=4444) is None  # someone is attached to it already
-    assert attach.pick(tmp_path / "none") is None
+    (a, keep_a), (b, keep_b), (c, keep_c), (d, keep_d) = (_live_session(s) for s in
+                                                          ("waiting", "attached", "waiting", "waiting"))
+    gone, _ = _live_session("waiting")  # its socket is closed: a debugger killed mid-session left it
+    register("a", a, 200.0)
+    register("b", b, 100.0, state="attached")
+    register("c", c, 50.0, pid=dead.pid)  # its process is gone
+    register("d", d, 300.0)
+    register("e", gone, 10.0, state="attached")
+    try:
+        assert [s.port for s in attach.sessions(tmp_path)] == [b, a, d]
+        assert attach.pick(tmp_path).port == a
+        assert attach.pick(tmp_path, port=d).port == d
+        assert attach.pick(tmp_path, port=b) is None  # someone is attached to it already
+        assert attach.pick(tmp_path / "none") is None
+    finally:
+        for sock in (*keep_a, *keep_b, *keep_c, *keep_d):
+            sock.close()
+
+
+def test_attach_to_a_port_that_is_not_remote_pdb_says_what_answered(tmp_path):
+    """`attach --port` on Keystone's port printed "attached to remote-pdb" and hung."""
+    port, (listener,) = _live_session("waiting")
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        time.sleep(15)  # and never a prompt
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    out = io.StringIO()
+    start = time.monotonic()
+    with pytest.raises(CloudError, match="answered, but not as remote-pdb") as caught:
+        attach.attach(port, out=out, commands=["p 1"])
+    assert "HTTP/1.1 400 Bad Request" in str(caught.value) and time.monotonic() - start < 14
+    assert "attached to remote-pdb" not in out.getvalue()
+    listener.close()
 
 
 def test_the_debugger_line_says_once_what_breakpoint_does_and_what_debug_would_change(ws, capsys):
@@ -448,11 +491,13 @@ def test_attach_list_names_a_file_by_its_path_in_the_checkout(ws):
 
     registry = CloudPaths(ws).dir / "debug-sessions"
     registry.mkdir(parents=True)
+    port, (listener,) = _live_session("waiting")
     (registry / "a.json").write_text(json.dumps({
-        "id": "a", "pid": os.getpid(), "port": 4444, "thread": "Thread-1", "thread_id": 1, "request_id": "req-1",
+        "id": "a", "pid": os.getpid(), "port": port, "thread": "Thread-1", "thread_id": 1, "request_id": "req-1",
         "file": str(ws.checkout("nova") / "nova" / "scheduler" / "host_manager.py"), "line": 394,
         "function": "get_filtered_hosts", "since": 1.0, "state": "waiting"}))
-    result = CliRunner().invoke(attach_command, ["--dir", str(ws.root), "--list"], env={"COLUMNS": "300"})
+    with listener:
+        result = CliRunner().invoke(attach_command, ["--dir", str(ws.root), "--list"], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     assert "1 session(s) waiting: 1 at nova/scheduler/host_manager.py:394" in result.output, result.output
     assert "nova/scheduler/host_manager.py:394 in get_filtered_hosts" in result.output, result.output

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from debuglab.cloud.errors import CloudError
+from debuglab.core.processes import tcp_states
 
 PROMPT = "(Pdb) "
 
@@ -58,7 +59,9 @@ def short_path(path: str, stack: Path) -> str:
 
 
 def sessions(folder: Path) -> list[Session]:
-    """The registered sessions of live processes, oldest first."""
+    """The registered sessions that are alive, oldest first: of a live process, and still
+    listening (waiting) or still connected (attached); a debugger killed mid-session
+    leaves a registration behind that is not listed."""
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
@@ -66,7 +69,8 @@ def sessions(folder: Path) -> list[Session]:
             session = Session(**{k: data[k] for k in Session.__dataclass_fields__})
         except (OSError, ValueError, KeyError, TypeError):
             continue  # being written, or from another version
-        if Path(f"/proc/{session.pid}").exists():
+        live = "LISTEN" if session.state == "waiting" else "ESTABLISHED"
+        if Path(f"/proc/{session.pid}").exists() and live in tcp_states(session.port):
             found.append(session)
     return sorted(found, key=lambda s: s.since)
 
@@ -97,14 +101,20 @@ def connect(port: int, wait: float = 0) -> socket.socket:
             time.sleep(0.2)
 
 
-def read_until_prompt(sock: socket.socket) -> tuple[str, bool]:
+FIRST_PROMPT_SECONDS = 10  # remote-pdb prompts at once; what does not is not remote-pdb
+
+
+def read_until_prompt(sock: socket.socket, timeout: float | None = None) -> tuple[str, bool]:
     """(text remote-pdb sent up to and without its prompt, whether a prompt came);
-    no prompt means the session ended (continue, or the request finished)."""
-    sock.settimeout(None)
+    no prompt means the session ended (continue, or the request finished). With
+    `timeout`, a prompt that does not come in time raises NotPdb with what came instead."""
+    sock.settimeout(timeout)
     data = b""
     while not data.endswith(PROMPT.encode()):
         try:
             chunk = sock.recv(65536)
+        except TimeoutError:
+            raise NotPdb(data.decode(errors="replace")) from None
         except OSError:
             chunk = b""
         if not chunk:
@@ -132,7 +142,20 @@ def _drain(sock: socket.socket, seconds: float) -> str:
     return data.decode(errors="replace")
 
 
-def session(sock: socket.socket, read_line: Callable[[str], str], out: TextIO) -> int:
+class NotPdb(Exception):
+    """What answered on a port did not prompt as pdb does."""
+
+    def __init__(self, sent: str):
+        super().__init__(sent)
+        self.sent = sent
+
+
+def _shown(sent: str) -> str:
+    sent = sent.strip()
+    return repr(sent[:120]) + ("..." if len(sent) > 120 else "") if sent else "nothing"
+
+
+def session(sock: socket.socket, read_line: Callable[[str], str], out: TextIO, first: str | None = None) -> int:
     """Relay one remote-pdb session; returns the number of commands sent.
 
     remote-pdb keeps the connection open after `continue`; the session ends there unless
@@ -140,7 +163,10 @@ def session(sock: socket.socket, read_line: Callable[[str], str], out: TextIO) -
     sent = 0
     breakpoints = False
     while True:
-        text, prompted = read_until_prompt(sock)
+        if first is not None:  # the first prompt, read already by whoever checked it is pdb
+            text, prompted, first = first, True, None
+        else:
+            text, prompted = read_until_prompt(sock)
         out.write(text.replace("\r\n", "\n"))
         out.flush()
         if not prompted:
@@ -217,8 +243,17 @@ def attach(port: int | None, *, registry: Path | None = None, wait: float = 0, a
                                      "trigger the code (the cloud must run with remote-pdb, its default), "
                                      "or wait with `debuglab attach --wait SECONDS`")
             with connect(target, wait) as sock:
+                try:
+                    first, prompted = read_until_prompt(sock, FIRST_PROMPT_SECONDS)
+                except NotPdb as exc:
+                    raise CloudError(f"127.0.0.1:{target} answered, but not as remote-pdb (no `(Pdb)` prompt in "
+                                     f"{FIRST_PROMPT_SECONDS} s; it sent {_shown(exc.sent)}): is it another "
+                                     "service's port? `debuglab attach --list` shows the waiting sessions") from None
+                if not prompted:
+                    raise CloudError(f"127.0.0.1:{target} closed the connection without a `(Pdb)` prompt "
+                                     f"(it sent {_shown(first)}): not a remote-pdb session")
                 out.write(f"[attached to remote-pdb on 127.0.0.1:{target}{about}; Ctrl-D continues]\n")
-                session(sock, input if commands is None else scripted(commands, out), out)
+                session(sock, input if commands is None else scripted(commands, out), out, first=first)
             if not again:
                 return
             wait = 24 * 3600

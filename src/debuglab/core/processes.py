@@ -129,6 +129,26 @@ def listening(port: int) -> bool:
         return False
 
 
+TCP_STATES = {"01": "ESTABLISHED", "0A": "LISTEN"}
+
+
+def tcp_states(port: int) -> set[str]:
+    """The states (LISTEN, ESTABLISHED) of this machine's TCP sockets whose local port is
+    `port`, read from /proc/net/tcp without connecting (a connection would be taken as a
+    client by whoever listens)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] in TCP_STATES:
+                found.add(TCP_STATES[fields[3]])
+    return found
+
+
 def listeners() -> dict[int, list[tuple[str, int]]]:
     """pid -> the (address, port) of each TCP socket it listens on (what `ss -tlnp` shows)."""
     sockets: dict[str, tuple[str, int]] = {}
