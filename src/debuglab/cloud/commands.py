@@ -3,6 +3,7 @@ and printing only (the work is in debuglab.cloud.supervisor)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from shlex import quote
 
@@ -12,7 +13,7 @@ from rich.table import Table
 from debuglab.cloud import attach as attach_mod
 from debuglab.cloud import config, hooks, localconf, supervisor
 from debuglab.cloud.config import CloudPaths
-from debuglab.core.console import console, steps
+from debuglab.core.console import console, err, steps
 from debuglab.core.options import LAB_DIR, PORT, SECONDS, WAIT, WORKERS
 from debuglab.lab.workspace import Workspace
 
@@ -235,7 +236,13 @@ def attach(root: Path, port: int | None, list_only: bool, wait: float, again: bo
                               "stops once per item. Make it conditional on the one you want, e.g. "
                               "`if flavor.flavorid == '2': breakpoint()`", highlight=False)
         return
-    attach_mod.attach(port, registry=registry, wait=wait, again=again, commands=list(commands) if commands else None)
+    try:
+        attach_mod.attach(port, registry=registry, wait=wait, again=again,
+                          commands=list(commands) if commands else None)
+    except KeyboardInterrupt:  # not lab create's "nothing was left half-built"
+        err.print("[yellow]interrupted: detached from remote-pdb[/] (a request stopped there carries on once its "
+                  "session ends; `debuglab attach --list` shows what still waits)")
+        sys.exit(130)
 
 
 config_group = click.Group("config", help="Overrides of nova.conf (placement.conf, keystone.conf) in the lab's "
