@@ -76,11 +76,11 @@ def test_a_first_run_that_changes_the_config_says_the_cloud_was_restarted(runnin
     from debuglab.cloud.config import CloudPaths
 
     paths = CloudPaths(running)
-    localconf.set_option(paths.local_conf, "nova", "DEFAULT", "allow_resize_to_same_host", None)
-    if "allow_resize_to_same_host" in (paths.etc / "nova.conf").read_text():  # a first run: the cloud lacks it
+    localconf.set_option(paths.local_conf, "nova", "filter_scheduler", "enabled_filters", None)
+    if "AggregateMultiTenancyIsolation" in (paths.etc / "nova.conf").read_text():  # a first run: the cloud lacks it
         supervisor.restart(running)
-    result = reproduce(running, "resize-private-flavor")
+    result = reproduce(running, "scheduler-stale-aggregate-host")
     assert result.returncode in (0, 1), result.stdout + result.stderr
     assert "cloud restart" not in result.stdout and "loads it at" not in result.stdout, result.stdout
-    assert "[DEFAULT] allow_resize_to_same_host = True (set in local.conf; the cloud was restarted to load it)" \
-        in result.stdout, result.stdout
+    assert "[filter_scheduler] enabled_filters = ComputeFilter,AggregateMultiTenancyIsolation (set in local.conf; " \
+        "the cloud was restarted to load it)" in result.stdout, result.stdout

@@ -190,6 +190,8 @@ vif_plugging_timeout = 0
 vif_plugging_is_fatal = False
 instance_usage_audit = False
 heal_instance_info_cache_interval = -1
+# as DevStack's lib/nova sets on a single node: resize and cold migration to this host
+allow_resize_to_same_host = True
 
 [cache]
 # nova's own caches (availability zones, EC2 ids) in process memory, as the one-process
