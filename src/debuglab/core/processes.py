@@ -132,11 +132,9 @@ def listening(port: int) -> bool:
 TCP_STATES = {"01": "ESTABLISHED", "0A": "LISTEN"}
 
 
-def tcp_states(port: int) -> set[str]:
-    """The states (LISTEN, ESTABLISHED) of this machine's TCP sockets whose local port is
-    `port`, read from /proc/net/tcp without connecting (a connection would be taken as a
-    client by whoever listens)."""
-    found = set()
+def _tcp_sockets() -> Iterator[tuple[str, str, int, str]]:
+    """(state, address, local port, inode) of each TCP socket of the machine, from
+    /proc/net/tcp and tcp6, read without connecting to anything."""
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -144,23 +142,6 @@ def tcp_states(port: int) -> set[str]:
             continue
         for line in lines:
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] in TCP_STATES:
-                found.add(TCP_STATES[fields[3]])
-    return found
-
-
-def listeners() -> dict[int, list[tuple[str, int]]]:
-    """pid -> the (address, port) of each TCP socket it listens on (what `ss -tlnp` shows)."""
-    sockets: dict[str, tuple[str, int]] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] != "0A":  # LISTEN
-                continue
             addr_hex, port_hex = fields[1].split(":")
             raw = bytes.fromhex(addr_hex)
             if len(raw) == 4:
@@ -168,7 +149,19 @@ def listeners() -> dict[int, list[tuple[str, int]]]:
             else:
                 words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
                 addr = socket.inet_ntop(socket.AF_INET6, words)
-            sockets[fields[9]] = (addr, int(port_hex, 16))
+            yield TCP_STATES.get(fields[3], fields[3]), addr, int(port_hex, 16), fields[9]
+
+
+def tcp_states(port: int) -> set[str]:
+    """The states (LISTEN, ESTABLISHED) of this machine's TCP sockets whose local port is
+    `port`, read without connecting (a connection would be taken as a client by whoever
+    listens)."""
+    return {state for state, _, local, _ in _tcp_sockets() if local == port and state in TCP_STATES.values()}
+
+
+def listeners() -> dict[int, list[tuple[str, int]]]:
+    """pid -> the (address, port) of each TCP socket it listens on (what `ss -tlnp` shows)."""
+    sockets = {inode: (addr, port) for state, addr, port, inode in _tcp_sockets() if state == "LISTEN"}
     found: dict[int, list[tuple[str, int]]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
