@@ -503,13 +503,13 @@ def test_a_resize_goes_to_verify_resize_and_is_confirmed_on_the_one_host(cloud):
     try:
         openstack(cloud, "server", "resize", "--flavor", "m1.small", "--wait", f"rs-{tag}")
         shown = cli(cloud, "server", "show", f"rs-{tag}")
-        assert shown["status"] == "VERIFY_RESIZE" and shown["flavor"].startswith("m1.small"), shown
+        assert shown["status"] == "VERIFY_RESIZE" and "m1.small" in str(shown["flavor"]), shown
         openstack(cloud, "server", "resize", "confirm", f"rs-{tag}")
         deadline = time.monotonic() + 60
         while (shown := cli(cloud, "server", "show", f"rs-{tag}"))["status"] != "ACTIVE":
             assert time.monotonic() < deadline and shown["status"] != "ERROR", shown
             time.sleep(0.5)
-        assert shown["flavor"].startswith("m1.small"), shown
+        assert "m1.small" in str(shown["flavor"]) and "m1.tiny" not in str(shown["flavor"]), shown
     finally:
         cli(cloud, "server", "delete", "--wait", f"rs-{tag}")
 
