@@ -489,11 +489,11 @@ def test_check_spends_no_hint_on_an_error(tmp_path, catalog, monkeypatch):
 def test_check_names_what_the_student_found_only_once_the_bug_is_fixed(tmp_path, kit_copy, monkeypatch):
     """The mechanism-level goals ([feedback] found) name the cause: `check` shows them for a
     fixed bug, never for one that is not fixed."""
+    import re
+
     from click.testing import CliRunner
 
     from debuglab.grade import commands, grader
-
-    import re
 
     for bug_id, line in ((BUG, "The filter counted the instance being built"),
                          ("flavor-disk-ephemeral", "The flavor's disk and ephemeral were swapped")):

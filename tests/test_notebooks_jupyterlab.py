@@ -20,6 +20,7 @@ import stat
 import subprocess
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,21 @@ def lab_processes(ws: Workspace) -> list[int]:
         if marker in environ and state not in ("Z", "X"):
             found.append(int(entry))
     return found
+
+
+@contextmanager
+def chromium_page():
+    """A page of Debian's headless Chromium (playwright drives it; no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(120_000)
+            yield page
+        finally:
+            browser.close()
 
 
 def printed_url(out: str) -> str:
@@ -269,7 +285,7 @@ def screenshot_path(tmp_path, request) -> Path:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (Debian: apt-get install chromium)")
 def test_welcome_notebook_runs_its_first_cell_in_headless_chromium(lab_under_test, screenshot_path, capsys):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     ws = lab_under_test
     [port] = free_ports(1)
@@ -281,10 +297,7 @@ def test_welcome_notebook_runs_its_first_cell_in_headless_chromium(lab_under_tes
     assert started.returncode == 0, started.stdout + started.stderr
     url = printed_url(started.stdout)
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(120_000)
+        with chromium_page() as page:
             try:
                 page.goto(url)
                 kernel = page.locator(".jp-NotebookPanel-toolbar .jp-KernelName").first
@@ -303,7 +316,6 @@ def test_welcome_notebook_runs_its_first_cell_in_headless_chromium(lab_under_tes
                 page.screenshot(path=str(screenshot_path), full_page=True)
                 with capsys.disabled():
                     print(f"\nscreenshot of JupyterLab: {screenshot_path}")
-                browser.close()
         # the cell ran on the lab's kernel: the server's session for the notebook is `debuglab`
         token = (ws.root / "jupyter" / "token").read_text()
         sessions = json.loads(get(f"http://127.0.0.1:{port}/api/sessions?token={token}")[1])
@@ -324,7 +336,7 @@ def test_a_storys_shell_session_renders_line_for_line_in_jupyterlab(lab_under_te
     """Every other line of a story's shell session came out shifted right by four spaces:
     JupyterLab read the text between two `$` prompts of an indented block as math. The
     rendered lines must be the story's own."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     ws = lab_under_test
     bug = Catalog.load(ROOT / "bugs").bugs["rescue-stuck-task-state"]
@@ -335,17 +347,11 @@ def test_a_storys_shell_session_renders_line_for_line_in_jupyterlab(lab_under_te
     assert started.returncode == 0, started.stdout + started.stderr
     token = (ws.root / "jupyter" / "token").read_text()
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(120_000)
-            try:
-                page.goto(f"http://127.0.0.1:{port}/lab/tree/bugs/{bug.id}.ipynb?token={token}")
-                story = page.locator(".jp-RenderedMarkdown", has_text="A user reports").first
-                expect(story.locator("pre").first).to_be_visible(timeout=120_000)
-                rendered = "\n".join(pre.inner_text() for pre in story.locator("pre").all()).splitlines()
-            finally:
-                browser.close()
+        with chromium_page() as page:
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/bugs/{bug.id}.ipynb?token={token}")
+            story = page.locator(".jp-RenderedMarkdown", has_text="A user reports").first
+            expect(story.locator("pre").first).to_be_visible(timeout=120_000)
+            rendered = "\n".join(pre.inner_text() for pre in story.locator("pre").all()).splitlines()
     finally:
         debuglab("notebook", "stop", "--dir", str(ws.root))
     prompts = [line for line in rendered if line.lstrip().startswith("$")]

@@ -69,22 +69,24 @@ def uncommitted(checkout: Path) -> list[str]:
 def work_patch(checkout: Path, base: str = "HEAD") -> str:
     """The working tree against `base` as a binary-safe patch, new files included,
     without touching the student's index."""
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
-        git(checkout, "read-tree", base, env=env)
-        git(checkout, "add", "--all", env=env)
-        return git(checkout, "diff", "--cached", "--binary", base, env=env)
+    return _diff_of_work(checkout, base, "--binary")
 
 
 def change_summary(checkout: Path, base: str) -> str:
     """The student's change against `base` in one line, `git diff --stat`'s last line with the
     untracked files counted in ("3 files changed, 10 insertions(+), 2 deletions(-)"); "none"."""
+    lines = _diff_of_work(checkout, base, "--stat").strip().splitlines()
+    return lines[-1].strip() if lines else "none"
+
+
+def _diff_of_work(checkout: Path, base: str, *options: str) -> str:
+    """`git diff` of the whole working tree (untracked files included) against `base`,
+    through an index of its own: the student's index is never touched."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}  # the student's own index untouched
+        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
         git(checkout, "read-tree", base, env=env)
         git(checkout, "add", "--all", env=env)
-        lines = git(checkout, "diff", "--cached", "--stat", base, env=env).strip().splitlines()
-    return lines[-1].strip() if lines else "none"
+        return git(checkout, "diff", "--cached", *options, base, env=env)
 
 
 def save_work(checkout: Path, dest_dir: Path, label: str, base: str = "HEAD") -> list[Path]:
